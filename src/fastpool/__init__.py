@@ -1,0 +1,43 @@
+"""fastpool: a fast, safe SQLite connection pool for threaded and asyncio Python services."""
+
+from fastpool._core import Connection, Cursor, Row, sqlite_version
+from fastpool.errors import (
+    BusyError,
+    DatabaseError,
+    DataError,
+    Error,
+    IntegrityError,
+    InterfaceError,
+    InternalError,
+    NotSupportedError,
+    OperationalError,
+    PoolClosed,
+    PoolError,
+    PoolTimeout,
+    ProgrammingError,
+    Warning,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BusyError",
+    "Connection",
+    "Cursor",
+    "DataError",
+    "DatabaseError",
+    "Error",
+    "IntegrityError",
+    "InterfaceError",
+    "InternalError",
+    "NotSupportedError",
+    "OperationalError",
+    "PoolClosed",
+    "PoolError",
+    "PoolTimeout",
+    "ProgrammingError",
+    "Row",
+    "Warning",
+    "__version__",
+    "sqlite_version",
+]

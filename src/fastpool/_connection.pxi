@@ -1,0 +1,609 @@
+# One SQLite connection. It serves one thread at a time (opened SQLITE_OPEN_NOMUTEX): a call
+# that finds another call still running raises InterfaceError instead of reaching SQLite.
+
+cdef frozenset FATAL_PRIMARY_CODES = frozenset(
+    [SQLITE_CORRUPT, SQLITE_NOTADB, SQLITE_IOERR, SQLITE_CANTOPEN, SQLITE_MISUSE])
+
+
+cdef str describe_open_failure(str path, str message):
+    if path == ":memory:" or path.startswith("file:"):
+        return f"cannot open database {path!r}: {message}"
+    directory = os.path.dirname(os.path.abspath(path)) or "."
+    if not os.path.isdir(directory):
+        hint = f"the directory {directory!r} does not exist; create it first"
+    elif os.path.isdir(path):
+        hint = "that path is a directory, not a database file"
+    elif not os.access(directory, os.W_OK) and not os.path.exists(path):
+        hint = f"the directory {directory!r} is not writable"
+    elif os.path.exists(path) and not os.access(path, os.R_OK):
+        hint = "the file is not readable by this process"
+    else:
+        hint = "check the path and its permissions"
+    return f"cannot open database {path!r}: {message} ({hint})"
+
+
+cdef str pragma_literal(str name, object value):
+    if type(value) is bool:
+        return "1" if value else "0"
+    if type(value) is int or type(value) is float:
+        return repr(value)
+    if type(value) is str:
+        if "\x00" in <str>value:
+            raise ValueError(f"pragma {name}: value must not contain a NUL character")
+        return "'" + (<str>value).replace("'", "''") + "'"
+    raise TypeError(
+        f"pragma {name}: value must be str, int, float or bool, not {type(value).__name__}")
+
+
+@cython.final
+cdef class Connection:
+    """One SQLite connection (internal: the pool opens these and lends them out).
+
+    Connection(path, *, readonly=False, pragmas=None, statement_cache_size=128,
+               busy_timeout=5.0, autocheckpoint=1000, row_factory=None)
+
+    ``path`` is a file path or a ``file:`` URI. The connection runs in autocommit mode:
+    transactions are opened explicitly (the pool's writer does ``BEGIN IMMEDIATE``).
+    """
+
+    def __cinit__(self):
+        self.db = NULL
+        self.active = set()
+        self.path = ""
+
+    def __init__(self, path, *, bint readonly=False, pragmas=None,
+                 Py_ssize_t statement_cache_size=128, double busy_timeout=5.0,
+                 int autocheckpoint=1000, row_factory=None):
+        if self.db != NULL:
+            raise InterfaceError("Connection.__init__ called twice")
+        path = os.fspath(path)
+        if isinstance(path, bytes):
+            path = os.fsdecode(path)
+        if type(path) is not str:
+            raise TypeError(f"path must be str, bytes or os.PathLike, not {type(path).__name__}")
+        if "\x00" in path:
+            raise ValueError("path must not contain a NUL character")
+        if statement_cache_size < 0:
+            raise ValueError(f"statement_cache_size must be >= 0, not {statement_cache_size}")
+        if not (0.0 <= busy_timeout <= INT_MAX / 1000.0):
+            raise ValueError(f"busy_timeout must be between 0 and {INT_MAX // 1000} seconds, "
+                             f"not {busy_timeout}")
+        if autocheckpoint < 0:
+            raise ValueError(f"autocheckpoint must be >= 0 pages, not {autocheckpoint}")
+        if row_factory is not None and row_factory is not Row:
+            raise TypeError("row_factory must be None (tuples) or fastpool.Row")
+        if pragmas is None:
+            pragmas = {}
+        elif not isinstance(pragmas, Mapping):
+            raise TypeError(f"pragmas must be a mapping of name to value, not {type(pragmas).__name__}")
+
+        self.path = path
+        self.readonly = readonly
+        self.row_factory = row_factory
+        self.cache = StatementCache(statement_cache_size)
+        self.hooks.busy_timeout_ms = <int>(busy_timeout * 1000)
+        self.hooks.autocheckpoint = autocheckpoint
+
+        cdef int flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI | SQLITE_OPEN_PRIVATECACHE
+        flags |= SQLITE_OPEN_READONLY if readonly else (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)
+        cdef bytes encoded = path.encode("utf-8", "surrogateescape")
+        cdef const char *c_path = encoded
+        cdef sqlite3 *db = NULL
+        cdef int rc
+        with nogil:
+            rc = sqlite3_open_v2(c_path, &db, flags, NULL)
+        if rc != SQLITE_OK:
+            message = sqlite3_errmsg(db).decode("utf-8", "replace") if db != NULL else "out of memory"
+            sqlite3_close_v2(db)    # open allocates a handle even when it fails
+            exc = error_for_code(rc, describe_open_failure(path, message))
+            raise exc
+        self.db = db
+        sqlite3_extended_result_codes(db, 1)
+        install_hooks(db, &self.hooks)
+        try:
+            for name, value in pragmas.items():
+                self.run_pragma(name, value)
+        except BaseException:
+            self.close()
+            raise
+
+    def __dealloc__(self):
+        # Statements must be finalized before the handle closes; cursors may outlive us
+        # only as stale objects (their generation no longer matches).
+        if self.db != NULL:
+            if self.cache is not None:
+                self.cache.finalize_all()
+            for st in self.active:
+                (<Statement>st).finalize()
+            sqlite3_close_v2(self.db)
+            self.db = NULL
+
+    # -- call protocol ---------------------------------------------------------------------
+
+    cdef int enter(self) except -1:
+        if self.db == NULL:
+            raise InterfaceError("the connection is closed")
+        if self.in_call:
+            raise InterfaceError(
+                "the connection is already running a call, in another thread or in a function "
+                "it is calling back; a connection serves one thread at a time, so check out "
+                "one connection per thread")
+        self.in_call = True
+        return 0
+
+    cdef void leave(self) noexcept:
+        self.in_call = False
+
+    cdef int step(self, Statement st) noexcept:
+        cdef int rc
+        arm(&self.hooks)
+        rc = sqlite3_step(st.handle)
+        disarm(&self.hooks)
+        return rc
+
+    cdef int raise_error(self, int rc) except -1:
+        message = sqlite3_errmsg(self.db).decode("utf-8", "replace") if self.db != NULL else ""
+        if (rc & 0xFF) in FATAL_PRIMARY_CODES:
+            self.fatal = True
+        exc = error_for_code(rc, message)
+        pending, self.pending_exc = self.pending_exc, None
+        if pending is not None:
+            raise exc from pending
+        raise exc
+
+    # -- statements ------------------------------------------------------------------------
+
+    cdef Statement prepare(self, str sql, bint persistent):
+        cdef Py_ssize_t size
+        cdef const char *text
+        cdef const char *tail = NULL
+        cdef sqlite3_stmt *handle = NULL
+        cdef sqlite3_stmt *extra = NULL
+        cdef int rc, i
+        try:
+            text = PyUnicode_AsUTF8AndSize(sql, &size)
+        except UnicodeEncodeError as exc:
+            raise ProgrammingError(
+                f"the SQL has a lone surrogate at position {exc.start}; it must be valid text"
+            ) from None
+        if memchr(text, 0, size) != NULL:
+            raise ProgrammingError("the SQL contains a NUL character; remove it")
+        if size >= INT_MAX:
+            raise DataError("the SQL is longer than SQLite accepts (2 GiB)")
+        arm(&self.hooks)
+        rc = sqlite3_prepare_v3(self.db, text, <int>size + 1,
+                                SQLITE_PREPARE_PERSISTENT if persistent else 0, &handle, &tail)
+        disarm(&self.hooks)
+        if rc != SQLITE_OK:
+            self.raise_error(rc)
+        if handle == NULL:
+            raise ProgrammingError("the SQL holds no statement (it is empty or only a comment)")
+        if tail != NULL and tail[0] != 0:
+            rc = sqlite3_prepare_v3(self.db, tail, -1, 0, &extra, NULL)
+            if rc != SQLITE_OK or extra != NULL:
+                sqlite3_finalize(extra)
+                sqlite3_finalize(handle)
+                raise ProgrammingError(
+                    "execute() runs one statement, but the SQL holds more than one; "
+                    "use executescript() to run a script")
+        cdef Statement st = Statement.__new__(Statement)
+        st.handle = handle
+        st.readonly = sqlite3_stmt_readonly(handle)
+        st.nparams = sqlite3_bind_parameter_count(handle)
+        st.columns_version = -1
+        cdef const char *pname
+        if st.nparams:
+            names = []
+            for i in range(1, st.nparams + 1):
+                pname = sqlite3_bind_parameter_name(handle, i)
+                names.append(None if pname == NULL or pname[0] == b"?" else pname[1:].decode("utf-8"))
+            if any(name is not None for name in names):
+                st.param_names = tuple(names)
+        return st
+
+    cdef Statement checkout(self, str sql):
+        cdef StatementCache cache = self.cache
+        cdef PyObject *found = PyDict_GetItemWithError(cache.entries, sql)
+        cdef Statement st
+        if found != NULL:
+            st = <Statement>found
+            if not st.in_use:
+                cache.hits += 1
+                cache.unlink(st)
+                st.in_use = True
+                return st
+        cache.misses += 1
+        cacheable = (found == NULL and cache.capacity > 0 and len(sql) <= MAX_CACHED_SQL)
+        st = self.prepare(sql, cacheable)
+        st.in_use = True
+        if cacheable:
+            st.key = sql
+            cache.entries[sql] = st
+            cache.trim()
+        return st
+
+    cdef void release(self, Statement st) noexcept:
+        # reset() repeats the last step's error code; that error was already raised.
+        if st.handle != NULL:
+            sqlite3_reset(st.handle)
+            if st.nparams:
+                sqlite3_clear_bindings(st.handle)
+        st.in_use = False
+        st.generation += 1
+        if st.key is not None and st.handle != NULL:
+            self.cache.link_front(st)
+            self.cache.trim()
+        else:
+            st.finalize()
+
+    cdef int bind(self, Statement st, object params) except -1:
+        cdef Py_ssize_t i, n
+        cdef tuple names = st.param_names
+        cdef object seq
+        if names is not None:
+            if not isinstance(params, Mapping):
+                if st.nparams and None in names:
+                    raise ProgrammingError(
+                        "the SQL mixes ? and :name parameters; use one style")
+                raise ProgrammingError(
+                    f"the SQL uses named parameters ({', '.join(':' + x for x in names)}); "
+                    f"pass a mapping such as a dict, not {type(params).__name__}")
+            for i in range(st.nparams):
+                name = names[i]
+                if name is None:
+                    raise ProgrammingError("the SQL mixes ? and :name parameters; use one style")
+                try:
+                    value = params[name]
+                except KeyError:
+                    raise ProgrammingError(
+                        f"missing value for named parameter :{name}; the SQL needs "
+                        f"{', '.join(':' + x for x in names)}") from None
+                bind_value(self, st, i + 1, value)
+            return 0
+        if type(params) is tuple or type(params) is list:
+            seq = params
+        elif isinstance(params, (str, bytes, bytearray)) or isinstance(params, Mapping):
+            if isinstance(params, Mapping) and st.nparams == 0 and len(params) == 0:
+                return 0
+            raise ProgrammingError(
+                f"the SQL uses {st.nparams} ? parameter(s); pass them as a tuple or list, "
+                f"not {type(params).__name__}")
+        else:
+            try:
+                seq = tuple(params)
+            except TypeError:
+                raise TypeError(
+                    f"parameters must be a tuple, list or mapping, not {type(params).__name__}"
+                ) from None
+        n = len(seq)
+        if n != st.nparams:
+            raise ProgrammingError(
+                f"the SQL expects {st.nparams} parameter(s) but {n} were given")
+        if type(seq) is tuple:
+            for i in range(n):
+                bind_value(self, st, i + 1, <object>PyTuple_GET_ITEM(seq, i))
+        else:
+            for i in range(n):
+                bind_value(self, st, i + 1, seq[i])
+        return 0
+
+    cdef tuple column_names(self, Statement st):
+        # Auto-reprepare after a schema change can change the columns (SELECT *).
+        cdef int version = sqlite3_stmt_status(st.handle, SQLITE_STMTSTATUS_REPREPARE, 0)
+        cdef int i, n
+        cdef const char *name
+        if st.columns is None or st.columns_version != version:
+            n = sqlite3_column_count(st.handle)
+            names = []
+            for i in range(n):
+                name = sqlite3_column_name(st.handle, i)
+                if name == NULL:
+                    raise MemoryError("SQLite ran out of memory naming a column")
+                names.append(name.decode("utf-8", "replace"))
+            st.columns = tuple(names)
+            st.column_index = {c: i for i, c in reversed(list(enumerate(names)))}
+            st.columns_version = version
+        return st.columns
+
+    cdef object make_row(self, Statement st):
+        cdef tuple values = row_tuple(st.handle)
+        if self.row_factory is None:
+            return values
+        return make_row_object(self.column_names(st), st.column_index, values)
+
+    cdef int run_pragma(self, str name, object value) except -1:
+        if type(name) is not str or not name.replace("_", "a").isalnum() or not name.isascii():
+            raise ValueError(f"pragma name {name!r} is not a valid identifier")
+        self.executescript(f"PRAGMA {name} = {pragma_literal(name, value)}")
+        return 0
+
+    # -- public API ------------------------------------------------------------------------
+
+    cpdef object fetchone(self, str sql, object params=()):
+        """Run ``sql`` and return its first row, or None when it returns no row."""
+        cdef Statement st
+        cdef int rc
+        self.enter()
+        try:
+            st = self.checkout(sql)
+            try:
+                self.bind(st, params)
+                rc = self.step(st)
+                if rc == SQLITE_ROW:
+                    return self.make_row(st)
+                if rc != SQLITE_DONE:
+                    self.raise_error(rc)
+                return None
+            finally:
+                self.release(st)
+        finally:
+            self.leave()
+
+    cpdef list fetchall(self, str sql, object params=()):
+        """Run ``sql`` and return all its rows as a list."""
+        cdef Statement st
+        cdef int rc
+        cdef list rows = []
+        self.enter()
+        try:
+            st = self.checkout(sql)
+            try:
+                self.bind(st, params)
+                while True:
+                    rc = self.step(st)
+                    if rc != SQLITE_ROW:
+                        break
+                    rows.append(self.make_row(st))
+                if rc != SQLITE_DONE:
+                    self.raise_error(rc)
+                return rows
+            finally:
+                self.release(st)
+        finally:
+            self.leave()
+
+    cpdef Cursor execute(self, str sql, object params=()):
+        """Run one statement and return a Cursor over its rows.
+
+        The first step runs now, so INSERT/UPDATE/DELETE take effect before this returns.
+        """
+        cdef Cursor cur = Cursor.__new__(Cursor, self)
+        self.enter()
+        try:
+            cur.start(self.checkout(sql), params)
+        finally:
+            self.leave()
+        return cur
+
+    cpdef Cursor executemany(self, str sql, object seq_of_params):
+        """Run a data-changing statement once per parameter set; returns a finished Cursor."""
+        cdef Cursor cur = Cursor.__new__(Cursor, self)
+        cdef Statement st
+        cdef int rc
+        cdef long long changes = 0
+        if isinstance(seq_of_params, (str, bytes, Mapping)):
+            raise TypeError("executemany() takes an iterable of parameter sets, "
+                            f"not a single {type(seq_of_params).__name__}")
+        self.enter()
+        try:
+            st = self.checkout(sql)
+            try:
+                if sqlite3_column_count(st.handle) and st.readonly:
+                    raise ProgrammingError(
+                        "executemany() runs statements that change data; use fetchall() for queries")
+                for params in seq_of_params:
+                    self.bind(st, params)
+                    rc = self.step(st)
+                    if rc == SQLITE_ROW:
+                        raise ProgrammingError(
+                            "executemany() cannot run a statement that returns rows (RETURNING); "
+                            "call execute() once per row instead")
+                    if rc != SQLITE_DONE:
+                        self.raise_error(rc)
+                    changes += sqlite3_changes64(self.db)
+                    sqlite3_reset(st.handle)
+                cur._rowcount = changes
+                cur._lastrowid = sqlite3_last_insert_rowid(self.db)
+            finally:
+                self.release(st)
+        finally:
+            self.leave()
+        return cur
+
+    def executescript(self, str sql):
+        """Run every statement of an SQL script, with no parameters; rows are discarded.
+
+        Unlike the sqlite3 module, no COMMIT is issued first: transactions are yours.
+        """
+        cdef Py_ssize_t size
+        cdef const char *text
+        cdef const char *tail
+        cdef sqlite3_stmt *handle
+        cdef int rc
+        try:
+            text = PyUnicode_AsUTF8AndSize(sql, &size)
+        except UnicodeEncodeError as exc:
+            raise ProgrammingError(
+                f"the SQL has a lone surrogate at position {exc.start}; it must be valid text"
+            ) from None
+        if memchr(text, 0, size) != NULL:
+            raise ProgrammingError("the SQL contains a NUL character; remove it")
+        self.enter()
+        try:
+            while text[0] != 0:
+                handle = NULL
+                arm(&self.hooks)
+                rc = sqlite3_prepare_v3(self.db, text, -1, 0, &handle, &tail)
+                if rc == SQLITE_OK and handle != NULL:
+                    rc = sqlite3_step(handle)
+                    while rc == SQLITE_ROW:
+                        rc = sqlite3_step(handle)
+                disarm(&self.hooks)
+                if rc != SQLITE_OK and rc != SQLITE_DONE:
+                    sqlite3_finalize(handle)
+                    self.raise_error(rc)
+                sqlite3_finalize(handle)
+                text = tail
+        finally:
+            self.leave()
+
+    def create_function(self, str name, int nargs, func, *, bint deterministic=False):
+        """Register a Python function callable from SQL as ``name(...)``.
+
+        ``nargs`` is the argument count (-1 for any). The function must not use this connection.
+        """
+        if not callable(func):
+            raise TypeError(f"func must be callable, not {type(func).__name__}")
+        if not -1 <= nargs <= 127:
+            raise ValueError(f"nargs must be between -1 and 127, not {nargs}")
+        cdef bytes encoded = name.encode("utf-8")
+        if not encoded or len(encoded) > 255 or b"\x00" in encoded:
+            raise ValueError("function name must be 1-255 bytes of UTF-8 without NUL")
+        if self.db == NULL:
+            raise InterfaceError("the connection is closed")
+        cdef FunctionSlot *slot = <FunctionSlot *>malloc(sizeof(FunctionSlot))
+        if slot == NULL:
+            raise MemoryError()
+        slot.func = <PyObject *>func
+        slot.conn = <PyObject *>self
+        Py_INCREF(func)
+        cdef int flags = SQLITE_UTF8 | (SQLITE_DETERMINISTIC if deterministic else 0)
+        # On failure SQLite calls destroy_function itself, which frees the slot.
+        cdef int rc = sqlite3_create_function_v2(self.db, encoded, nargs, flags, slot,
+                                                 call_function, NULL, NULL, destroy_function)
+        if rc != SQLITE_OK:
+            self.raise_error(rc)
+
+    def interrupt(self):
+        """Make the statement running on this connection stop with OperationalError.
+
+        Safe to call from any thread; does nothing if no statement is running.
+        """
+        if self.db != NULL:
+            sqlite3_interrupt(self.db)
+
+    cpdef bint reset(self):
+        """Make the connection fit for its next user; return True if a transaction was open.
+
+        Resets every statement still held by a cursor (so no snapshot stays pinned), rolls
+        back an open transaction, and makes every cursor made so far stale.
+        """
+        cdef bint had_transaction
+        if self.db == NULL:
+            raise InterfaceError("the connection is closed")
+        if self.in_call:
+            raise InterfaceError("cannot reset a connection while a call is running on it")
+        for st in self.active:
+            self.release(<Statement>st)
+        self.active.clear()
+        self.epoch += 1
+        had_transaction = not sqlite3_get_autocommit(self.db)
+        if had_transaction:
+            self.executescript("ROLLBACK")
+        return had_transaction
+
+    cpdef close(self):
+        """Finalize every statement and close the database handle. Idempotent."""
+        if self.db == NULL:
+            return
+        self.epoch += 1
+        self.cache.finalize_all()
+        for st in self.active:
+            (<Statement>st).finalize()
+        self.active.clear()
+        cdef sqlite3 *db = self.db
+        self.db = NULL
+        with nogil:
+            # Closing the last connection checkpoints the WAL: I/O, so without the GIL.
+            sqlite3_close_v2(db)
+
+    @property
+    def closed(self):
+        """True once close() was called."""
+        return self.db == NULL
+
+    @property
+    def in_transaction(self):
+        """True while a transaction is open (BEGIN without COMMIT/ROLLBACK yet)."""
+        if self.db == NULL:
+            raise InterfaceError("the connection is closed")
+        return not sqlite3_get_autocommit(self.db)
+
+    @property
+    def total_changes(self):
+        """Rows inserted, updated or deleted since the connection opened."""
+        if self.db == NULL:
+            raise InterfaceError("the connection is closed")
+        return sqlite3_total_changes64(self.db)
+
+    def cache_stats(self):
+        """The statement cache's counters: size, capacity, hits, misses, evictions."""
+        return self.cache.stats()
+
+    def __repr__(self):
+        state = "closed" if self.db == NULL else ("read-only" if self.readonly else "read-write")
+        return f"<fastpool.Connection {self.path!r} {state}>"
+
+
+# -- user functions ----------------------------------------------------------------------------
+
+cdef struct FunctionSlot:
+    PyObject *func      # owned reference, dropped by destroy_function
+    PyObject *conn      # borrowed: the function is unregistered before the connection dies
+
+
+cdef object value_to_python(sqlite3_value *v):
+    cdef int kind = sqlite3_value_type(v)
+    cdef const char *p
+    if kind == SQLITE_INTEGER:
+        return sqlite3_value_int64(v)
+    if kind == SQLITE_FLOAT:
+        return sqlite3_value_double(v)
+    if kind == SQLITE_NULL:
+        return None
+    if kind == SQLITE_TEXT:
+        p = <const char *>sqlite3_value_text(v)
+        return PyUnicode_DecodeUTF8(p, sqlite3_value_bytes(v), "replace") if p != NULL else ""
+    p = <const char *>sqlite3_value_blob(v)
+    return PyBytes_FromStringAndSize(p, sqlite3_value_bytes(v)) if p != NULL else b""
+
+
+cdef int set_result(sqlite3_context *ctx, object result) except -1:
+    cdef Py_ssize_t size
+    cdef const char *text
+    cdef Py_buffer view
+    if result is None:
+        sqlite3_result_null(ctx)
+    elif isinstance(result, int):
+        sqlite3_result_int64(ctx, result)
+    elif isinstance(result, float):
+        sqlite3_result_double(ctx, result)
+    elif isinstance(result, str):
+        text = PyUnicode_AsUTF8AndSize(result, &size)
+        sqlite3_result_text64(ctx, text, <sqlite3_uint64>size, SQLITE_TRANSIENT, SQLITE_UTF8)
+    elif isinstance(result, (bytes, bytearray, memoryview)):
+        PyObject_GetBuffer(result, &view, PyBUF_SIMPLE)
+        sqlite3_result_blob64(ctx, view.buf, <sqlite3_uint64>view.len, SQLITE_TRANSIENT)
+        PyBuffer_Release(&view)
+    else:
+        raise TypeError(f"a user function returned unsupported type {type(result).__name__}")
+    return 0
+
+
+cdef void call_function(sqlite3_context *ctx, int argc, sqlite3_value **argv) noexcept with gil:
+    cdef FunctionSlot *slot = <FunctionSlot *>sqlite3_user_data(ctx)
+    cdef Connection conn = <Connection>slot.conn
+    cdef int i
+    try:
+        args = [value_to_python(argv[i]) for i in range(argc)]
+        set_result(ctx, (<object>slot.func)(*args))
+    except BaseException as exc:
+        conn.pending_exc = exc
+        message = f"user function raised {type(exc).__name__}: {exc}".encode("utf-8", "replace")
+        sqlite3_result_error(ctx, message, <int>len(message))
+
+
+cdef void destroy_function(void *arg) noexcept with gil:
+    cdef FunctionSlot *slot = <FunctionSlot *>arg
+    Py_DECREF(<object>slot.func)
+    free(slot)

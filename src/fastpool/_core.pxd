@@ -1,0 +1,102 @@
+# All cdef state of the fastpool._core extension. The implementation lives in _core.pyx
+# and the .pxi parts it includes.
+
+from fastpool._sqlite3 cimport sqlite3, sqlite3_stmt
+
+
+cdef extern from "Python.h":
+    ctypedef struct PyThreadState
+
+
+cdef struct Hooks:
+    # State shared with the C callbacks SQLite calls from inside a step (progress, busy, WAL).
+    PyThreadState *saved    # set once a callback has dropped the GIL during the current call
+    int armed               # the current call was entered holding the GIL, so a callback may drop it
+    int busy_timeout_ms     # how long the busy handler sleeps in total before giving up
+    int autocheckpoint      # WAL pages after which a commit checkpoints (0 = never)
+
+
+cdef class Statement:
+    cdef sqlite3_stmt *handle
+    cdef object key                 # the SQL text when cached, else None
+    cdef bint in_use                # checked out by a call or a cursor
+    cdef unsigned int generation    # bumped on every release: cursors holding an old one are stale
+    cdef Statement prev             # LRU neighbours while idle in the cache
+    cdef Statement next
+    cdef int nparams
+    cdef tuple param_names          # names without prefix for :name/@name/$name, else None
+    cdef bint readonly
+    cdef tuple columns              # column names, built on first need
+    cdef dict column_index          # name -> position, for Row
+    cdef int columns_version        # reprepare count when columns was built
+
+    cdef void finalize(self) noexcept
+
+
+cdef class StatementCache:
+    cdef dict entries               # sql -> Statement (idle or in use)
+    cdef Statement head             # most recently used idle statement
+    cdef Statement tail             # least recently used idle statement
+    cdef Py_ssize_t capacity
+    cdef unsigned long long hits
+    cdef unsigned long long misses
+    cdef unsigned long long evictions
+
+    cdef void link_front(self, Statement st) noexcept
+    cdef void unlink(self, Statement st) noexcept
+    cdef void trim(self) noexcept
+    cdef void finalize_all(self) noexcept
+
+
+cdef class Connection:
+    cdef sqlite3 *db
+    cdef Hooks hooks
+    cdef StatementCache cache
+    cdef set active                 # statements held by open cursors
+    cdef bint in_call               # a call is running: a second thread (or a callback) must not enter
+    cdef readonly bint fatal        # hit an error after which the connection must not be reused
+    cdef unsigned int epoch         # bumped when the connection is closed or reset for reuse
+    cdef object row_factory
+    cdef object pending_exc         # exception raised inside a user function during a step
+    cdef readonly str path
+    cdef readonly bint readonly
+
+    cdef int enter(self) except -1
+    cdef void leave(self) noexcept
+    cdef int step(self, Statement st) noexcept
+    cdef int raise_error(self, int rc) except -1
+    cdef Statement checkout(self, str sql)
+    cdef void release(self, Statement st) noexcept
+    cdef Statement prepare(self, str sql, bint persistent)
+    cdef int bind(self, Statement st, object params) except -1
+    cdef object make_row(self, Statement st)
+    cdef tuple column_names(self, Statement st)
+    cdef int run_pragma(self, str name, object value) except -1
+    cpdef object fetchone(self, str sql, object params=*)
+    cpdef list fetchall(self, str sql, object params=*)
+    cpdef Cursor execute(self, str sql, object params=*)
+    cpdef Cursor executemany(self, str sql, object seq_of_params)
+    cpdef bint reset(self)
+    cpdef close(self)
+
+
+cdef class Cursor:
+    cdef Connection conn
+    cdef Statement stmt             # held while rows remain
+    cdef unsigned int stmt_generation
+    cdef unsigned int epoch
+    cdef tuple names
+    cdef long long _rowcount
+    cdef long long _lastrowid
+    cdef public Py_ssize_t arraysize
+
+    cdef int check(self) except -1
+    cdef int start(self, Statement st, object params) except -1
+    cdef object next_row(self)
+    cdef void finish(self) noexcept
+
+
+cdef class Row:
+    cdef tuple _values
+    cdef tuple _names
+    cdef dict _index

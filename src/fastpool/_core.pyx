@@ -1,0 +1,55 @@
+# cython: freethreading_compatible = False
+"""fastpool's Cython core: SQLite connections, cursors, rows, the statement cache and the pool.
+
+Everything that runs per query lives here, so a query costs one Python-level call.
+Parts are split into .pxi files by job; all cdef state is declared in _core.pxd.
+"""
+
+cimport cython
+from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.long cimport PyLong_FromLongLong
+from cpython.float cimport PyFloat_FromDouble
+from cpython.ref cimport Py_INCREF, Py_DECREF, PyObject
+from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM, PyTuple_GET_SIZE, PyTuple_GET_ITEM
+from cpython.list cimport PyList_GET_SIZE, PyList_GET_ITEM
+from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
+from cpython.unicode cimport PyUnicode_DecodeUTF8
+from libc.string cimport memchr
+from libc.stdlib cimport malloc, free
+from libc.limits cimport INT_MAX
+
+from fastpool._sqlite3 cimport *
+
+import os
+from collections.abc import Mapping
+
+from fastpool.errors import (
+    DataError,
+    InterfaceError,
+    OperationalError,
+    ProgrammingError,
+    error_for_code,
+)
+
+cdef extern from "Python.h":
+    PyThreadState *PyEval_SaveThread() nogil
+    void PyEval_RestoreThread(PyThreadState *) nogil
+    const char *PyUnicode_AsUTF8AndSize(object s, Py_ssize_t *size) except NULL
+    long long PyLong_AsLongLongAndOverflow(object o, int *overflow) except? -1
+    double PyFloat_AS_DOUBLE(object o)
+    char *PyBytes_AS_STRING(object o)
+    Py_ssize_t PyBytes_GET_SIZE(object o)
+    PyObject *PyDict_GetItemWithError(object d, object key) except? NULL
+
+
+def sqlite_version():
+    """Return the version of the SQLite library fastpool runs on, e.g. ``"3.40.1"``."""
+    return sqlite3_libversion().decode("ascii")
+
+
+include "_hooks.pxi"
+include "_values.pxi"
+include "_statement.pxi"
+include "_row.pxi"
+include "_connection.pxi"
+include "_cursor.pxi"

@@ -1,0 +1,153 @@
+@cython.final
+cdef class Cursor:
+    """The rows of one executed statement: fetchone/fetchmany/fetchall, iteration, description.
+
+    A cursor holds its prepared statement until its rows are exhausted or it is closed; it
+    goes stale when its connection is closed or returned to the pool.
+    """
+
+    def __cinit__(self, Connection conn):
+        self.conn = conn
+        self.epoch = conn.epoch
+        self._rowcount = -1
+        self._lastrowid = 0
+        self.arraysize = 1
+
+    def __dealloc__(self):
+        if self.stmt is not None and self.conn is not None:
+            self.finish()
+
+    cdef int check(self) except -1:
+        if self.epoch != self.conn.epoch or self.conn.db == NULL:
+            raise InterfaceError(
+                "this cursor is no longer usable: its connection was closed or returned to the "
+                "pool; fetch the rows you need before the lease ends")
+        return 0
+
+    cdef int start(self, Statement st, object params) except -1:
+        cdef Connection conn = self.conn
+        cdef int rc
+        self.stmt = st
+        self.stmt_generation = st.generation
+        conn.active.add(st)
+        try:
+            conn.bind(st, params)
+            rc = conn.step(st)
+            if sqlite3_column_count(st.handle):
+                self.names = conn.column_names(st)
+            if rc == SQLITE_DONE:
+                if not st.readonly:
+                    self._rowcount = sqlite3_changes64(conn.db)
+                self._lastrowid = sqlite3_last_insert_rowid(conn.db)
+                self.finish()
+            elif rc != SQLITE_ROW:
+                conn.raise_error(rc)
+        except BaseException:
+            self.finish()
+            raise
+        return 0
+
+    cdef void finish(self) noexcept:
+        cdef Statement st = self.stmt
+        if st is None:
+            return
+        self.stmt = None
+        # Give the statement back only if it is still the one we were handed: after the
+        # connection was reset or closed it belongs to someone else (or to nobody).
+        if st.generation == self.stmt_generation and self.epoch == self.conn.epoch:
+            self.conn.active.discard(st)
+            self.conn.release(st)
+
+    cdef object next_row(self):
+        # Returns the pending row and steps to the next one, or None once exhausted.
+        cdef Connection conn = self.conn
+        cdef Statement st = self.stmt
+        cdef int rc
+        self.check()
+        if st is None:
+            return None
+        conn.enter()
+        try:
+            row = conn.make_row(st)
+            rc = conn.step(st)
+            if rc == SQLITE_DONE:
+                self.finish()
+            elif rc != SQLITE_ROW:
+                try:
+                    conn.raise_error(rc)
+                finally:
+                    self.finish()
+        finally:
+            conn.leave()
+        return row
+
+    def fetchone(self):
+        """Return the next row, or None when there are no more."""
+        return self.next_row()
+
+    def fetchmany(self, size=None):
+        """Return up to ``size`` rows (default ``arraysize``) as a list."""
+        cdef Py_ssize_t n = self.arraysize if size is None else size
+        cdef list rows = []
+        if n < 0:
+            raise ValueError(f"size must be >= 0, not {n}")
+        while n > 0:
+            row = self.next_row()
+            if row is None:
+                break
+            rows.append(row)
+            n -= 1
+        return rows
+
+    def fetchall(self):
+        """Return all remaining rows as a list."""
+        cdef list rows = []
+        while True:
+            row = self.next_row()
+            if row is None:
+                return rows
+            rows.append(row)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        row = self.next_row()
+        if row is None:
+            raise StopIteration
+        return row
+
+    def close(self):
+        """Release the statement now; remaining rows are discarded. Idempotent."""
+        if self.epoch == self.conn.epoch and self.conn.in_call:
+            raise InterfaceError("cannot close a cursor while its connection is running a call")
+        self.finish()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.finish()
+        return False
+
+    @property
+    def description(self):
+        """One 7-tuple per result column (name first, the rest None), or None for no columns."""
+        if self.names is None:
+            return None
+        return tuple([(name, None, None, None, None, None, None) for name in self.names])
+
+    @property
+    def rowcount(self):
+        """Rows changed by an INSERT/UPDATE/DELETE (summed by executemany); -1 for queries."""
+        return self._rowcount
+
+    @property
+    def lastrowid(self):
+        """The rowid of the last row inserted on this connection when the statement finished."""
+        return self._lastrowid
+
+    @property
+    def connection(self):
+        """The connection this cursor runs on."""
+        return self.conn

@@ -1,0 +1,71 @@
+# The GIL hand-off. Calls into SQLite start *holding* the GIL: most steps take a few
+# microseconds, and dropping and re-taking the GIL around each one makes threads convoy on
+# it (on 2 cores, 4 threads reach a fifth of one thread's speed). SQLite itself tells us
+# when a call turns out long, through these callbacks, and only then is the GIL dropped:
+#   - the progress handler fires every PROGRESS_OPS virtual-machine instructions;
+#   - the busy handler fires before sleeping on a lock held by another process;
+#   - the WAL hook runs the automatic checkpoint (which fsyncs) with the GIL dropped.
+# The rule that keeps this safe: a callback may drop the GIL only when hooks.armed is set,
+# and only Connection.step/prepare-style wrappers set it, always on a thread that holds the
+# GIL; they take the GIL back (disarm) before returning to Python code.
+
+cdef enum:
+    PROGRESS_OPS = 1000     # ~10 µs of VM work before the GIL is dropped
+
+cdef int[12] BUSY_DELAYS_MS = [1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100]
+
+
+cdef inline void arm(Hooks *h) noexcept nogil:
+    h.saved = NULL
+    h.armed = 1
+
+
+cdef inline void disarm(Hooks *h) noexcept nogil:
+    h.armed = 0
+    if h.saved != NULL:
+        PyEval_RestoreThread(h.saved)
+        h.saved = NULL
+
+
+cdef inline void drop_gil(Hooks *h) noexcept nogil:
+    if h.armed and h.saved == NULL:
+        h.saved = PyEval_SaveThread()
+
+
+cdef int on_progress(void *arg) noexcept nogil:
+    drop_gil(<Hooks *>arg)
+    return 0        # non-zero would interrupt the statement
+
+
+cdef int on_busy(void *arg, int count) noexcept nogil:
+    # Back off like SQLite's own busy_timeout handler, but never while holding the GIL.
+    cdef Hooks *h = <Hooks *>arg
+    cdef int i, delay, waited = 0
+    for i in range(min(count, 12)):
+        waited += BUSY_DELAYS_MS[i]
+    if count > 12:
+        waited += (count - 12) * 100
+    delay = BUSY_DELAYS_MS[count] if count < 12 else 100
+    if waited + delay > h.busy_timeout_ms:
+        delay = h.busy_timeout_ms - waited
+        if delay <= 0:
+            return 0
+    drop_gil(h)
+    sqlite3_sleep(delay)
+    return 1
+
+
+cdef int on_wal_commit(void *arg, sqlite3 *db, const char *name, int pages) noexcept nogil:
+    cdef Hooks *h = <Hooks *>arg
+    if h.autocheckpoint > 0 and pages >= h.autocheckpoint:
+        drop_gil(h)
+        # A PASSIVE checkpoint that finds readers in the way is normal and retried on a later
+        # commit, exactly like SQLite's built-in auto-checkpoint, so its result is not an error.
+        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL)
+    return SQLITE_OK
+
+
+cdef void install_hooks(sqlite3 *db, Hooks *h) noexcept nogil:
+    sqlite3_progress_handler(db, PROGRESS_OPS, on_progress, h)
+    sqlite3_busy_handler(db, on_busy, h)
+    sqlite3_wal_hook(db, on_wal_commit, h)

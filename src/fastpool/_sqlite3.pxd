@@ -1,0 +1,149 @@
+# Declarations of the SQLite C API that fastpool uses. Declarations only: this file and
+# _csrc.pxd are the only doors from the Cython core to C.
+
+from libc.stdint cimport int64_t, uint64_t
+
+cdef extern from "sqlite3.h" nogil:
+    ctypedef struct sqlite3
+    ctypedef struct sqlite3_stmt
+    ctypedef struct sqlite3_value
+    ctypedef struct sqlite3_context
+    ctypedef int64_t sqlite3_int64
+    ctypedef uint64_t sqlite3_uint64
+    ctypedef void (*sqlite3_destructor_type)(void *)
+
+    enum:
+        SQLITE_OK
+        SQLITE_ERROR
+        SQLITE_INTERNAL
+        SQLITE_BUSY
+        SQLITE_LOCKED
+        SQLITE_NOMEM
+        SQLITE_READONLY
+        SQLITE_INTERRUPT
+        SQLITE_IOERR
+        SQLITE_CORRUPT
+        SQLITE_FULL
+        SQLITE_CANTOPEN
+        SQLITE_TOOBIG
+        SQLITE_MISUSE
+        SQLITE_RANGE
+        SQLITE_NOTADB
+        SQLITE_ROW
+        SQLITE_DONE
+
+        SQLITE_OPEN_READONLY
+        SQLITE_OPEN_READWRITE
+        SQLITE_OPEN_CREATE
+        SQLITE_OPEN_URI
+        SQLITE_OPEN_NOMUTEX
+        SQLITE_OPEN_PRIVATECACHE
+
+        SQLITE_PREPARE_PERSISTENT
+
+        SQLITE_INTEGER
+        SQLITE_FLOAT
+        SQLITE_TEXT
+        SQLITE_BLOB
+        SQLITE_NULL
+
+        SQLITE_UTF8
+        SQLITE_DETERMINISTIC
+        SQLITE_DIRECTONLY
+
+        SQLITE_STMTSTATUS_VM_STEP
+        SQLITE_STMTSTATUS_REPREPARE
+
+        SQLITE_CHECKPOINT_PASSIVE
+        SQLITE_CHECKPOINT_FULL
+        SQLITE_CHECKPOINT_RESTART
+        SQLITE_CHECKPOINT_TRUNCATE
+
+        SQLITE_LIMIT_LENGTH
+        SQLITE_LIMIT_VARIABLE_NUMBER
+
+    sqlite3_destructor_type SQLITE_TRANSIENT
+    sqlite3_destructor_type SQLITE_STATIC
+
+    const char *sqlite3_libversion()
+    int sqlite3_libversion_number()
+    int sqlite3_threadsafe()
+
+    int sqlite3_open_v2(const char *filename, sqlite3 **db, int flags, const char *zVfs)
+    int sqlite3_close_v2(sqlite3 *db)
+    int sqlite3_extended_result_codes(sqlite3 *db, int onoff)
+    int sqlite3_extended_errcode(sqlite3 *db)
+    const char *sqlite3_errmsg(sqlite3 *db)
+    const char *sqlite3_errstr(int rc)
+    int sqlite3_get_autocommit(sqlite3 *db)
+    sqlite3_int64 sqlite3_last_insert_rowid(sqlite3 *db)
+    sqlite3_int64 sqlite3_changes64(sqlite3 *db)
+    sqlite3_int64 sqlite3_total_changes64(sqlite3 *db)
+    void sqlite3_interrupt(sqlite3 *db)
+    int sqlite3_limit(sqlite3 *db, int id, int newVal)
+    int sqlite3_db_readonly(sqlite3 *db, const char *zDbName)
+    const char *sqlite3_db_filename(sqlite3 *db, const char *zDbName)
+    int sqlite3_sleep(int ms)
+
+    void sqlite3_progress_handler(sqlite3 *db, int n, int (*cb)(void *) noexcept, void *arg)
+    int sqlite3_busy_handler(sqlite3 *db, int (*cb)(void *, int) noexcept, void *arg)
+    void *sqlite3_wal_hook(sqlite3 *db,
+                           int (*cb)(void *, sqlite3 *, const char *, int) noexcept, void *arg)
+    int sqlite3_wal_checkpoint_v2(sqlite3 *db, const char *zDb, int eMode, int *pnLog, int *pnCkpt)
+
+    int sqlite3_prepare_v3(sqlite3 *db, const char *zSql, int nByte, unsigned int prepFlags,
+                           sqlite3_stmt **ppStmt, const char **pzTail)
+    int sqlite3_step(sqlite3_stmt *stmt)
+    int sqlite3_reset(sqlite3_stmt *stmt)
+    int sqlite3_clear_bindings(sqlite3_stmt *stmt)
+    int sqlite3_finalize(sqlite3_stmt *stmt)
+    int sqlite3_stmt_readonly(sqlite3_stmt *stmt)
+    int sqlite3_stmt_busy(sqlite3_stmt *stmt)
+    int sqlite3_stmt_status(sqlite3_stmt *stmt, int op, int resetFlg)
+    sqlite3_stmt *sqlite3_next_stmt(sqlite3 *db, sqlite3_stmt *stmt)
+    const char *sqlite3_sql(sqlite3_stmt *stmt)
+
+    int sqlite3_bind_parameter_count(sqlite3_stmt *stmt)
+    const char *sqlite3_bind_parameter_name(sqlite3_stmt *stmt, int i)
+    int sqlite3_bind_null(sqlite3_stmt *stmt, int i)
+    int sqlite3_bind_int64(sqlite3_stmt *stmt, int i, sqlite3_int64 v)
+    int sqlite3_bind_double(sqlite3_stmt *stmt, int i, double v)
+    int sqlite3_bind_text64(sqlite3_stmt *stmt, int i, const char *v, sqlite3_uint64 n,
+                            sqlite3_destructor_type d, unsigned char encoding)
+    int sqlite3_bind_blob64(sqlite3_stmt *stmt, int i, const void *v, sqlite3_uint64 n,
+                            sqlite3_destructor_type d)
+
+    int sqlite3_column_count(sqlite3_stmt *stmt)
+    int sqlite3_data_count(sqlite3_stmt *stmt)
+    const char *sqlite3_column_name(sqlite3_stmt *stmt, int i)
+    const char *sqlite3_column_decltype(sqlite3_stmt *stmt, int i)
+    int sqlite3_column_type(sqlite3_stmt *stmt, int i)
+    sqlite3_int64 sqlite3_column_int64(sqlite3_stmt *stmt, int i)
+    double sqlite3_column_double(sqlite3_stmt *stmt, int i)
+    const unsigned char *sqlite3_column_text(sqlite3_stmt *stmt, int i)
+    const void *sqlite3_column_blob(sqlite3_stmt *stmt, int i)
+    int sqlite3_column_bytes(sqlite3_stmt *stmt, int i)
+
+    int sqlite3_create_function_v2(sqlite3 *db, const char *name, int nArg, int eTextRep,
+                                   void *pApp,
+                                   void (*xFunc)(sqlite3_context *, int, sqlite3_value **),
+                                   void (*xStep)(sqlite3_context *, int, sqlite3_value **),
+                                   void (*xFinal)(sqlite3_context *),
+                                   void (*xDestroy)(void *))
+    void *sqlite3_user_data(sqlite3_context *ctx)
+    int sqlite3_value_type(sqlite3_value *v)
+    sqlite3_int64 sqlite3_value_int64(sqlite3_value *v)
+    double sqlite3_value_double(sqlite3_value *v)
+    const unsigned char *sqlite3_value_text(sqlite3_value *v)
+    const void *sqlite3_value_blob(sqlite3_value *v)
+    int sqlite3_value_bytes(sqlite3_value *v)
+    void sqlite3_result_null(sqlite3_context *ctx)
+    void sqlite3_result_int64(sqlite3_context *ctx, sqlite3_int64 v)
+    void sqlite3_result_double(sqlite3_context *ctx, double v)
+    void sqlite3_result_text64(sqlite3_context *ctx, const char *v, sqlite3_uint64 n,
+                               sqlite3_destructor_type d, unsigned char encoding)
+    void sqlite3_result_blob64(sqlite3_context *ctx, const void *v, sqlite3_uint64 n,
+                               sqlite3_destructor_type d)
+    void sqlite3_result_error(sqlite3_context *ctx, const char *msg, int n)
+    void sqlite3_result_error_nomem(sqlite3_context *ctx)
+    void sqlite3_result_error_toobig(sqlite3_context *ctx)

@@ -1,0 +1,109 @@
+# Python values <-> SQLite values. Text and blobs are bound SQLITE_TRANSIENT (SQLite copies
+# them): the GIL may be dropped mid-step, and another thread could then free a value the
+# caller passed in a mutable container, so SQLite must never point into Python objects.
+
+cdef str param_label(int index, tuple names):
+    if names is not None:
+        return f":{names[index - 1]}"
+    return f"{index}"
+
+
+cdef int bind_value(Connection conn, Statement st, int i, object value) except -1:
+    cdef sqlite3_stmt *s = st.handle
+    cdef int rc, overflow = 0
+    cdef long long n
+    cdef const char *text
+    cdef Py_ssize_t size
+    cdef Py_buffer view
+    cdef type t = type(value)
+    if value is None:
+        rc = sqlite3_bind_null(s, i)
+    elif t is int or t is bool:
+        n = PyLong_AsLongLongAndOverflow(value, &overflow)
+        if overflow:
+            raise OverflowError(
+                f"parameter {param_label(i, st.param_names)}: {value} does not fit in SQLite's "
+                f"64-bit INTEGER; store it as TEXT (str(n)) or BLOB instead")
+        rc = sqlite3_bind_int64(s, i, n)
+    elif t is float:
+        rc = sqlite3_bind_double(s, i, PyFloat_AS_DOUBLE(value))
+    elif t is str:
+        text = utf8_of(value, st, i, &size)
+        rc = sqlite3_bind_text64(s, i, text, <sqlite3_uint64>size, SQLITE_TRANSIENT, SQLITE_UTF8)
+    elif t is bytes:
+        rc = sqlite3_bind_blob64(s, i, PyBytes_AS_STRING(value),
+                                 <sqlite3_uint64>PyBytes_GET_SIZE(value), SQLITE_TRANSIENT)
+    elif isinstance(value, int):        # int subclasses such as IntEnum
+        return bind_value(conn, st, i, int(value))
+    elif isinstance(value, float):
+        rc = sqlite3_bind_double(s, i, <double>value)
+    elif isinstance(value, str):
+        return bind_value(conn, st, i, str(value))
+    elif isinstance(value, (bytes, bytearray, memoryview)):
+        PyObject_GetBuffer(value, &view, PyBUF_SIMPLE)   # raises for non-contiguous views
+        try:
+            rc = sqlite3_bind_blob64(s, i, view.buf, <sqlite3_uint64>view.len, SQLITE_TRANSIENT)
+        finally:
+            PyBuffer_Release(&view)
+    else:
+        raise TypeError(
+            f"parameter {param_label(i, st.param_names)}: unsupported type "
+            f"{t.__module__}.{t.__qualname__}; bind None, int, float, str, bytes, bytearray, "
+            f"memoryview or bool (convert other values yourself, e.g. str(value))")
+    if rc != SQLITE_OK:
+        if rc == SQLITE_TOOBIG:
+            raise DataError(
+                f"parameter {param_label(i, st.param_names)} is larger than SQLite's "
+                f"length limit ({sqlite3_limit(conn.db, SQLITE_LIMIT_LENGTH, -1)} bytes)")
+        conn.raise_error(rc)
+    return 0
+
+
+cdef const char *utf8_of(str value, Statement st, int i, Py_ssize_t *size) except NULL:
+    try:
+        return PyUnicode_AsUTF8AndSize(value, size)
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"parameter {param_label(i, st.param_names)}: str has a lone surrogate at position "
+            f"{exc.start} and is not valid UTF-8 text; fix the string, or store "
+            f"value.encode('utf-8', 'surrogatepass') as bytes") from None
+
+
+cdef object column_value(sqlite3_stmt *s, int i):
+    cdef int kind = sqlite3_column_type(s, i)
+    cdef const char *p
+    cdef int n
+    if kind == SQLITE_INTEGER:
+        return PyLong_FromLongLong(sqlite3_column_int64(s, i))
+    if kind == SQLITE_FLOAT:
+        return PyFloat_FromDouble(sqlite3_column_double(s, i))
+    if kind == SQLITE_NULL:
+        return None
+    if kind == SQLITE_TEXT:
+        p = <const char *>sqlite3_column_text(s, i)
+        n = sqlite3_column_bytes(s, i)
+        if p == NULL:
+            raise MemoryError("SQLite ran out of memory converting a column to text")
+        try:
+            return PyUnicode_DecodeUTF8(p, n, NULL)
+        except UnicodeDecodeError:
+            name = sqlite3_column_name(s, i)
+            raise DataError(
+                f"column {i} ({name.decode('utf-8', 'replace') if name != NULL else '?'}) holds "
+                f"text that is not valid UTF-8; select CAST(column AS BLOB) to read its bytes"
+            ) from None
+    p = <const char *>sqlite3_column_blob(s, i)
+    n = sqlite3_column_bytes(s, i)
+    if p == NULL:
+        return b""
+    return PyBytes_FromStringAndSize(p, n)
+
+
+cdef tuple row_tuple(sqlite3_stmt *s):
+    cdef int i, n = sqlite3_data_count(s)
+    cdef tuple row = PyTuple_New(n)
+    for i in range(n):
+        value = column_value(s, i)
+        Py_INCREF(value)
+        PyTuple_SET_ITEM(row, i, value)
+    return row
