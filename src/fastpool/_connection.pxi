@@ -203,6 +203,8 @@ cdef class Connection:
 
     cdef Statement checkout(self, str sql):
         cdef StatementCache cache = self.cache
+        if sql is None:     # a `str` argument lets None through
+            raise TypeError("sql must be str, not None")
         cdef PyObject *found = PyDict_GetItemWithError(cache.entries, sql)
         cdef Statement st
         if found != NULL:
@@ -402,7 +404,7 @@ cdef class Connection:
                         self.raise_error(rc)
                     changes += sqlite3_changes64(self.db)
                     sqlite3_reset(st.handle)
-                cur._rowcount = changes
+                cur._rowcount = changes if is_dml(st.handle) else -1
                 cur._lastrowid = sqlite3_last_insert_rowid(self.db)
             finally:
                 self.release(st)
@@ -420,6 +422,8 @@ cdef class Connection:
         cdef const char *tail
         cdef sqlite3_stmt *handle
         cdef int rc
+        if sql is None:
+            raise TypeError("sql must be str, not None")
         try:
             text = PyUnicode_AsUTF8AndSize(sql, &size)
         except UnicodeEncodeError as exc:
@@ -461,6 +465,10 @@ cdef class Connection:
             raise ValueError("function name must be 1-255 bytes of UTF-8 without NUL")
         if self.db == NULL:
             raise InterfaceError("the connection is closed")
+        if self.in_call:
+            # Another thread's step may be inside SQLite on this handle (opened NOMUTEX).
+            raise InterfaceError(
+                "cannot register a function while a call is running on this connection")
         cdef FunctionSlot *slot = <FunctionSlot *>malloc(sizeof(FunctionSlot))
         if slot == NULL:
             raise MemoryError()
@@ -506,6 +514,12 @@ cdef class Connection:
         """Finalize every statement and close the database handle. Idempotent."""
         if self.db == NULL:
             return
+        if self.in_call:
+            # Finalizing the statement a step is running (here, from a user function, or in
+            # another thread while the GIL is dropped) would free memory SQLite is using.
+            raise InterfaceError(
+                "cannot close the connection while a call is running on it; interrupt() it "
+                "and close it once the call has returned")
         self.epoch += 1
         self.cache.finalize_all()
         for st in self.active:

@@ -14,7 +14,9 @@ cdef class Cursor:
         self.arraysize = 1
 
     def __dealloc__(self):
-        if self.stmt is not None and self.conn is not None:
+        # While a call runs (maybe a step in another thread, GIL dropped) the handle must not
+        # be touched: the statement then stays in conn.active until reset() or close().
+        if self.stmt is not None and self.conn is not None and not self.conn.in_call:
             self.finish()
 
     cdef int check(self) except -1:
@@ -36,7 +38,7 @@ cdef class Cursor:
             if sqlite3_column_count(st.handle):
                 self.names = conn.column_names(st)
             if rc == SQLITE_DONE:
-                if not st.readonly:
+                if not st.readonly and is_dml(st.handle):
                     self._rowcount = sqlite3_changes64(conn.db)
                 self._lastrowid = sqlite3_last_insert_rowid(conn.db)
                 self.finish()
@@ -127,6 +129,8 @@ cdef class Cursor:
         return self
 
     def __exit__(self, *exc_info):
+        if self.epoch == self.conn.epoch and self.conn.in_call:
+            raise InterfaceError("cannot close a cursor while its connection is running a call")
         self.finish()
         return False
 

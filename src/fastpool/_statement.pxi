@@ -78,3 +78,39 @@ cdef class StatementCache:
             "misses": self.misses,
             "evictions": self.evictions,
         }
+
+
+
+cdef inline bint word_is(const char *word, int n, const char *lowercase) noexcept nogil:
+    cdef int i = 0
+    while i < n and lowercase[i] != 0 and (word[i] | 0x20) == lowercase[i]:
+        i += 1
+    return i == n and lowercase[n] == 0
+
+
+cdef bint is_dml(sqlite3_stmt *handle) noexcept nogil:
+    # sqlite3_changes() keeps the count of the last INSERT/UPDATE/DELETE, so after DDL, PRAGMA
+    # and the like it would report a stale number: only DML gets a rowcount. The first keyword
+    # decides; a data-changing statement that starts with WITH can only be DML.
+    cdef const char *p = sqlite3_sql(handle)
+    cdef int n = 0
+    if p == NULL:
+        return False
+    while True:
+        if p[0] == b' ' or p[0] == b'\t' or p[0] == b'\n' or p[0] == b'\r' or p[0] == b'\f':
+            p += 1
+        elif p[0] == b'-' and p[1] == b'-':
+            while p[0] != 0 and p[0] != b'\n':
+                p += 1
+        elif p[0] == b'/' and p[1] == b'*':
+            p += 2
+            while p[0] != 0 and not (p[0] == b'*' and p[1] == b'/'):
+                p += 1
+            if p[0] != 0:
+                p += 2
+        else:
+            break
+    while (b'a' <= p[n] <= b'z') or (b'A' <= p[n] <= b'Z'):
+        n += 1
+    return (word_is(p, n, b"insert") or word_is(p, n, b"update") or word_is(p, n, b"delete")
+            or word_is(p, n, b"replace") or word_is(p, n, b"with"))

@@ -38,9 +38,17 @@ cdef int bind_value(Connection conn, Statement st, int i, object value) except -
     elif isinstance(value, float):
         rc = sqlite3_bind_double(s, i, <double>value)
     elif isinstance(value, str):
-        return bind_value(conn, st, i, str(value))
+        # The string's own text: str(value) would call __str__, which for a (str, Enum)
+        # member gives "Color.RED" instead of the value.
+        text = utf8_of(<str>value, st, i, &size)
+        rc = sqlite3_bind_text64(s, i, text, <sqlite3_uint64>size, SQLITE_TRANSIENT, SQLITE_UTF8)
     elif isinstance(value, (bytes, bytearray, memoryview)):
-        PyObject_GetBuffer(value, &view, PyBUF_SIMPLE)   # raises for non-contiguous views
+        try:
+            PyObject_GetBuffer(value, &view, PyBUF_SIMPLE)
+        except BufferError as exc:
+            raise BufferError(
+                f"parameter {param_label(i, st.param_names)}: cannot bind this "
+                f"{t.__name__} ({exc}); pass bytes(value) instead") from None
         try:
             rc = sqlite3_bind_blob64(s, i, view.buf, <sqlite3_uint64>view.len, SQLITE_TRANSIENT)
         finally:

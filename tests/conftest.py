@@ -1,0 +1,99 @@
+"""Shared fixtures for the connection-core tests: real database files under tmp_path, no mocks."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+import fastpool
+
+# A recursive CTE whose first row calls started(), a function EndlessQuery registers to learn
+# that the query is running; then SQLite counts far beyond anything a test waits for, without
+# calling back into Python, so only interrupt() ends it.
+ENDLESS = (
+    "WITH RECURSIVE r(i) AS (SELECT started() UNION ALL SELECT i + 1 FROM r WHERE i < 1e15) "
+    "SELECT sum(i) FROM r"
+)
+
+
+@pytest.fixture
+def db_path(tmp_path):
+    return tmp_path / "test.db"
+
+
+@pytest.fixture
+def open_conn(db_path) -> Iterator[Callable[..., fastpool.Connection]]:
+    """Open connections (default: the test database in WAL mode); all closed at teardown."""
+    opened: list[fastpool.Connection] = []
+
+    def factory(path=None, **kwargs):
+        kwargs.setdefault("pragmas", {"journal_mode": "wal"})
+        conn = fastpool.Connection(db_path if path is None else path, **kwargs)
+        opened.append(conn)
+        return conn
+
+    yield factory
+    for conn in opened:
+        try:
+            conn.close()
+        except fastpool.InterfaceError:  # a test left a call running on it; interrupt first
+            conn.interrupt()
+
+
+@pytest.fixture
+def conn(open_conn) -> fastpool.Connection:
+    return open_conn()
+
+
+@pytest.fixture
+def table(conn) -> fastpool.Connection:
+    """``conn`` with a table t(id INTEGER PRIMARY KEY, name TEXT UNIQUE, score REAL)."""
+    conn.executescript(
+        "CREATE TABLE t(id INTEGER PRIMARY KEY, name TEXT UNIQUE, score REAL);"
+        "INSERT INTO t(name, score) VALUES ('a', 1.5), ('b', 2.5), ('c', 3.5);"
+    )
+    return conn
+
+
+class EndlessQuery:
+    """Run ENDLESS on ``conn`` in a thread; ``started`` is set once SQLite is executing it."""
+
+    def __init__(self, conn: fastpool.Connection):
+        self.conn = conn
+        self.started = threading.Event()
+        self.error: BaseException | None = None
+        self.result: object = None
+        conn.create_function("started", 0, self._started)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _started(self):
+        self.started.set()
+        return 1
+
+    def _run(self):
+        try:
+            self.result = self.conn.fetchone(ENDLESS)
+        except BaseException as exc:
+            self.error = exc
+
+    def __enter__(self):
+        self.thread.start()
+        assert self.started.wait(10), "the query did not start"
+        return self
+
+    def __exit__(self, *exc_info):
+        # interrupt() only stops a statement that is running: repeat until the thread ends.
+        deadline = time.monotonic() + 10
+        while self.thread.is_alive() and time.monotonic() < deadline:
+            self.conn.interrupt()
+            self.thread.join(0.05)
+        assert not self.thread.is_alive(), "interrupt() did not stop the query"
+        return False
+
+
+@pytest.fixture
+def endless_query():
+    return EndlessQuery
