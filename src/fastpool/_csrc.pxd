@@ -1,0 +1,100 @@
+# Declarations of fastpool's own C helpers in csrc/ (fp_ring, fp_park, fp_slots).
+# Declarations only: the contracts (ownership, memory ordering, return codes) are
+# documented in the headers, which are the source of truth.
+#
+# Build: the extension is compiled as C (not C++: the headers use C11 <stdatomic.h>)
+# with include_dirs=["csrc"] and csrc/*.c as extra sources.
+#
+# Atomic fields are typed fp_atomic_u32 (C: _Atomic uint32_t).  Cython sees a plain
+# uint32_t, so a direct read of waiter.state compiles to a seq_cst atomic load; prefer
+# fp_waiter_state() (acquire load) and never assign the field from Cython code: use
+# fp_waiter_init() before first use and let fp_slots change the state.
+#
+# Everything here is nogil and noexcept: no function touches Python objects, and
+# failures are reported through int return codes that the caller must check.
+
+from libc.stdint cimport uint32_t, int64_t
+
+
+cdef extern from "fp_ring.h" nogil:
+    enum:
+        FP_RING_OK
+        FP_RING_FULL
+        FP_RING_EMPTY
+        FP_RING_EINVAL
+        FP_RING_MAX_CAPACITY
+        FP_RING_MAX_VALUE
+
+    ctypedef struct fp_ring:
+        pass
+
+    fp_ring *fp_ring_new(uint32_t min_capacity) noexcept
+    void fp_ring_free(fp_ring *ring) noexcept
+    int fp_ring_push(fp_ring *ring, uint32_t value) noexcept
+    int fp_ring_pop(fp_ring *ring, uint32_t *out) noexcept
+    uint32_t fp_ring_capacity(const fp_ring *ring) noexcept
+    uint32_t fp_ring_size(const fp_ring *ring) noexcept
+
+
+cdef extern from "fp_park.h" nogil:
+    enum:
+        FP_PARK_OK
+        FP_PARK_TIMEOUT
+        FP_PARK_ERROR
+        FP_PARK_SPIN
+        FP_PARK_BUCKETS
+
+    # _Atomic uint32_t in C; see the note at the top of this file.
+    ctypedef uint32_t fp_atomic_u32
+
+    int fp_park_wait(fp_atomic_u32 *word, uint32_t expected, int64_t timeout_ns) noexcept
+    void fp_park_wake_one(fp_atomic_u32 *word) noexcept
+    void fp_park_wake_all(fp_atomic_u32 *word) noexcept
+
+
+cdef extern from "fp_slots.h" nogil:
+    enum:
+        FP_SLOTS_OK
+        FP_SLOTS_EMPTY
+        FP_SLOTS_QUEUED
+        FP_SLOTS_TIMEOUT
+        FP_SLOTS_CANCELLED
+        FP_SLOTS_EINVAL
+        FP_SLOTS_ERROR
+        FP_SLOTS_MAX
+
+    enum:
+        FP_WAITER_IDLE
+        FP_WAITER_WAITING
+        FP_WAITER_GRANTED
+        FP_WAITER_CANCELLED
+
+    ctypedef struct fp_slots:
+        pass
+
+    # Callback run by the releasing thread, outside fp_slots' mutex, once per grant made
+    # by fp_slots_release().  It must not block, must not call back into the same
+    # fp_slots, and must not raise (no Python: it runs without the GIL).
+    ctypedef void (*fp_wake_fn)(fp_waiter *w) noexcept nogil
+
+    ctypedef struct fp_waiter:
+        fp_atomic_u32 state         # FP_WAITER_*; read with fp_waiter_state()
+        uint32_t slot               # valid once state == FP_WAITER_GRANTED
+        fp_waiter *prev             # queue links: owned by fp_slots, never touch
+        fp_waiter *next
+        fp_wake_fn wake             # NULL: synchronous waiter (fp_slots_wait)
+        void *user                  # free for the owner
+
+    void fp_waiter_init(fp_waiter *w, fp_wake_fn wake, void *user) noexcept
+    uint32_t fp_waiter_state(const fp_waiter *w) noexcept
+
+    fp_slots *fp_slots_new(uint32_t nslots, int strict_fifo) noexcept
+    void fp_slots_free(fp_slots *s) noexcept
+    int fp_slots_try_acquire(fp_slots *s, uint32_t *slot) noexcept
+    int fp_slots_enqueue(fp_slots *s, fp_waiter *w) noexcept
+    int fp_slots_wait(fp_slots *s, fp_waiter *w, int64_t timeout_ns) noexcept
+    int fp_slots_cancel(fp_slots *s, fp_waiter *w, uint32_t *slot_out) noexcept
+    int fp_slots_release(fp_slots *s, uint32_t slot) noexcept
+    uint32_t fp_slots_waiting(const fp_slots *s) noexcept
+    uint32_t fp_slots_free_count(const fp_slots *s) noexcept
+    uint32_t fp_slots_capacity(const fp_slots *s) noexcept
