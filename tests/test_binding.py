@@ -58,7 +58,13 @@ class Shouty(str):
 
 @pytest.mark.parametrize(
     "params",
-    [(1, "two"), [1, "two"], Sequenceish(1, "two"), (x for x in (1, "two")), collections.deque([1, "two"])],
+    [
+        (1, "two"),
+        [1, "two"],
+        Sequenceish(1, "two"),
+        (x for x in (1, "two")),
+        collections.deque([1, "two"]),
+    ],
     ids=["tuple", "list", "iterable", "generator", "deque"],
 )
 def test_qmark_sequences(conn, params):
@@ -133,7 +139,9 @@ ROUND_TRIPS = [
 
 
 @pytest.mark.parametrize(
-    ("value", "expected", "sqltype"), ROUND_TRIPS, ids=[f"{i}-{r[2]}" for i, r in enumerate(ROUND_TRIPS)]
+    ("value", "expected", "sqltype"),
+    ROUND_TRIPS,
+    ids=[f"{i}-{r[2]}" for i, r in enumerate(ROUND_TRIPS)],
 )
 def test_round_trip_through_a_table(conn, value, expected, sqltype):
     conn.executescript("CREATE TABLE v(x)")  # no declared type: no affinity conversions
@@ -215,7 +223,7 @@ def test_missing_named_parameter_is_named(conn):
 
 
 def test_named_sql_needs_a_mapping(conn):
-    with pytest.raises(errors.ProgrammingError, match="named parameters.*:a"):
+    with pytest.raises(errors.ProgrammingError, match=r"named parameters.*:a"):
         conn.fetchone("SELECT :a", (1,))
 
 
@@ -292,7 +300,12 @@ def test_lone_surrogate_in_sql(conn):
 
 @pytest.mark.parametrize(
     "sql",
-    ["SELECT 1; SELECT 2", "CREATE TABLE a(x); CREATE TABLE b(y)", "SELECT 1;SELECT 2;", "SELECT 1; garbage"],
+    [
+        "SELECT 1; SELECT 2",
+        "CREATE TABLE a(x); CREATE TABLE b(y)",
+        "SELECT 1;SELECT 2;",
+        "SELECT 1; garbage",
+    ],
 )
 def test_two_statements_point_to_executescript(conn, sql):
     for call in (conn.execute, conn.fetchone, conn.fetchall):
@@ -307,7 +320,9 @@ def test_one_statement_with_trailing_semicolon_and_comment(conn):
     assert conn.fetchone("SELECT 3 /* c */ ;/* c */") == (3,)
 
 
-@pytest.mark.parametrize("sql", [b"SELECT 1", 1, None, ["SELECT 1"]], ids=["bytes", "int", "None", "list"])
+@pytest.mark.parametrize(
+    "sql", [b"SELECT 1", 1, None, ["SELECT 1"]], ids=["bytes", "int", "None", "list"]
+)
 def test_non_str_sql_is_a_type_error(conn, sql):
     for call in (conn.execute, conn.fetchone, conn.fetchall):
         with pytest.raises(TypeError, match="str"):

@@ -556,7 +556,9 @@ def test_function_using_a_cursor_of_its_own_connection(conn):
 def test_function_may_use_another_connection(conn, open_conn):
     other = open_conn()
     other.executescript("CREATE TABLE lookup(k, v); INSERT INTO lookup VALUES (1, 'one')")
-    conn.create_function("lookup", 1, lambda k: other.fetchone("SELECT v FROM lookup WHERE k = ?", (k,))[0])
+    conn.create_function(
+        "lookup", 1, lambda k: other.fetchone("SELECT v FROM lookup WHERE k = ?", (k,))[0]
+    )
     assert conn.fetchone("SELECT lookup(1)") == ("one",)
 
 
@@ -595,7 +597,9 @@ def test_connections_in_threads_each_their_own(tmp_path):
             try:
                 for i in range(50):
                     c.execute("INSERT INTO t VALUES (?)", (n * 1000 + i,))
-                    assert c.fetchone("SELECT x FROM t WHERE x = ?", (n * 1000 + i,)) == (n * 1000 + i,)
+                    assert c.fetchone("SELECT x FROM t WHERE x = ?", (n * 1000 + i,)) == (
+                        n * 1000 + i,
+                    )
             finally:
                 c.close()
         except BaseException as exc:

@@ -35,9 +35,10 @@ def test_rowcount(table):
     assert table.execute("UPDATE t SET score = 1 WHERE id < 0").rowcount == 0
     assert table.execute("DELETE FROM t WHERE name LIKE '%2'").rowcount == 4
     assert table.execute("REPLACE INTO t(id, name) VALUES (1, 'a')").rowcount == 1
-    assert table.execute(
-        "WITH ids(i) AS (VALUES (2), (3)) DELETE FROM t WHERE id IN ids"
-    ).rowcount == 2
+    assert (
+        table.execute("WITH ids(i) AS (VALUES (2), (3)) DELETE FROM t WHERE id IN ids").rowcount
+        == 2
+    )
     assert table.execute("  /* leading comment */ -- and another\n delete from t").rowcount == 2
 
 
@@ -76,13 +77,19 @@ def test_executemany(table):
     assert cur.rowcount == 2
     assert cur.lastrowid == 5
     assert cur.description is None
-    cur = table.executemany("UPDATE t SET score = :s WHERE name = :n", [{"s": 9, "n": "x"}, {"s": 9, "n": "nope"}])
+    cur = table.executemany(
+        "UPDATE t SET score = :s WHERE name = :n", [{"s": 9, "n": "x"}, {"s": 9, "n": "nope"}]
+    )
     assert cur.rowcount == 1
     # Any iterable of parameter sets, including a generator; an empty one changes nothing.
     cur = table.executemany("DELETE FROM t WHERE id = ?", ((i,) for i in (1, 2, 99)))
     assert cur.rowcount == 2
     assert table.executemany("DELETE FROM t WHERE id = ?", []).rowcount == 0
-    assert table.fetchall("SELECT name, score FROM t ORDER BY id") == [("c", 3.5), ("x", 9.0), ("y", 2.0)]
+    assert table.fetchall("SELECT name, score FROM t ORDER BY id") == [
+        ("c", 3.5),
+        ("x", 9.0),
+        ("y", 2.0),
+    ]
 
 
 def test_executemany_with_a_select_is_a_programming_error(table):
@@ -162,7 +169,10 @@ def test_connection_fetch_helpers(table):
 
 def test_fetchone_and_fetchall_can_write(table):
     assert table.fetchone("INSERT INTO t(name) VALUES ('r') RETURNING id, name") == (4, "r")
-    assert table.fetchall("DELETE FROM t WHERE id > 2 RETURNING name") in ([("c",), ("r",)], [("r",), ("c",)])
+    assert table.fetchall("DELETE FROM t WHERE id > 2 RETURNING name") in (
+        [("c",), ("r",)],
+        [("r",), ("c",)],
+    )
     assert table.fetchone("UPDATE t SET score = 0") is None
     assert table.fetchone("SELECT count(*) FROM t WHERE score = 0") == (2,)
 

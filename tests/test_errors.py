@@ -189,13 +189,41 @@ def schema(open_conn):
 @pytest.mark.parametrize(
     ("sql", "name", "message"),
     [
-        ("INSERT INTO parent VALUES (2, 'one', 1)", "SQLITE_CONSTRAINT_UNIQUE", "UNIQUE constraint failed: parent.code"),
-        ("INSERT INTO parent VALUES (1, 'two', 1)", "SQLITE_CONSTRAINT_PRIMARYKEY", "UNIQUE constraint failed: parent.id"),
-        ("INSERT INTO parent VALUES (2, NULL, 1)", "SQLITE_CONSTRAINT_NOTNULL", "NOT NULL constraint failed: parent.code"),
-        ("INSERT INTO parent VALUES (2, 'two', -1)", "SQLITE_CONSTRAINT_CHECK", "CHECK constraint failed"),
-        ("INSERT INTO child VALUES (1, 99)", "SQLITE_CONSTRAINT_FOREIGNKEY", "FOREIGN KEY constraint failed"),
-        ("INSERT INTO strict_t VALUES ('text')", "SQLITE_CONSTRAINT_DATATYPE", "cannot store TEXT value"),
-        ("INSERT INTO parent(id, code) VALUES ('abc', 'x')", "SQLITE_MISMATCH", "datatype mismatch"),
+        (
+            "INSERT INTO parent VALUES (2, 'one', 1)",
+            "SQLITE_CONSTRAINT_UNIQUE",
+            "UNIQUE constraint failed: parent.code",
+        ),
+        (
+            "INSERT INTO parent VALUES (1, 'two', 1)",
+            "SQLITE_CONSTRAINT_PRIMARYKEY",
+            "UNIQUE constraint failed: parent.id",
+        ),
+        (
+            "INSERT INTO parent VALUES (2, NULL, 1)",
+            "SQLITE_CONSTRAINT_NOTNULL",
+            "NOT NULL constraint failed: parent.code",
+        ),
+        (
+            "INSERT INTO parent VALUES (2, 'two', -1)",
+            "SQLITE_CONSTRAINT_CHECK",
+            "CHECK constraint failed",
+        ),
+        (
+            "INSERT INTO child VALUES (1, 99)",
+            "SQLITE_CONSTRAINT_FOREIGNKEY",
+            "FOREIGN KEY constraint failed",
+        ),
+        (
+            "INSERT INTO strict_t VALUES ('text')",
+            "SQLITE_CONSTRAINT_DATATYPE",
+            "cannot store TEXT value",
+        ),
+        (
+            "INSERT INTO parent(id, code) VALUES ('abc', 'x')",
+            "SQLITE_MISMATCH",
+            "datatype mismatch",
+        ),
     ],
 )
 def test_constraint_violations_are_integrity_errors(schema, sql, name, message):

@@ -14,7 +14,10 @@ import pytest
 from fastpool import errors
 
 # SQLite's virtual machine counting to ? in a recursive CTE: long work without any Python.
-COUNT_TO = "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < ?) SELECT sum(i) FROM r"
+COUNT_TO = (
+    "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < ?) "
+    "SELECT sum(i) FROM r"
+)
 
 
 class Counter:
@@ -77,7 +80,10 @@ def test_long_query_releases_the_gil(conn):
 @pytest.mark.timeout(60)
 def test_long_fetchall_and_cursor_release_the_gil(conn):
     n = rows_for(conn, 0.3)
-    for run in (lambda: conn.fetchall(COUNT_TO, (n,)), lambda: conn.execute(COUNT_TO, (n,)).fetchall()):
+    for run in (
+        lambda: conn.fetchall(COUNT_TO, (n,)),
+        lambda: conn.execute(COUNT_TO, (n,)).fetchall(),
+    ):
         with Counter() as counter:
             start_value, start = counter.value, time.perf_counter()
             time.sleep(0.2)

@@ -1,12 +1,12 @@
-"""Dependencies point down only (DESIGN.md section 3). This test reads the sources; it imports nothing.
+"""Dependencies point down only (DESIGN.md section 3). Reads the sources; imports none of them.
 
-    pool.py, pool_async.py        facades                      import anything below; never cimport
-    _options.py, errors.py        pure-Python leaves           errors: no fastpool module;
-                                                               _options: only fastpool.errors
-    _core (.pyx, .pxi, .pxd)      the one Cython extension     imports only fastpool.errors;
-                                                               cimports only _sqlite3, _csrc, _core
-    _sqlite3.pxd, _csrc.pxd       declarations: doors to C     no fastpool import or cimport
-    csrc/*.c, *.h                 pure C                       includes neither Python.h nor sqlite3.h
+pool.py, pool_async.py        facades                      import anything below; never cimport
+_options.py, errors.py        pure-Python leaves           errors: no fastpool module;
+                                                           _options: only fastpool.errors
+_core (.pyx, .pxi, .pxd)      the one Cython extension     imports only fastpool.errors;
+                                                           cimports only _sqlite3, _csrc, _core
+_sqlite3.pxd, _csrc.pxd       declarations: doors to C     no fastpool import or cimport
+csrc/*.c, *.h                 pure C                       includes neither Python.h nor sqlite3.h
 """
 
 from __future__ import annotations
@@ -39,9 +39,11 @@ def resolve(module: str, level: int) -> str:
 
 def is_submodule(name: str) -> bool:
     """Whether fastpool.<name> is a module of the package (rather than a name in __init__)."""
-    return any((PKG / f"{name}{ext}").exists() for ext in (".py", ".pyx", ".pxd")) or any(
-        PKG.glob(f"{name}.*.so")
-    ) or name in {"_core", "pool", "pool_async"}
+    return (
+        any((PKG / f"{name}{ext}").exists() for ext in (".py", ".pyx", ".pxd"))
+        or any(PKG.glob(f"{name}.*.so"))
+        or name in {"_core", "pool", "pool_async"}
+    )
 
 
 def python_imports(path: Path) -> set[str]:
@@ -64,7 +66,9 @@ def python_imports(path: Path) -> set[str]:
     return found
 
 
-_STRINGS = re.compile(r'"""(?:.|\n)*?"""|\'\'\'(?:.|\n)*?\'\'\'|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'')
+_STRINGS = re.compile(
+    r'"""(?:.|\n)*?"""|\'\'\'(?:.|\n)*?\'\'\'|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\''
+)
 _COMMENTS = re.compile(r"#[^\n]*")
 _FROM = re.compile(r"^[ \t]*from[ \t]+(\.*)([\w.]*)[ \t]+(c?import)\b[ \t]*\(?([^\n)]*)", re.M)
 _PLAIN = re.compile(r"^[ \t]*(c?import)[ \t]+([\w.]+(?:[ \t]*,[ \t]*[\w.]+)*)", re.M)
@@ -138,7 +142,11 @@ def test_extractors_find_known_dependencies(tmp_path):
     )
     imports, cimports = cython_dependencies(sample)
     assert fastpool_modules(imports) == {"fastpool.errors", "fastpool._options"}
-    assert fastpool_modules(cimports) == {"fastpool._sqlite3", "fastpool._csrc", "fastpool.pool_async"}
+    assert fastpool_modules(cimports) == {
+        "fastpool._sqlite3",
+        "fastpool._csrc",
+        "fastpool.pool_async",
+    }
     assert "cython" in cimports
 
     sample_py = tmp_path / "sample.py"
@@ -207,10 +215,18 @@ def test_facades_never_cimport(name):
 def test_nothing_below_the_facades_imports_them():
     lower = [p for p in PKG.glob("*.py") if p.name not in TOP]
     for path in lower:
-        assert not fastpool_python_deps(path) & {"fastpool", "fastpool.pool", "fastpool.pool_async"}, path.name
+        assert not fastpool_python_deps(path) & {
+            "fastpool",
+            "fastpool.pool",
+            "fastpool.pool_async",
+        }, path.name
     for path in core_files() + declaration_files():
         imports, cimports = cython_dependencies(path)
-        upward = fastpool_modules(imports | cimports) & {"fastpool.pool", "fastpool.pool_async", "fastpool._options"}
+        upward = fastpool_modules(imports | cimports) & {
+            "fastpool.pool",
+            "fastpool.pool_async",
+            "fastpool._options",
+        }
         assert not upward, f"{path.name} depends on {upward}"
 
 

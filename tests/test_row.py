@@ -25,19 +25,31 @@ def test_each_storage_class_maps_to_its_python_type(conn):
 
 
 def test_values_follow_the_stored_type_not_the_declared_one(conn):
-    conn.executescript(
-        "CREATE TABLE v(x);"
-        "INSERT INTO v VALUES (1), (1.0), ('1'), (x'31'), (NULL);"
-    )
-    assert conn.fetchall("SELECT x FROM v ORDER BY rowid") == [(1,), (1.0,), ("1",), (b"1",), (None,)]
+    conn.executescript("CREATE TABLE v(x);INSERT INTO v VALUES (1), (1.0), ('1'), (x'31'), (NULL);")
+    assert conn.fetchall("SELECT x FROM v ORDER BY rowid") == [
+        (1,),
+        (1.0,),
+        ("1",),
+        (b"1",),
+        (None,),
+    ]
     assert [type(r[0]) for r in conn.fetchall("SELECT x FROM v ORDER BY rowid")] == [
-        int, float, str, bytes, type(None)
+        int,
+        float,
+        str,
+        bytes,
+        type(None),
     ]
 
 
 def test_expressions_and_empty_values(conn):
     assert conn.fetchone("SELECT 1 + 1, 7 / 2.0, '', x'', zeroblob(3), -9223372036854775808") == (
-        2, 3.5, "", b"", b"\x00\x00\x00", -(2**63)
+        2,
+        3.5,
+        "",
+        b"",
+        b"\x00\x00\x00",
+        -(2**63),
     )
 
 
@@ -132,7 +144,8 @@ def test_row_equality_and_hash(rconn):
     b = rconn.fetchone("SELECT id, Name FROM people WHERE id = 1")
     c = rconn.fetchone("SELECT id, Name FROM people WHERE id = 2")
     renamed = rconn.fetchone("SELECT id AS ident, Name FROM people WHERE id = 1")
-    assert a == b and not (a != b)
+    assert a == b
+    assert (a != b) is False
     assert hash(a) == hash(b)
     assert a != c
     assert a != renamed  # same values, other names
