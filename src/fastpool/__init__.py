@@ -1,6 +1,6 @@
 """fastpool: a fast, safe SQLite connection pool for threaded and asyncio Python services."""
 
-from fastpool._core import Connection, Cursor, Row, sqlite_version
+from fastpool._core import Connection, Cursor, Lease, Row, Transaction, sqlite_version
 from fastpool.errors import (
     BusyError,
     DatabaseError,
@@ -17,6 +17,7 @@ from fastpool.errors import (
     ProgrammingError,
     Warning,
 )
+from fastpool.pool import Pool
 
 __version__ = "0.1.0"
 
@@ -30,13 +31,16 @@ __all__ = [
     "IntegrityError",
     "InterfaceError",
     "InternalError",
+    "Lease",
     "NotSupportedError",
     "OperationalError",
+    "Pool",
     "PoolClosed",
     "PoolError",
     "PoolTimeout",
     "ProgrammingError",
     "Row",
+    "Transaction",
     "Warning",
     "__version__",
     "sqlite_version",

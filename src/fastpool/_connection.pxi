@@ -145,6 +145,9 @@ cdef class Connection:
         message = sqlite3_errmsg(self.db).decode("utf-8", "replace") if self.db != NULL else ""
         if (rc & 0xFF) in FATAL_PRIMARY_CODES:
             self.fatal = True
+        if self.reader_hint and (rc & 0xFF) == SQLITE_READONLY:
+            message += ("; this is one of the pool's read-only readers: run writes with "
+                        "'with pool.writer() as conn:' or pool.execute()")
         exc = error_for_code(rc, message)
         pending, self.pending_exc = self.pending_exc, None
         if pending is not None:
@@ -509,6 +512,44 @@ cdef class Connection:
         if had_transaction:
             self.executescript("ROLLBACK")
         return had_transaction
+
+    def checkpoint(self, str mode="passive"):
+        """Checkpoint the WAL (mode: passive, full, restart or truncate).
+
+        Returns ``(wal_frames, checkpointed_frames)``; both are -1 when not in WAL mode.
+        """
+        cdef int emode, rc, log = -1, done = -1
+        modes = {"passive": SQLITE_CHECKPOINT_PASSIVE, "full": SQLITE_CHECKPOINT_FULL,
+                 "restart": SQLITE_CHECKPOINT_RESTART, "truncate": SQLITE_CHECKPOINT_TRUNCATE}
+        if mode not in modes:
+            raise ValueError(f"checkpoint mode must be one of {sorted(modes)}, not {mode!r}")
+        emode = modes[mode]
+        self.enter()
+        try:
+            with nogil:
+                rc = sqlite3_wal_checkpoint_v2(self.db, NULL, emode, &log, &done)
+            if rc != SQLITE_OK:
+                self.raise_error(rc)
+        finally:
+            self.leave()
+        return (log, done)
+
+    cpdef abandon(self):
+        """Forget the handle without closing it: for a child process after fork().
+
+        The parent still owns the SQLite handle and its locks; closing it here could
+        checkpoint or delete files under the parent's feet.
+        """
+        self.epoch += 1
+        for st in self.cache.entries.values():
+            (<Statement>st).handle = NULL
+        for st in self.active:
+            (<Statement>st).handle = NULL
+        self.cache.entries.clear()
+        self.cache.head = None
+        self.cache.tail = None
+        self.active.clear()
+        self.db = NULL
 
     cpdef close(self):
         """Finalize every statement and close the database handle. Idempotent."""

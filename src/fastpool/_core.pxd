@@ -1,6 +1,9 @@
 # All cdef state of the fastpool._core extension. The implementation lives in _core.pyx
 # and the .pxi parts it includes.
 
+from libc.stdint cimport int64_t, uint32_t
+
+from fastpool._csrc cimport fp_slots
 from fastpool._sqlite3 cimport sqlite3, sqlite3_stmt
 
 
@@ -60,6 +63,7 @@ cdef class Connection:
     cdef object pending_exc         # exception raised inside a user function during a step
     cdef readonly str path
     cdef readonly bint readonly
+    cdef public bint reader_hint     # a pool reader: say "use pool.writer()" on write attempts
 
     cdef int enter(self) except -1
     cdef void leave(self) noexcept
@@ -77,6 +81,7 @@ cdef class Connection:
     cpdef Cursor execute(self, str sql, object params=*)
     cpdef Cursor executemany(self, str sql, object seq_of_params)
     cpdef bint reset(self)
+    cpdef abandon(self)
     cpdef close(self)
 
 
@@ -88,15 +93,84 @@ cdef class Cursor:
     cdef tuple names
     cdef long long _rowcount
     cdef long long _lastrowid
+    cdef list buffer                # rows fetched ahead by materialize(), else None
+    cdef Py_ssize_t buffer_pos
     cdef public Py_ssize_t arraysize
 
     cdef int check(self) except -1
     cdef int start(self, Statement st, object params) except -1
     cdef object next_row(self)
     cdef void finish(self) noexcept
+    cdef int materialize(self) except -1
 
 
 cdef class Row:
     cdef tuple _values
     cdef tuple _names
     cdef dict _index
+
+
+cdef class PoolCore:
+    cdef fp_slots *reader_slots
+    cdef fp_slots *writer_slot
+    cdef object opts                 # fastpool._options.PoolOptions
+    cdef uint32_t nreaders
+    cdef list readers                # Connection or None (opened on first use) per slot
+    cdef list expires                # monotonic time after which a reader is replaced
+    cdef list last_used              # monotonic time a reader was last returned
+    cdef Connection writer_conn
+    cdef double writer_expires
+    cdef unsigned long writer_owner  # thread ident holding the writer, 0 if none
+    cdef unsigned long savepoint_counter
+    cdef int64_t timeout_ns
+    cdef readonly bint debug
+    cdef bint track_time
+    cdef bint is_closed
+    cdef bint collected              # close() has gathered every slot it could
+    cdef unsigned int fork_generation
+    cdef double last_sweep
+    cdef readonly dict holders       # (role, slot) -> (thread name, since, stack), debug only
+    cdef unsigned long long n_checkouts
+    cdef unsigned long long n_waits
+    cdef unsigned long long n_timeouts
+    cdef unsigned long long n_discarded
+    cdef int64_t wait_ns
+
+    cdef int make_slots(self) except -1
+    cdef Connection open_connection(self, bint readonly)
+    cdef double expiry(self)
+    cdef Connection open_reader(self, uint32_t slot)
+    cdef void discard(self, Connection conn) noexcept
+    cdef void close_all_connections(self) noexcept
+    cdef int after_fork(self) except -1
+    cdef uint32_t acquire(self, fp_slots *slots, int role) except? 0xFFFFFFFF
+    cdef str timeout_message(self, int role, int64_t waited_ns)
+    cdef Connection reader_connection(self, uint32_t slot)
+    cdef Connection writer_connection(self)
+    cdef void release_reader(self, uint32_t slot, Connection conn) noexcept
+    cdef void release_writer(self, Connection conn) noexcept
+    cdef void maybe_sweep_idle(self) noexcept
+    cdef bint collect_slot(self, fp_slots *slots, object deadline)
+    cdef void note_holder(self, int role, uint32_t slot)
+    cdef Lease lease(self, int role, uint32_t slot, Connection conn)
+    cdef void give_back(self, Lease lease) noexcept
+    cpdef object fetchone(self, str sql, object params=*)
+    cpdef list fetchall(self, str sql, object params=*)
+    cpdef Cursor execute(self, str sql, object params=*)
+    cpdef Cursor executemany(self, str sql, object seq_of_params)
+
+
+cdef class Lease:
+    cdef PoolCore pool
+    cdef Connection conn             # None once returned
+    cdef uint32_t slot
+    cdef int role                    # READER, WRITER or SAVEPOINT
+    cdef bint plain                  # a writer lease with no transaction (checkpoint)
+    cdef unsigned int epoch          # conn.epoch when lent: a reset connection kills the lease
+    cdef unsigned int fork_generation
+    cdef unsigned long thread
+    cdef long long changes_at_begin
+    cdef str savepoint
+
+    cdef Connection live(self)
+    cdef int end_savepoint(self, bint keep) except -1

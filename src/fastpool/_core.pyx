@@ -19,6 +19,8 @@ from libc.stdlib cimport malloc, free
 from libc.limits cimport INT_MAX
 
 from fastpool._sqlite3 cimport *
+from fastpool._csrc cimport *
+from libc.stdint cimport int64_t, uint32_t
 
 import os
 from collections.abc import Mapping
@@ -26,6 +28,7 @@ from collections.abc import Mapping
 from fastpool.errors import (
     DataError,
     InterfaceError,
+    InternalError,
     OperationalError,
     ProgrammingError,
     error_for_code,
@@ -53,3 +56,5 @@ include "_statement.pxi"
 include "_row.pxi"
 include "_connection.pxi"
 include "_cursor.pxi"
+include "_pool.pxi"
+include "_lease.pxi"

@@ -60,11 +60,25 @@ cdef class Cursor:
             self.conn.active.discard(st)
             self.conn.release(st)
 
+    cdef int materialize(self) except -1:
+        # Fetch every row now, so the cursor outlives its connection's lease.
+        cdef list rows = []
+        while self.stmt is not None:
+            rows.append(self.next_row())
+        self.buffer = rows
+        self.buffer_pos = 0
+        return 0
+
     cdef object next_row(self):
         # Returns the pending row and steps to the next one, or None once exhausted.
         cdef Connection conn = self.conn
         cdef Statement st = self.stmt
         cdef int rc
+        if self.buffer is not None:
+            if self.buffer_pos >= len(self.buffer):
+                return None
+            self.buffer_pos += 1
+            return self.buffer[self.buffer_pos - 1]
         self.check()
         if st is None:
             return None
@@ -73,6 +87,9 @@ cdef class Cursor:
             row = conn.make_row(st)
             rc = conn.step(st)
             if rc == SQLITE_DONE:
+                if not st.readonly:
+                    self._rowcount = sqlite3_changes64(conn.db)
+                    self._lastrowid = sqlite3_last_insert_rowid(conn.db)
                 self.finish()
             elif rc != SQLITE_ROW:
                 try:
@@ -121,6 +138,7 @@ cdef class Cursor:
 
     def close(self):
         """Release the statement now; remaining rows are discarded. Idempotent."""
+        self.buffer = None
         if self.epoch == self.conn.epoch and self.conn.in_call:
             raise InterfaceError("cannot close a cursor while its connection is running a call")
         self.finish()

@@ -1,0 +1,190 @@
+# Leases: a connection lent by the pool. A lease is dead once returned, and any use of a dead
+# lease raises InterfaceError, so a connection can never be used by two borrowers at once.
+
+@cython.final
+# No @cython.freelist: a recycled object keeps its "finalized" mark and __del__ would not run.
+cdef class Lease:
+    """A pooled connection, lent to you until the ``with`` block ends or ``close()``.
+
+    Offers fetchone/fetchall/execute/executemany/executescript like a connection. A writer
+    lease is always inside a transaction: commit() and rollback() end it and start the next.
+    """
+
+    cdef Connection live(self):
+        cdef Connection conn = self.conn
+        if conn is None or conn.epoch != self.epoch:
+            raise InterfaceError(
+                f"this {KIND_NAMES[self.role]} lease was returned to the pool and can no longer "
+                f"be used; check out a new one with pool.{'reader' if self.role == READER else 'writer'}()")
+        return conn
+
+    def fetchone(self, str sql, object params=()):
+        """Run ``sql`` and return its first row, or None."""
+        return self.live().fetchone(sql, params)
+
+    def fetchall(self, str sql, object params=()):
+        """Run ``sql`` and return all its rows."""
+        return self.live().fetchall(sql, params)
+
+    def execute(self, str sql, object params=()):
+        """Run one statement and return a Cursor; the cursor dies with the lease."""
+        return self.live().execute(sql, params)
+
+    def executemany(self, str sql, object seq_of_params):
+        """Run a data-changing statement once per parameter set."""
+        return self.live().executemany(sql, seq_of_params)
+
+    def executescript(self, str sql):
+        """Run a script of statements without parameters."""
+        return self.live().executescript(sql)
+
+    def interrupt(self):
+        """Stop the statement running on this connection (from any thread)."""
+        self.live().interrupt()
+
+    def transaction(self):
+        """A context manager for one transaction inside this lease.
+
+        On a reader: ``BEGIN`` ... ``COMMIT``, so every query in the block sees one snapshot.
+        On a writer: a SAVEPOINT, rolled back alone if the block raises.
+        """
+        self.live()
+        return Transaction(self)
+
+    def commit(self):
+        """Commit the writer's transaction now and begin the next one (readers: end a snapshot)."""
+        cdef Connection conn = self.live()
+        if self.role == SAVEPOINT:
+            conn.executescript(f"RELEASE {self.savepoint}; SAVEPOINT {self.savepoint}")
+        elif conn.in_transaction:
+            conn.executescript("COMMIT")
+        if self.role == WRITER and not self.plain:
+            conn.executescript("BEGIN IMMEDIATE")
+            self.changes_at_begin = conn.total_changes
+
+    def rollback(self):
+        """Roll back the writer's transaction and begin the next one."""
+        cdef Connection conn = self.live()
+        if self.role == SAVEPOINT:
+            conn.executescript(f"ROLLBACK TO {self.savepoint}")
+        elif conn.in_transaction:
+            conn.executescript("ROLLBACK")
+        if self.role == WRITER and not self.plain:
+            conn.executescript("BEGIN IMMEDIATE")
+            self.changes_at_begin = conn.total_changes
+
+    def close(self):
+        """Give the connection back to the pool; uncommitted writes are rolled back. Idempotent."""
+        cdef Connection conn = self.conn
+        if conn is None:
+            return
+        if conn.epoch != self.epoch:
+            self.conn = None
+            return
+        if self.role == SAVEPOINT:
+            self.end_savepoint(True)
+            return
+        if (self.role == WRITER and not self.plain and conn.db != NULL
+                and conn.total_changes != self.changes_at_begin and conn.in_transaction):
+            warnings.warn(
+                "a writer lease was closed with uncommitted changes; they were rolled back. "
+                "Use 'with pool.writer() as conn:' (commits on success) or call conn.commit()",
+                ResourceWarning, stacklevel=2)
+        self.pool.give_back(self)
+
+    cdef int end_savepoint(self, bint keep) except -1:
+        cdef Connection conn = self.conn
+        self.conn = None
+        if conn is None or conn.epoch != self.epoch or conn.db == NULL:
+            return 0
+        if keep:
+            conn.executescript(f"RELEASE {self.savepoint}")
+        else:
+            conn.executescript(f"ROLLBACK TO {self.savepoint}; RELEASE {self.savepoint}")
+        return 0
+
+    def __enter__(self):
+        self.live()
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        cdef Connection conn = self.conn
+        if conn is None or conn.epoch != self.epoch:
+            self.conn = None
+            return False
+        if self.role == SAVEPOINT:
+            self.end_savepoint(exc_type is None)
+            return False
+        if self.role == WRITER and not self.plain:
+            try:
+                if conn.db != NULL and conn.in_transaction:
+                    conn.executescript("COMMIT" if exc_type is None else "ROLLBACK")
+            finally:
+                self.pool.give_back(self)    # a failed COMMIT is rolled back there
+        else:
+            self.pool.give_back(self)
+        return False
+
+    def __del__(self):
+        if self.conn is None or self.role == SAVEPOINT or self.pool is None:
+            return
+        where = "pass debug=True to the pool to record where"
+        held = self.pool.holders.get((self.role, self.slot)) if self.pool.debug else None
+        if held is not None:
+            where = f"checked out by thread {held[0]!r} at:\n{held[2]}"
+        warnings.warn(
+            f"a {KIND_NAMES[self.role]} lease was never returned to the pool; fastpool took its "
+            f"connection back when it was garbage-collected. Use 'with pool.{'reader' if self.role == READER else 'writer'}() "
+            f"as conn:' ({where})", ResourceWarning, stacklevel=2)
+        self.pool.give_back(self)
+
+    @property
+    def in_transaction(self):
+        """True while a transaction is open on this connection."""
+        return self.live().in_transaction
+
+    @property
+    def kind(self):
+        """'reader', 'writer' or 'writer savepoint'."""
+        return KIND_NAMES[self.role]
+
+    @property
+    def closed(self):
+        """True once the lease was returned to the pool."""
+        return self.conn is None or self.conn.epoch != self.epoch
+
+    def __repr__(self):
+        state = "returned" if self.closed else "active"
+        return f"<fastpool.Lease {KIND_NAMES[self.role]} {state}>"
+
+
+@cython.final
+cdef class Transaction:
+    """``with lease.transaction():`` — one snapshot on a reader, a savepoint on a writer."""
+
+    cdef Lease lease
+    cdef str savepoint
+
+    def __cinit__(self, Lease lease):
+        self.lease = lease
+
+    def __enter__(self):
+        cdef Connection conn = self.lease.live()
+        if self.lease.role == READER:
+            conn.executescript("BEGIN")
+        else:
+            self.lease.pool.savepoint_counter += 1
+            self.savepoint = f"fastpool_tx_{self.lease.pool.savepoint_counter}"
+            conn.executescript(f"SAVEPOINT {self.savepoint}")
+        return self.lease
+
+    def __exit__(self, exc_type, exc, tb):
+        cdef Connection conn = self.lease.live()
+        if self.savepoint is None:
+            if conn.in_transaction:
+                conn.executescript("COMMIT" if exc_type is None else "ROLLBACK")
+        elif exc_type is None:
+            conn.executescript(f"RELEASE {self.savepoint}")
+        else:
+            conn.executescript(f"ROLLBACK TO {self.savepoint}; RELEASE {self.savepoint}")
+        return False

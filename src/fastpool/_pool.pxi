@@ -1,0 +1,508 @@
+# The pool: N read-only connections handed out through a lock-free slot ring, and one writer
+# handed out in strict FIFO order. Waiting parks the thread in C with the GIL dropped.
+
+import random
+import threading
+import time
+import traceback
+import warnings
+import weakref
+
+from fastpool.errors import Error, PoolClosed, PoolTimeout
+
+from cpython.pythread cimport PyThread_get_thread_ident
+
+cdef enum LeaseKind:
+    READER = 0
+    WRITER = 1
+    SAVEPOINT = 2
+
+cdef tuple KIND_NAMES = ("reader", "writer", "writer savepoint")
+
+# Bumped in a child process after fork(): pools made before it must not touch their handles.
+cdef unsigned int FORK_GENERATION = 0
+cdef object LIVE_POOLS = weakref.WeakSet()
+
+
+def _after_fork_in_child():
+    global FORK_GENERATION
+    FORK_GENERATION += 1
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+cdef inline int64_t seconds_to_ns(object seconds):
+    if seconds is None:
+        return -1
+    return <int64_t>(<double>seconds * 1e9)
+
+
+cdef class PoolCore:
+    """The pool's engine (internal): fastpool.Pool is its public face."""
+
+    def __cinit__(self):
+        self.reader_slots = NULL
+        self.writer_slot = NULL
+
+    def __init__(self, options):
+        self.opts = options
+        self.nreaders = options.readers
+        self.timeout_ns = seconds_to_ns(options.acquisition_timeout)
+        self.debug = options.debug
+        self.track_time = options.max_lifetime is not None or options.idle_timeout is not None
+        self.fork_generation = FORK_GENERATION
+        self.holders = {}
+        self.make_slots()
+        self.readers = [None] * self.nreaders
+        self.expires = [float("inf")] * self.nreaders
+        self.last_used = [0.0] * self.nreaders
+        self.writer_conn = self.open_connection(False)
+        self.writer_expires = self.expiry()
+        try:
+            for i in range(options.min_readers):
+                self.open_reader(i)
+        except BaseException:
+            self.close_all_connections()
+            raise
+        self.last_sweep = time.monotonic()
+
+    def __dealloc__(self):
+        # The mutexes inside may have been copied mid-use by fork(); a child never frees them.
+        if self.fork_generation == FORK_GENERATION:
+            fp_slots_free(self.reader_slots)
+            fp_slots_free(self.writer_slot)
+
+    cdef int make_slots(self) except -1:
+        self.reader_slots = fp_slots_new(self.nreaders, 0)
+        self.writer_slot = fp_slots_new(1, 1)
+        if self.reader_slots == NULL or self.writer_slot == NULL:
+            raise MemoryError("could not allocate the pool's slot rings")
+        return 0
+
+    # -- connections -------------------------------------------------------------------------
+
+    cdef Connection open_connection(self, bint readonly):
+        opts = self.opts
+        conn = Connection(
+            opts.path, readonly=readonly,
+            pragmas=opts.reader_pragmas if readonly else opts.writer_pragmas,
+            statement_cache_size=opts.statement_cache_size, busy_timeout=opts.busy_timeout,
+            autocheckpoint=opts.autocheckpoint, row_factory=opts.row_factory)
+        conn.reader_hint = readonly
+        if opts.on_connect is not None:
+            try:
+                opts.on_connect(conn)
+            except BaseException:
+                conn.close()
+                raise
+        return conn
+
+    cdef double expiry(self):
+        # Jitter spreads the reopening of connections made together over 10% of the lifetime.
+        lifetime = self.opts.max_lifetime
+        if lifetime is None:
+            return float("inf")
+        return time.monotonic() + lifetime * (1.0 - 0.1 * random.random())
+
+    cdef Connection open_reader(self, uint32_t slot):
+        conn = self.open_connection(True)
+        self.readers[slot] = conn
+        self.expires[slot] = self.expiry()
+        return conn
+
+    cdef void discard(self, Connection conn) noexcept:
+        self.n_discarded += 1
+        try:
+            conn.close()
+        except BaseException:
+            pass    # a connection broken enough to be discarded may fail to close; it is gone
+
+    cdef void close_all_connections(self) noexcept:
+        for i in range(self.nreaders):
+            conn = self.readers[i]
+            if conn is not None:
+                (<Connection>conn).close()
+                self.readers[i] = None
+        if self.writer_conn is not None:
+            self.writer_conn.close()
+
+    cdef int after_fork(self) except -1:
+        # In a child process: never close, finalize or lock anything the parent made. The old
+        # handles and slot rings are abandoned (leaked in the child); fresh ones are opened.
+        for i in range(self.nreaders):
+            conn = self.readers[i]
+            if conn is not None:
+                (<Connection>conn).abandon()
+            self.readers[i] = None
+        self.writer_conn.abandon()
+        self.holders.clear()
+        self.writer_owner = 0
+        self.fork_generation = FORK_GENERATION
+        self.make_slots()
+        if not self.is_closed:
+            self.writer_conn = self.open_connection(False)
+        return 0
+
+    # -- checkout and return -----------------------------------------------------------------
+
+    cdef uint32_t acquire(self, fp_slots *slots, int kind) except? 0xFFFFFFFF:
+        cdef uint32_t slot
+        cdef fp_waiter waiter
+        cdef int rc
+        cdef int64_t started, waited
+        if self.fork_generation != FORK_GENERATION:
+            self.after_fork()
+            slots = self.writer_slot if kind == WRITER else self.reader_slots
+        if self.is_closed:
+            raise PoolClosed("the pool is closed; create a new pool to keep working")
+        self.n_checkouts += 1
+        if fp_slots_try_acquire(slots, &slot) == FP_SLOTS_OK:
+            return slot
+        fp_waiter_init(&waiter, NULL, NULL)
+        rc = fp_slots_enqueue(slots, &waiter)
+        if rc == FP_SLOTS_QUEUED:
+            self.n_waits += 1
+            started = time.monotonic_ns()
+            with nogil:
+                rc = fp_slots_wait(slots, &waiter, self.timeout_ns)
+            waited = time.monotonic_ns() - started
+            self.wait_ns += waited
+            if rc == FP_SLOTS_TIMEOUT:
+                self.n_timeouts += 1
+                raise PoolTimeout(self.timeout_message(kind, waited))
+        if rc != FP_SLOTS_OK:
+            raise InternalError(f"the pool's slot ring failed (code {rc})")
+        slot = waiter.slot
+        if self.is_closed:
+            fp_slots_release(slots, slot)
+            raise PoolClosed("the pool was closed while waiting for a connection")
+        return slot
+
+    cdef str timeout_message(self, int kind, int64_t waited_ns):
+        cdef fp_slots *slots = self.writer_slot if kind == WRITER else self.reader_slots
+        size = fp_slots_capacity(slots)
+        in_use = size - fp_slots_free_count(slots)
+        message = (
+            f"timed out after {waited_ns / 1e9:.3f} s waiting for a {KIND_NAMES[kind]}: "
+            f"{size} {KIND_NAMES[kind]} connection(s), {in_use} in use, "
+            f"{fp_slots_waiting(slots)} other caller(s) waiting. ")
+        if not self.debug:
+            return message + ("Leases are held too long or never returned (use 'with'); "
+                              "pass debug=True to see who holds them")
+        now = time.monotonic()
+        lines = [message + "Held by:"]
+        for (held_kind, slot), (thread_name, since, stack) in list(self.holders.items()):
+            if held_kind == kind:
+                lines.append(f"  - {KIND_NAMES[kind]} {slot}: thread {thread_name!r} for "
+                             f"{now - since:.3f} s, checked out at:\n{stack}")
+        return "\n".join(lines)
+
+    cdef Connection reader_connection(self, uint32_t slot):
+        conn = self.readers[slot]
+        if conn is None:
+            try:
+                conn = self.open_reader(slot)
+            except BaseException:
+                fp_slots_release(self.reader_slots, slot)
+                raise
+        return <Connection>conn
+
+    cdef Connection writer_connection(self):
+        # Called holding the writer slot. A writer discarded earlier is reopened here.
+        if self.writer_conn.db == NULL and not self.is_closed:
+            try:
+                self.writer_conn = self.open_connection(False)
+                self.writer_expires = self.expiry()
+            except BaseException:
+                self.writer_owner = 0
+                fp_slots_release(self.writer_slot, 0)
+                raise
+        return self.writer_conn
+
+    cdef void release_reader(self, uint32_t slot, Connection conn) noexcept:
+        if conn.fatal or conn.closed:
+            self.discard(conn)
+            self.readers[slot] = None       # reopened by its next user
+        elif self.track_time:
+            now = time.monotonic()
+            self.last_used[slot] = now
+            if now >= self.expires[slot]:
+                self.readers[slot] = None
+                conn.close()
+        if self.is_closed:
+            conn = self.readers[slot]
+            if conn is not None and self.collected:
+                (<Connection>conn).close()
+                self.readers[slot] = None
+        fp_slots_release(self.reader_slots, slot)
+        if self.opts.idle_timeout is not None and not self.is_closed:
+            self.maybe_sweep_idle()
+
+    cdef void release_writer(self, Connection conn) noexcept:
+        self.writer_owner = 0
+        broken = conn.fatal or conn.db == NULL
+        expired = self.track_time and time.monotonic() >= self.writer_expires
+        if (broken or expired) and not self.is_closed:
+            if broken:
+                self.discard(conn)
+            else:
+                conn.close()
+            try:
+                self.writer_conn = self.open_connection(False)
+                self.writer_expires = self.expiry()
+            except BaseException as exc:
+                # Keep the closed one: every writer call raises InterfaceError until a later
+                # return manages to reopen it.
+                warnings.warn(f"fastpool could not reopen the writer connection: {exc}",
+                              RuntimeWarning, stacklevel=2)
+        if self.is_closed and self.collected:
+            self.writer_conn.close()
+        fp_slots_release(self.writer_slot, 0)
+
+    cdef void maybe_sweep_idle(self) noexcept:
+        # Close readers idle longer than idle_timeout, keeping min_readers open. Runs at most
+        # twice per idle_timeout, from a returning caller; idle slots are taken out of the
+        # ring while checked so no one else can be using them.
+        cdef uint32_t slot
+        now = time.monotonic()
+        idle = self.opts.idle_timeout
+        if now - self.last_sweep < idle / 2:
+            return
+        self.last_sweep = now
+        taken = []
+        open_count = sum(1 for c in self.readers if c is not None)
+        while fp_slots_try_acquire(self.reader_slots, &slot) == FP_SLOTS_OK:
+            taken.append(slot)
+        for slot in taken:
+            conn = self.readers[slot]
+            if (conn is not None and open_count > self.opts.min_readers
+                    and now - self.last_used[slot] >= idle):
+                (<Connection>conn).close()
+                self.readers[slot] = None
+                open_count -= 1
+        for slot in taken:
+            fp_slots_release(self.reader_slots, slot)
+
+    cdef void note_holder(self, int kind, uint32_t slot):
+        thread = threading.current_thread()
+        stack = "".join(traceback.format_stack()[:len(traceback.extract_stack()) - 2]) if self.debug else (
+            "    (pass debug=True to record where)\n")
+        self.holders[(kind, slot)] = (thread.name, time.monotonic(), stack)
+
+    cdef Lease lease(self, int kind, uint32_t slot, Connection conn):
+        cdef Lease lease = Lease.__new__(Lease)
+        lease.pool = self
+        lease.conn = conn
+        lease.slot = slot
+        lease.role = kind
+        lease.epoch = conn.epoch
+        lease.fork_generation = self.fork_generation
+        lease.thread = PyThread_get_thread_ident()
+        if self.debug:
+            self.note_holder(kind, slot)
+        return lease
+
+    cdef void give_back(self, Lease lease) noexcept:
+        # Return a lease's connection: reset cursors, roll back a forgotten transaction, then
+        # hand the slot on. Never raises: it runs from __exit__, close() and the finalizer.
+        cdef Connection conn = lease.conn
+        if conn is None:
+            return
+        lease.conn = None
+        if lease.role == SAVEPOINT:
+            return
+        if lease.fork_generation != FORK_GENERATION:
+            return                          # a lease from the parent process: not ours to return
+        if self.debug:
+            self.holders.pop((lease.role, lease.slot), None)
+        if conn.db != NULL and not conn.fatal:
+            try:
+                if conn.reset() and lease.role == READER:
+                    warnings.warn(
+                        "a reader lease was returned with an open transaction; fastpool rolled "
+                        "it back (end transactions with commit/rollback or 'with "
+                        "conn.transaction():')", ResourceWarning, stacklevel=3)
+            except Error:
+                conn.fatal = True
+            except BaseException:
+                conn.fatal = True
+        if lease.role == READER:
+            self.release_reader(lease.slot, conn)
+        else:
+            self.release_writer(conn)
+
+    # -- public API ----------------------------------------------------------------------------
+
+    def reader(self):
+        """Check out one of the read-only connections; return it as a Lease.
+
+        Use it as ``with pool.reader() as conn:``. It goes back to the pool at the end of the
+        block (or on ``conn.close()``); using it afterwards raises InterfaceError.
+        """
+        cdef uint32_t slot = self.acquire(self.reader_slots, READER)
+        return self.lease(READER, slot, self.reader_connection(slot))
+
+    def writer(self):
+        """Check out the writer, in FIFO order of arrival; return it as a Lease in a transaction.
+
+        ``with pool.writer() as conn:`` runs ``BEGIN IMMEDIATE`` now, ``COMMIT`` at the end of
+        the block, or ``ROLLBACK`` if the block raises. Inside it, a nested ``pool.writer()``
+        on the same thread becomes a SAVEPOINT instead of waiting for itself.
+        """
+        cdef Lease outer
+        cdef Lease lease
+        if self.writer_owner == PyThread_get_thread_ident() and self.writer_owner != 0 \
+                and self.fork_generation == FORK_GENERATION:
+            self.savepoint_counter += 1
+            lease = self.lease(SAVEPOINT, 0, self.writer_conn)
+            lease.savepoint = f"fastpool_{self.savepoint_counter}"
+            self.writer_conn.executescript(f"SAVEPOINT {lease.savepoint}")
+            return lease
+        self.acquire(self.writer_slot, WRITER)
+        self.writer_owner = PyThread_get_thread_ident()
+        lease = self.lease(WRITER, 0, self.writer_connection())
+        try:
+            self.writer_conn.executescript("BEGIN IMMEDIATE")
+        except BaseException:
+            self.give_back(lease)
+            raise
+        lease.changes_at_begin = self.writer_conn.total_changes
+        return lease
+
+    cpdef object fetchone(self, str sql, object params=()):
+        """Run a query on a reader and return its first row (or None)."""
+        cdef uint32_t slot = self.acquire(self.reader_slots, READER)
+        cdef Connection conn = self.reader_connection(slot)
+        try:
+            return conn.fetchone(sql, params)
+        finally:
+            self.release_reader(slot, conn)
+
+    cpdef list fetchall(self, str sql, object params=()):
+        """Run a query on a reader and return all its rows."""
+        cdef uint32_t slot = self.acquire(self.reader_slots, READER)
+        cdef Connection conn = self.reader_connection(slot)
+        try:
+            return conn.fetchall(sql, params)
+        finally:
+            self.release_reader(slot, conn)
+
+    cpdef Cursor execute(self, str sql, object params=()):
+        """Run one write statement on the writer, in its own transaction; return its Cursor.
+
+        The cursor is finished: rowcount and lastrowid are set, and rows from RETURNING are
+        already fetched. Inside a ``pool.writer()`` block on this thread it joins that
+        transaction.
+        """
+        cdef Cursor cur
+        if self.writer_owner == PyThread_get_thread_ident():
+            cur = self.writer_conn.execute(sql, params)
+            cur.materialize()
+            return cur
+        self.acquire(self.writer_slot, WRITER)
+        conn = self.writer_connection()
+        try:
+            cur = conn.execute(sql, params)
+            cur.materialize()
+            return cur
+        finally:
+            self.give_back(self.lease(WRITER, 0, conn))
+
+    cpdef Cursor executemany(self, str sql, object seq_of_params):
+        """Run a write statement for each parameter set, all in one transaction."""
+        with self.writer() as conn:
+            return conn.executemany(sql, seq_of_params)
+
+    def checkpoint(self, str mode="passive"):
+        """Checkpoint the WAL on the writer: mode is passive, full, restart or truncate.
+
+        Returns ``(wal_frames, checkpointed_frames)``. Waits for the writer like any writer.
+        """
+        with self.writer_no_transaction() as lease:
+            return (<Lease>lease).live().checkpoint(mode)
+
+    def writer_no_transaction(self):
+        cdef Lease lease
+        self.acquire(self.writer_slot, WRITER)
+        self.writer_owner = PyThread_get_thread_ident()
+        lease = self.lease(WRITER, 0, self.writer_connection())
+        lease.plain = True
+        return lease
+
+    def stats(self):
+        """Counters and gauges of the pool, as a dict (see the README for each key)."""
+        cache = {"hits": 0, "misses": 0, "evictions": 0}
+        conns = [c for c in self.readers if c is not None] + [self.writer_conn]
+        for c in conns:
+            if not (<Connection>c).closed:
+                s = (<Connection>c).cache_stats()
+                for key in cache:
+                    cache[key] += s[key]
+        readers_idle = fp_slots_free_count(self.reader_slots)
+        return {
+            "readers": self.nreaders,
+            "readers_open": sum(1 for c in self.readers if c is not None),
+            "readers_idle": readers_idle,
+            "readers_in_use": self.nreaders - readers_idle,
+            "writer_busy": fp_slots_free_count(self.writer_slot) == 0,
+            "waiting_readers": fp_slots_waiting(self.reader_slots),
+            "waiting_writers": fp_slots_waiting(self.writer_slot),
+            "checkouts": self.n_checkouts,
+            "waits": self.n_waits,
+            "wait_time": self.wait_ns / 1e9,
+            "timeouts": self.n_timeouts,
+            "discarded": self.n_discarded,
+            "statement_cache_hits": cache["hits"],
+            "statement_cache_misses": cache["misses"],
+            "statement_cache_evictions": cache["evictions"],
+            "closed": self.is_closed,
+        }
+
+    def close(self, timeout=None):
+        """Stop lending connections, wait up to ``timeout`` s for leases to come back, close all.
+
+        New checkouts raise PoolClosed at once. Leases still out when the timeout passes are
+        closed when they come back. Idempotent.
+        """
+        if self.is_closed:
+            return
+        self.is_closed = True
+        if self.fork_generation != FORK_GENERATION:
+            self.after_fork()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        # Collect every slot: the idle ones at once, the busy ones as their leases return.
+        for _ in range(self.nreaders):
+            if not self.collect_slot(self.reader_slots, deadline):
+                break
+        self.collect_slot(self.writer_slot, deadline)
+        self.collected = True
+        self.close_all_connections()
+
+    cdef bint collect_slot(self, fp_slots *slots, object deadline):
+        cdef uint32_t slot
+        cdef fp_waiter waiter
+        cdef int rc
+        cdef int64_t budget
+        if fp_slots_try_acquire(slots, &slot) == FP_SLOTS_OK:
+            return True
+        budget = -1 if deadline is None else max(0, seconds_to_ns(deadline - time.monotonic()))
+        fp_waiter_init(&waiter, NULL, NULL)
+        rc = fp_slots_enqueue(slots, &waiter)
+        if rc == FP_SLOTS_QUEUED:
+            with nogil:
+                rc = fp_slots_wait(slots, &waiter, budget)
+        return rc == FP_SLOTS_OK
+
+    @property
+    def closed(self):
+        """True once close() was called."""
+        return self.is_closed
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+        return False

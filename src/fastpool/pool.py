@@ -1,0 +1,88 @@
+"""``fastpool.Pool``: the blocking facade over the Cython pool core.
+
+The hot methods (``reader``, ``writer``, ``fetchone``, ``fetchall``, ``execute``,
+``executemany``) are the core's own C methods, inherited unchanged, so a query costs one
+Python-level call. This module only validates arguments and documents them.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+from fastpool._core import Connection, PoolCore
+from fastpool._options import pool_options
+
+__all__ = ["Pool"]
+
+
+class Pool(PoolCore):
+    """A SQLite connection pool: one writer, handed out in FIFO order, and N readers.
+
+    Args:
+        path: database file path, ``file:`` URI, or ``":memory:"`` (one in-memory database
+            shared by every connection of this pool).
+        readers: number of read-only connections (WAL lets them read while the writer writes).
+        pragmas: extra or overriding pragmas; defaults are ``journal_mode=wal``,
+            ``synchronous=normal``, ``foreign_keys=on``, ``journal_size_limit=64 MiB``,
+            ``busy_timeout=5000`` and ``wal_autocheckpoint=1000``.
+        statement_cache_size: prepared statements kept per connection (0 disables the cache).
+        acquisition_timeout: seconds to wait for a connection before ``PoolTimeout``
+            (None waits forever).
+        on_connect: called with each new connection (e.g. to ``create_function``).
+        row_factory: None for tuples, or ``fastpool.Row``.
+        debug: record where each lease was checked out, for timeout and leak messages.
+        max_lifetime: seconds after which a connection is replaced when returned (with up
+            to 10% jitter); None keeps connections forever.
+        idle_timeout: seconds after which an idle reader beyond ``min_readers`` is closed.
+        min_readers: readers opened at once and never closed for idleness (default: all).
+
+    The writer is opened at once, so a bad path, pragma or permission fails here.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | bytes,
+        readers: int = 4,
+        *,
+        pragmas: dict[str, object] | None = None,
+        statement_cache_size: int = 128,
+        acquisition_timeout: float | None = 30.0,
+        on_connect: Callable[[Connection], Any] | None = None,
+        row_factory: type | None = None,
+        debug: bool = False,
+        max_lifetime: float | None = None,
+        idle_timeout: float | None = None,
+        min_readers: int | None = None,
+    ) -> None:
+        super().__init__(
+            pool_options(
+                path,
+                readers=readers,
+                pragmas=pragmas,
+                statement_cache_size=statement_cache_size,
+                acquisition_timeout=acquisition_timeout,
+                on_connect=on_connect,
+                row_factory=row_factory,
+                debug=debug,
+                max_lifetime=max_lifetime,
+                idle_timeout=idle_timeout,
+                min_readers=min_readers,
+            )
+        )
+
+    def __del__(self) -> None:
+        if not self.closed:
+            warnings.warn(
+                "a fastpool.Pool was garbage-collected without close(); use 'with Pool(...) "
+                "as pool:' or call pool.close()",
+                ResourceWarning,
+                stacklevel=2,
+            )
+            self.close(timeout=0)
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "open"
+        return f"<fastpool.Pool readers={self.stats()['readers']} {state}>"
