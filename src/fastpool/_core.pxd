@@ -15,6 +15,7 @@ cdef struct Hooks:
     # State shared with the C callbacks SQLite calls from inside a step (progress, busy, WAL).
     PyThreadState *saved    # set once a callback has dropped the GIL during the current call
     int armed               # the current call was entered holding the GIL, so a callback may drop it
+    int ticks               # progress-handler calls during the current call
     int busy_timeout_ms     # how long the busy handler sleeps in total before giving up
     int autocheckpoint      # WAL pages after which a commit checkpoints (0 = never)
 

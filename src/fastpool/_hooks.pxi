@@ -17,6 +17,7 @@ cdef int[12] BUSY_DELAYS_MS = [1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100]
 
 cdef inline void arm(Hooks *h) noexcept nogil:
     h.saved = NULL
+    h.ticks = 0
     h.armed = 1
 
 
@@ -33,7 +34,13 @@ cdef inline void drop_gil(Hooks *h) noexcept nogil:
 
 
 cdef int on_progress(void *arg) noexcept nogil:
-    drop_gil(<Hooks *>arg)
+    # SQLite counts instructions over a statement's whole life, not per call, so the first
+    # tick of a call may come after a single instruction; the second comes PROGRESS_OPS
+    # instructions into this call, which proves it long.
+    cdef Hooks *h = <Hooks *>arg
+    h.ticks += 1
+    if h.ticks >= 2:
+        drop_gil(h)
     return 0        # non-zero would interrupt the statement
 
 

@@ -1,0 +1,5 @@
+"""``python -m fastpool``: a short demo on a temporary database (see fastpool._demo)."""
+
+from fastpool._demo import main
+
+raise SystemExit(main())
