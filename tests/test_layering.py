@@ -22,7 +22,8 @@ PKG = ROOT / "src" / "fastpool"
 CSRC = ROOT / "csrc"
 
 FACADES = {"pool.py", "pool_async.py"}
-TOP = FACADES | {"__init__.py", "__main__.py"}  # the package surface may import anything
+# The package surface and the demo app behind `python -m fastpool` may import anything.
+TOP = FACADES | {"__init__.py", "__main__.py", "_demo.py"}
 CORE_IMPORTS = {"fastpool.errors"}
 CORE_CIMPORTS = {"fastpool._sqlite3", "fastpool._csrc", "fastpool._core"}
 

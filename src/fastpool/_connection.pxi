@@ -231,8 +231,11 @@ cdef class Connection:
         # reset() repeats the last step's error code; that error was already raised.
         if st.handle != NULL:
             sqlite3_reset(st.handle)
-            if st.nparams:
+            # Every call binds every parameter, so old bindings are never read; clearing only
+            # matters to free SQLite's copies of large values held by an idle statement.
+            if st.large_bindings:
                 sqlite3_clear_bindings(st.handle)
+                st.large_bindings = False
         st.in_use = False
         st.generation += 1
         if st.key is not None and st.handle != NULL:

@@ -30,6 +30,7 @@ cdef class Statement:
     cdef int nparams
     cdef tuple param_names          # names without prefix for :name/@name/$name, else None
     cdef bint readonly
+    cdef bint large_bindings        # a bound text/blob is big enough to be worth freeing early
     cdef tuple columns              # column names, built on first need
     cdef dict column_index          # name -> position, for Row
     cdef int columns_version        # reprepare count when columns was built

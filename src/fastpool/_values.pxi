@@ -2,6 +2,10 @@
 # them): the GIL may be dropped mid-step, and another thread could then free a value the
 # caller passed in a mutable container, so SQLite must never point into Python objects.
 
+cdef enum:
+    LARGE_BINDING = 4096        # bytes; smaller copies may stay bound until the next call
+
+
 cdef str param_label(int index, tuple names):
     if names is not None:
         return f":{names[index - 1]}"
@@ -30,9 +34,11 @@ cdef int bind_value(Connection conn, Statement st, int i, object value) except -
     elif t is str:
         text = utf8_of(value, st, i, &size)
         rc = sqlite3_bind_text64(s, i, text, <sqlite3_uint64>size, SQLITE_TRANSIENT, SQLITE_UTF8)
+        st.large_bindings |= size > LARGE_BINDING
     elif t is bytes:
         rc = sqlite3_bind_blob64(s, i, PyBytes_AS_STRING(value),
                                  <sqlite3_uint64>PyBytes_GET_SIZE(value), SQLITE_TRANSIENT)
+        st.large_bindings |= PyBytes_GET_SIZE(value) > LARGE_BINDING
     elif isinstance(value, int):        # int subclasses such as IntEnum
         return bind_value(conn, st, i, int(value))
     elif isinstance(value, float):
@@ -42,6 +48,7 @@ cdef int bind_value(Connection conn, Statement st, int i, object value) except -
         # member gives "Color.RED" instead of the value.
         text = utf8_of(<str>value, st, i, &size)
         rc = sqlite3_bind_text64(s, i, text, <sqlite3_uint64>size, SQLITE_TRANSIENT, SQLITE_UTF8)
+        st.large_bindings |= size > LARGE_BINDING
     elif isinstance(value, (bytes, bytearray, memoryview)):
         try:
             PyObject_GetBuffer(value, &view, PyBUF_SIMPLE)
@@ -51,6 +58,7 @@ cdef int bind_value(Connection conn, Statement st, int i, object value) except -
                 f"{t.__name__} ({exc}); pass bytes(value) instead") from None
         try:
             rc = sqlite3_bind_blob64(s, i, view.buf, <sqlite3_uint64>view.len, SQLITE_TRANSIENT)
+            st.large_bindings |= view.len > LARGE_BINDING
         finally:
             PyBuffer_Release(&view)
     else:
