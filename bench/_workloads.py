@@ -1,0 +1,683 @@
+"""Workloads shared by the benchmark suites (and by ``bench/compare.py``).
+
+Everything a benchmark needs besides the timing itself lives here, so that
+``bench_connection.py``, ``bench_pool.py`` and the comparison runner measure exactly the same
+work:
+
+- the database: one table of ``ROWS`` rows with four columns, in WAL mode with
+  ``synchronous=normal``, held in the state of a database in service (``live_database``);
+- the contestants (``FastpoolBackend``, ``FastpoolOneShot``, ``StdlibPerThread``,
+  ``StdlibQueuePool``; ``BACKENDS`` by name): each gives every worker thread an ``Ops`` with
+  the same operations (point read, single-row insert transaction, single-row update
+  transaction, close);
+- the thread runner (``ThreadedRound``, ``run_rounds``): N threads prepared up front, released
+  together by a barrier, each running a fixed list of operations while timing every one;
+- ``interleaved``: contestants side by side, one after the other in every round;
+- the summaries (``summarize``, ``batch_summary``) and the acceptance table
+  (``acceptance_report``).
+
+Keys, rows and read/write plans all come from fixed seeds, so every contestant gets the same
+sequence of operations.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import random
+import sqlite3
+import statistics
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import fastpool
+
+# -- the database -------------------------------------------------------------------------------
+
+ROWS = 10_000
+SCHEMA = "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT, email TEXT, score REAL)"
+KEEPER_SCHEMA = "CREATE TABLE keeper (at REAL)"
+SELECT = "SELECT id, name, email, score FROM users WHERE id = ?"
+INSERT = "INSERT INTO users (name, email, score) VALUES (?, ?, ?)"
+UPDATE = "UPDATE users SET score = score + 1 WHERE id = ?"
+
+#: The pragmas every contestant runs with (fastpool's pool applies them by default).
+PRAGMAS: dict[str, object] = {"journal_mode": "wal", "synchronous": "normal"}
+
+#: Reader connections of fastpool's pool, and connections in the queue.Queue pool.
+POOL_SIZE = 4
+
+#: busy timeout of every stdlib connection (seconds, as sqlite3.connect's ``timeout``).
+BUSY_TIMEOUT = 5.0
+
+SEED = 20240601
+
+
+def row_values(i: int) -> tuple[str, str, float]:
+    return (f"user{i}", f"user{i}@example.com", i * 0.5)
+
+
+def make_database(path: str | os.PathLike[str], rows: int = ROWS) -> str:
+    """Create the benchmark database at ``path`` (WAL, synchronous=normal) and return it."""
+    path = os.fspath(path)
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        for name, value in PRAGMAS.items():
+            conn.execute(f"PRAGMA {name}={value}")
+        conn.execute(SCHEMA)
+        conn.execute(KEEPER_SCHEMA)
+        conn.execute("BEGIN")
+        conn.executemany(
+            "INSERT INTO users (id, name, email, score) VALUES (?, ?, ?, ?)",
+            ((i, *row_values(i)) for i in range(1, rows + 1)),
+        )
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+    return path
+
+
+@contextlib.contextmanager
+def live_database(path: str | os.PathLike[str], rows: int = ROWS) -> Iterator[str]:
+    """``make_database``, then hold it in the state of a database in service: a WAL with
+    committed frames not yet checkpointed, kept alive by one idle connection.
+
+    Without it the last connection to close (e.g. per-thread connections at the end of a
+    round) checkpoints and deletes the WAL, and readers then run in the other state (reading
+    the main file, read mark 0), which costs SQLite one more fstat() per read transaction, for
+    every contestant alike, and would change between rounds.
+    """
+    path = make_database(path, rows)
+    keeper = sqlite3.connect(path, isolation_level=None)
+    try:
+        keeper.execute("INSERT INTO keeper VALUES (julianday('now'))")  # a real change: frames
+        yield path
+    finally:
+        keeper.close()
+
+
+def point_keys(count: int, seed: int = SEED, rows: int = ROWS) -> list[tuple[int]]:
+    """``count`` random primary keys, as ready-made 1-tuples, from a fixed seed."""
+    rng = random.Random(seed)
+    return [(rng.randint(1, rows),) for _ in range(count)]
+
+
+def mix_plan(
+    count: int, write_fraction: float, seed: int, rows: int = ROWS
+) -> list[tuple[bool, tuple[int]]]:
+    """``count`` operations ``(is_write, (key,))``, exactly ``write_fraction`` of them writes,
+    in a seeded random order."""
+    rng = random.Random(seed)
+    writes = round(count * write_fraction)
+    kinds = [True] * writes + [False] * (count - writes)
+    rng.shuffle(kinds)
+    return [(kind, (rng.randint(1, rows),)) for kind in kinds]
+
+
+# -- scaling --------------------------------------------------------------------------------------
+
+
+def scale_factor(benchmark: Any = None) -> float:
+    """How much of the full operation counts to run.
+
+    ``FASTPOOL_BENCH_SCALE`` wins when set; otherwise 1.0, or 0.01 when pytest-benchmark is
+    disabled (``--benchmark-disable``: the suites only have to run, not to measure).
+    """
+    env = os.environ.get("FASTPOOL_BENCH_SCALE")
+    if env:
+        return float(env)
+    if benchmark is not None and getattr(benchmark, "disabled", False):
+        return 0.01
+    return 1.0
+
+
+def scaled(count: int, factor: float, minimum: int = 10) -> int:
+    return max(minimum, int(count * factor))
+
+
+def rounds_for(benchmark: Any, default: int) -> int:
+    env = os.environ.get("FASTPOOL_BENCH_ROUNDS")
+    if env:
+        return max(1, int(env))
+    return 1 if getattr(benchmark, "disabled", False) else default
+
+
+# -- the contestants ------------------------------------------------------------------------------
+
+
+def stdlib_connect(path: str, *, check_same_thread: bool = True) -> sqlite3.Connection:
+    """A stdlib connection the way services usually open one: default (deferred, implicit)
+    transactions, busy timeout 5 s, WAL and synchronous=normal."""
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT, check_same_thread=check_same_thread)
+    for name, value in PRAGMAS.items():
+        conn.execute(f"PRAGMA {name}={value}")
+    return conn
+
+
+def is_locked(exc: BaseException) -> bool:
+    """True for SQLITE_BUSY / SQLITE_LOCKED ('database is locked'), from either module."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    return name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in str(exc)
+
+
+@dataclass
+class Ops:
+    """What one worker thread can do. Each call is one complete operation (one transaction)."""
+
+    read: Callable[[tuple[int]], object]
+    insert: Callable[[tuple[str, str, float]], object]
+    update: Callable[[tuple[int]], object]
+    close: Callable[[], None] = lambda: None
+
+
+class FastpoolBackend:
+    """fastpool.Pool: reads through ``pool.fetchone``, writes through ``pool.writer()``."""
+
+    name = "fastpool"
+    errors: tuple[type[BaseException], ...] = (fastpool.OperationalError,)
+
+    def __init__(self, path: str, readers: int = POOL_SIZE) -> None:
+        self.pool = fastpool.Pool(path, readers=readers)
+
+    def thread_ops(self) -> Ops:
+        fetchone = self.pool.fetchone
+        writer = self.pool.writer
+
+        def read(key: tuple[int]) -> object:
+            return fetchone(SELECT, key)
+
+        def insert(row: tuple[str, str, float]) -> None:
+            with writer() as w:
+                w.execute(INSERT, row)
+
+        def update(key: tuple[int]) -> None:
+            with writer() as w:
+                w.execute(UPDATE, key)
+
+        return Ops(read, insert, update)
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+class FastpoolOneShot(FastpoolBackend):
+    """fastpool.Pool with one-shot writes: ``pool.execute(sql, params)`` is checkout, statement
+    (its own transaction) and return in one call, with no Python code while the writer is
+    held. Reads as FastpoolBackend."""
+
+    name = "fastpool one-shot"
+
+    def thread_ops(self) -> Ops:
+        ops = super().thread_ops()
+        execute = self.pool.execute
+
+        def insert(row: tuple[str, str, float]) -> None:
+            execute(INSERT, row)
+
+        def update(key: tuple[int]) -> None:
+            execute(UPDATE, key)
+
+        ops.insert, ops.update = insert, update
+        return ops
+
+
+class StdlibPerThread:
+    """One stdlib sqlite3 connection per thread, busy timeout 5 s, ``with conn:`` transactions
+    (deferred BEGIN issued implicitly before the INSERT/UPDATE)."""
+
+    name = "sqlite3 per-thread"
+    errors: tuple[type[BaseException], ...] = (sqlite3.OperationalError,)
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def thread_ops(self) -> Ops:
+        conn = stdlib_connect(self.path)
+        execute = conn.execute
+
+        def read(key: tuple[int]) -> object:
+            return execute(SELECT, key).fetchone()
+
+        def insert(row: tuple[str, str, float]) -> None:
+            with conn:
+                execute(INSERT, row)
+
+        def update(key: tuple[int]) -> None:
+            with conn:
+                execute(UPDATE, key)
+
+        return Ops(read, insert, update, conn.close)
+
+    def close(self) -> None:
+        pass
+
+
+class StdlibQueuePool:
+    """The hand-made pool: ``POOL_SIZE`` sqlite3 connections (check_same_thread=False) in a
+    ``queue.Queue``; a checkout is ``get()``, a return ``put()``, through a context manager."""
+
+    name = "sqlite3 queue.Queue pool"
+    errors: tuple[type[BaseException], ...] = (sqlite3.OperationalError,)
+
+    def __init__(self, path: str, size: int = POOL_SIZE) -> None:
+        self.queue: queue.Queue[sqlite3.Connection] = queue.Queue()
+        self.conns = [stdlib_connect(path, check_same_thread=False) for _ in range(size)]
+        for conn in self.conns:
+            self.queue.put(conn)
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[sqlite3.Connection]:
+        conn = self.queue.get()
+        try:
+            yield conn
+        finally:
+            self.queue.put(conn)
+
+    def thread_ops(self) -> Ops:
+        checkout = self.connection
+
+        def read(key: tuple[int]) -> object:
+            with checkout() as conn:
+                return conn.execute(SELECT, key).fetchone()
+
+        def insert(row: tuple[str, str, float]) -> None:
+            with checkout() as conn, conn:
+                conn.execute(INSERT, row)
+
+        def update(key: tuple[int]) -> None:
+            with checkout() as conn, conn:
+                conn.execute(UPDATE, key)
+
+        return Ops(read, insert, update)
+
+    def close(self) -> None:
+        for conn in self.conns:
+            conn.close()
+
+
+BACKENDS: dict[str, Callable[[str], Any]] = {
+    "fastpool": FastpoolBackend,
+    "fastpool-oneshot": FastpoolOneShot,
+    "sqlite3": StdlibPerThread,
+    "queue": StdlibQueuePool,
+}
+
+
+# -- the thread runner ----------------------------------------------------------------------------
+
+
+@dataclass
+class ThreadStats:
+    """What one worker thread did: latencies in nanoseconds, commits, lock errors."""
+
+    read_ns: list[int] = field(default_factory=list)
+    write_ns: list[int] = field(default_factory=list)
+    commits: int = 0
+    locked: int = 0
+    finished: float = 0.0
+
+
+def read_loop(
+    ops: Ops, keys: Sequence[tuple[int]], errors: tuple[type[BaseException], ...]
+) -> ThreadStats:
+    stats = ThreadStats()
+    append = stats.read_ns.append
+    clock = time.perf_counter_ns
+    read = ops.read
+    for key in keys:
+        started = clock()
+        read(key)
+        append(clock() - started)
+    return stats
+
+
+def _write(
+    stats: ThreadStats,
+    op: Callable[[Any], object],
+    arg: Any,
+    errors: tuple[type[BaseException], ...],
+) -> None:
+    try:
+        op(arg)
+        stats.commits += 1
+    except errors as exc:
+        if not is_locked(exc):
+            raise
+        stats.locked += 1
+
+
+def insert_loop(
+    ops: Ops, rows: Sequence[tuple[str, str, float]], errors: tuple[type[BaseException], ...]
+) -> ThreadStats:
+    stats = ThreadStats()
+    append = stats.write_ns.append
+    clock = time.perf_counter_ns
+    insert = ops.insert
+    for row in rows:
+        started = clock()
+        _write(stats, insert, row, errors)
+        append(clock() - started)
+    return stats
+
+
+def mix_loop(
+    ops: Ops, plan: Sequence[tuple[bool, tuple[int]]], errors: tuple[type[BaseException], ...]
+) -> ThreadStats:
+    stats = ThreadStats()
+    read_append = stats.read_ns.append
+    write_append = stats.write_ns.append
+    clock = time.perf_counter_ns
+    read = ops.read
+    update = ops.update
+    for is_write, key in plan:
+        started = clock()
+        if is_write:
+            _write(stats, update, key, errors)
+            write_append(clock() - started)
+        else:
+            read(key)
+            read_append(clock() - started)
+    return stats
+
+
+@dataclass
+class RoundResult:
+    """One round of a multi-threaded benchmark: all threads, from barrier release to the last
+    thread's last operation."""
+
+    threads: int
+    wall: float
+    ops: int
+    read_ns: list[int]
+    write_ns: list[int]
+    commits: int
+    locked: int
+
+    @property
+    def ops_per_s(self) -> float:
+        return self.ops / self.wall
+
+    @property
+    def commits_per_s(self) -> float:
+        return self.commits / self.wall
+
+
+class ThreadedRound:
+    """``threads`` worker threads, each prepared (connection opened, work list built) before a
+    start barrier; ``go()`` releases them together and waits for all.
+
+    ``prepare(index)`` runs in worker thread ``index`` and returns ``(run, cleanup)``:
+    ``run()`` is the timed work and returns a ThreadStats, ``cleanup()`` runs after the
+    thread's finish time is taken (e.g. closing a per-thread connection).
+    """
+
+    def __init__(
+        self,
+        threads: int,
+        prepare: Callable[[int], tuple[Callable[[], ThreadStats], Callable[[], None]]],
+        timeout: float = 240.0,
+    ) -> None:
+        self.timeout = timeout
+        self.barrier = threading.Barrier(threads + 1)
+        self.results: list[ThreadStats | None] = [None] * threads
+        self.errors: list[BaseException] = []
+        self.threads = [
+            threading.Thread(
+                target=self._body, args=(i, prepare), daemon=True, name=f"bench-worker-{i}"
+            )
+            for i in range(threads)
+        ]
+        for t in self.threads:
+            t.start()
+
+    def _body(self, index: int, prepare: Callable[[int], Any]) -> None:
+        cleanup: Callable[[], None] | None = None
+        try:
+            run, cleanup = prepare(index)
+            self.barrier.wait()
+            stats = run()
+            stats.finished = time.perf_counter()
+            self.results[index] = stats
+        except threading.BrokenBarrierError:
+            pass
+        except BaseException as exc:
+            self.errors.append(exc)
+            self.barrier.abort()
+        finally:
+            if cleanup is not None:
+                cleanup()
+
+    def go(self) -> RoundResult:
+        try:
+            self.barrier.wait(timeout=self.timeout)
+        except threading.BrokenBarrierError:
+            pass
+        started = time.perf_counter()
+        deadline = time.monotonic() + self.timeout
+        for t in self.threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        if any(t.is_alive() for t in self.threads):
+            raise RuntimeError(f"benchmark threads still running after {self.timeout} s")
+        if self.errors:
+            raise self.errors[0]
+        stats = [s for s in self.results if s is not None]
+        assert len(stats) == len(self.threads)
+        read_ns = [x for s in stats for x in s.read_ns]
+        write_ns = [x for s in stats for x in s.write_ns]
+        return RoundResult(
+            threads=len(self.threads),
+            wall=max(s.finished for s in stats) - started,
+            ops=len(read_ns) + len(write_ns),
+            read_ns=read_ns,
+            write_ns=write_ns,
+            commits=sum(s.commits for s in stats),
+            locked=sum(s.locked for s in stats),
+        )
+
+
+def run_rounds(
+    benchmark: Any, rounds: int, make_round: Callable[[], ThreadedRound]
+) -> list[RoundResult]:
+    """Time ``rounds`` rounds with ``benchmark.pedantic`` (threads are started in the untimed
+    setup and released by the timed target) and return every round's result."""
+    results: list[RoundResult] = []
+
+    def setup() -> tuple[tuple[ThreadedRound], dict[str, Any]]:
+        return (make_round(),), {}
+
+    def target(rnd: ThreadedRound) -> None:
+        results.append(rnd.go())
+
+    benchmark.pedantic(target, setup=setup, rounds=rounds, warmup_rounds=0, iterations=1)
+    return results
+
+
+def interleaved(
+    benchmark: Any, rounds: int, contestants: dict[str, Callable[[], Any]]
+) -> dict[str, list[Any]]:
+    """Side by side: each ``benchmark.pedantic`` round runs every contestant once, in an order
+    rotated from round to round, so that all of them see the same machine (a noisy neighbour,
+    a frequency change) in equal measure. Returns each contestant's results, round by round."""
+    results: dict[str, list[Any]] = {name: [] for name in contestants}
+    order = list(contestants)
+
+    def one_round() -> None:
+        for name in order:
+            results[name].append(contestants[name]())
+        order.append(order.pop(0))
+
+    benchmark.pedantic(one_round, rounds=rounds, warmup_rounds=0, iterations=1)
+    return results
+
+
+def timed(fn: Callable[[], object]) -> Callable[[], float]:
+    """``fn`` wrapped to return how long one call took, in seconds."""
+
+    def run() -> float:
+        started = time.perf_counter()
+        fn()
+        return time.perf_counter() - started
+
+    return run
+
+
+def batch_summary(durations: Sequence[float], batch: int) -> dict[str, Any]:
+    """Per-operation cost from the durations of calls that each ran ``batch`` operations."""
+    median = statistics.median(durations)
+    return {
+        "ops_per_call": batch,
+        "rounds": len(durations),
+        "ns_per_op": round(median / batch * 1e9, 1),
+        "ops_per_s": round(batch / median),
+    }
+
+
+# -- summaries ------------------------------------------------------------------------------------
+
+
+def percentile(values: Sequence[int], q: float) -> float:
+    """Nearest-rank percentile of ``values`` (q in 0..1); NaN when empty."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return float(ordered[min(len(ordered) - 1, max(0, int(q * len(ordered) + 0.5) - 1))])
+
+
+def summarize(results: Sequence[RoundResult]) -> dict[str, Any]:
+    """Medians over rounds: ops/s, commits/s, and read/write latency p50/p99 in microseconds
+    (each round's percentile, then the median of those), plus total lock errors."""
+
+    def med(values: list[float]) -> float:
+        values = [v for v in values if v == v]
+        return statistics.median(values) if values else float("nan")
+
+    out: dict[str, Any] = {
+        "threads": results[0].threads,
+        "rounds": len(results),
+        "ops_per_round": results[0].ops,
+        "ops_per_s": med([r.ops_per_s for r in results]),
+        "ops_per_s_rounds": [round(r.ops_per_s) for r in results],
+        "commits_per_s": med([r.commits_per_s for r in results]),
+        "commits": sum(r.commits for r in results),
+        "locked_errors": sum(r.locked for r in results),
+    }
+    for kind in ("read", "write"):
+        lists = [getattr(r, f"{kind}_ns") for r in results]
+        if not any(lists):
+            continue
+        for q, label in ((0.5, "p50"), (0.99, "p99"), (0.999, "p999")):
+            out[f"{kind}_{label}_us"] = med([percentile(v, q) / 1e3 for v in lists])
+        out[f"{kind}_max_us"] = max(max(v) for v in lists if v) / 1e3
+    return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in out.items()}
+
+
+#: Key prefix of results measured with ``interleaved`` (contestants side by side).
+SIDE_BY_SIDE = "side-by-side"
+
+
+def acceptance_report(results: dict[str, dict[str, Any]]) -> list[str]:
+    """The Acceptance items of issues 2 and 3, checked against ``results`` (keys as recorded by
+    the suites: ``point_select/fastpool`` etc.; the ``side-by-side/...`` measurement of the same
+    key is used when present). Lines for items whose data is missing are left out."""
+    lines: list[str] = []
+
+    def get(key: str, metric: str) -> float | None:
+        # Prefer the side-by-side (interleaved) measurement when the run has one.
+        entry = results.get(f"{SIDE_BY_SIDE}/{key}", results.get(key))
+        return None if entry is None else entry.get(metric)
+
+    def line(ok: bool, text: str) -> None:
+        lines.append(f"[{'PASS' if ok else 'FAIL'}] {text}")
+
+    if any(key.startswith(SIDE_BY_SIDE) for key in results):
+        lines.append("(from the side-by-side tests where they ran: contestants interleaved)")
+
+    fp, sq = get("point_select/fastpool", "ops_per_s"), get("point_select/sqlite3", "ops_per_s")
+    if fp and sq:
+        line(
+            fp / sq >= 1.5,
+            f"point select (Connection.fetchone vs sqlite3): {fp:,.0f} vs "
+            f"{sq:,.0f} ops/s = {fp / sq:.2f}x (target >= 1.5x)",
+        )
+
+    fp = get("checkout/fastpool", "ns_per_op")
+    loop = get("checkout/empty-loop", "ns_per_op")
+    qcm = get("checkout/queue-contextmanager", "ns_per_op")
+    qraw = get("checkout/queue-get-put", "ns_per_op")
+    if fp:
+        net = f", {fp - loop:.0f} ns without the {loop:.0f} ns loop" if loop else ""
+        lock = get("checkout/with-lock", "ns_per_op")
+        ref = f"; a bare 'with threading.Lock()' costs {lock:.0f} ns here" if lock else ""
+        line(fp <= 200, f"checkout+return: {fp:.0f} ns/op{net} (target <= 200 ns{ref})")
+        if qcm:
+            line(
+                qcm / fp >= 10,
+                f"checkout+return vs queue.Queue pool (context manager): "
+                f"{qcm:.0f} / {fp:.0f} ns = {qcm / fp:.1f}x (target >= 10x)",
+            )
+        if qraw:
+            line(
+                qraw / fp >= 10,
+                f"checkout+return vs bare queue.get()+put(): "
+                f"{qraw:.0f} / {fp:.0f} ns = {qraw / fp:.1f}x (target >= 10x)",
+            )
+
+    fp_c, sq_c = get("writers8/fastpool", "commits_per_s"), get("writers8/sqlite3", "commits_per_s")
+    locked = get("writers8/fastpool", "locked_errors")
+    if fp_c and sq_c:
+        line(
+            locked == 0,
+            f"8 writers: fastpool 'database is locked' errors = {locked} "
+            f"(sqlite3 per-thread: {get('writers8/sqlite3', 'locked_errors')})",
+        )
+        line(
+            fp_c / sq_c >= 1.2,
+            f"8 writers: {fp_c:,.0f} vs {sq_c:,.0f} commits/s = "
+            f"{fp_c / sq_c:.2f}x (target >= 1.2x; fastpool: "
+            f"{get('writers8/fastpool', 'pool_waits')} checkouts waited)",
+        )
+
+    fw, sw = get("mix16/fastpool", "write_p99_us"), get("mix16/sqlite3", "write_p99_us")
+    fr, sr = get("mix16/fastpool", "read_p99_us"), get("mix16/sqlite3", "read_p99_us")
+    if fw is not None and sw is not None:
+        line(
+            fw <= 1000,
+            f"16-thread 90/10 mix: write p99 {fw / 1e3:.3f} ms (sqlite3 "
+            f"{sw / 1e3:.3f} ms; target <= 1 ms; fastpool: "
+            f"{get('mix16/fastpool', 'pool_waits')} checkouts waited)",
+        )
+    if fr is not None and sr is not None:
+        line(
+            fr <= sr,
+            f"16-thread 90/10 mix: read p99 {fr:.1f} us vs sqlite3 {sr:.1f} us (target: no worse)",
+        )
+
+    for key in ("writers8", "mix16"):
+        one = f"{key}/fastpool-oneshot"
+        one_c, sq_c = get(one, "commits_per_s"), get(f"{key}/sqlite3", "commits_per_s")
+        if one_c and sq_c:
+            lines.append(
+                f"[info] {key} with one-shot pool.execute writes: {one_c:,.0f} commits/s "
+                f"({one_c / sq_c:.2f}x sqlite3), write p99 "
+                f"{(get(one, 'write_p99_us') or float('nan')) / 1e3:.3f} ms, "
+                f"{get(one, 'pool_waits')} checkouts waited"
+            )
+
+    fo, so = get("reads4/fastpool", "ops_per_s"), get("reads4/sqlite3", "ops_per_s")
+    fp99, sp99 = get("reads4/fastpool", "read_p99_us"), get("reads4/sqlite3", "read_p99_us")
+    if fo and so:
+        line(
+            fo / so >= 3,
+            f"4-thread point reads: {fo:,.0f} vs {so:,.0f} ops/s = {fo / so:.2f}x (target >= 3x)",
+        )
+    if fp99 and sp99:
+        line(
+            fp99 <= sp99 / 2,
+            f"4-thread point reads: p99 {fp99:.1f} us vs {sp99:.1f} us = "
+            f"{fp99 / sp99:.2f} of sqlite3's (target <= 0.5)",
+        )
+    return lines

@@ -1,0 +1,68 @@
+"""pytest set-up for the benchmark suites in bench/.
+
+- Collects ``bench_*.py`` here (pyproject's pytest config only knows ``tests/test_*.py``), so
+  ``python -m pytest bench`` finds the suites without any extra option.
+- ``record_result``: the suites put their headline numbers there; at the end of a real run
+  (not ``--benchmark-disable``) the terminal summary prints them and checks them against the
+  Acceptance items of the Connection and Pool issues.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import pytest
+from _workloads import acceptance_report
+
+_RESULTS = pytest.StashKey[dict[str, dict[str, Any]]]()
+
+
+def pytest_collect_file(file_path, parent):
+    # Files named on the command line are collected by pytest itself, whatever their name.
+    if (
+        file_path.suffix == ".py"
+        and file_path.name.startswith("bench_")
+        and not parent.session.isinitpath(file_path)
+    ):
+        return pytest.Module.from_parent(parent, path=file_path)
+    return None
+
+
+def pytest_configure(config):
+    config.stash[_RESULTS] = {}
+
+
+@pytest.fixture
+def record_result(request, benchmark):
+    """``record_result(key, metrics)``: keep ``metrics`` for the summary and put them in the
+    benchmark's ``extra_info[key]`` (and so in ``--benchmark-json``)."""
+    results = request.config.stash[_RESULTS]
+
+    def record(key: str, metrics: dict[str, Any]) -> None:
+        benchmark.extra_info[key] = metrics
+        if not benchmark.disabled:
+            results[key] = dict(metrics)
+
+    return record
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    results = config.stash.get(_RESULTS, {})
+    if not results:
+        return
+    tr = terminalreporter
+    tr.section("fastpool benchmark summary (medians over rounds)")
+    for key in sorted(results):
+        shown = {k: v for k, v in results[key].items() if not k.endswith("_rounds")}
+        tr.write_line(f"{key:36} {json.dumps(shown)}")
+    lines = acceptance_report(results)
+    if lines:
+        tr.section("Acceptance (issues 2 and 3)")
+        for line in lines:
+            tr.write_line(line)
+    path = os.environ.get("FASTPOOL_BENCH_SUMMARY")
+    if path:
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump({"results": results, "acceptance": lines}, f, indent=2)
