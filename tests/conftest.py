@@ -97,3 +97,35 @@ class EndlessQuery:
 @pytest.fixture
 def endless_query():
     return EndlessQuery
+
+
+# -- pool fixtures ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def make_pool(tmp_path) -> Iterator[Callable[..., fastpool.Pool]]:
+    """Make pools (default: tmp_path/pool.db, 2 readers); every one is closed at teardown."""
+    made: list[fastpool.Pool] = []
+
+    def factory(path=None, readers=2, **kwargs):
+        pool = fastpool.Pool(tmp_path / "pool.db" if path is None else path, readers, **kwargs)
+        made.append(pool)
+        return pool
+
+    yield factory
+    for pool in made:
+        pool.close(timeout=5)
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 10.0, what: str = "") -> None:
+    """Poll ``condition`` (a cheap check such as a stats() gauge) until it is true."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or condition}")
+        time.sleep(0.001)
+
+
+@pytest.fixture
+def until():
+    return wait_until

@@ -18,6 +18,7 @@ cdef struct Hooks:
     int ticks               # progress-handler calls during the current call
     int busy_timeout_ms     # how long the busy handler sleeps in total before giving up
     int autocheckpoint      # WAL pages after which a commit checkpoints (0 = never)
+    int restart_after       # WAL pages before the next RESTART try, after one found a reader
 
 
 cdef class Statement:
@@ -152,7 +153,7 @@ cdef class PoolCore:
     cdef void release_reader(self, uint32_t slot, Connection conn) noexcept
     cdef void release_writer(self, Connection conn) noexcept
     cdef void maybe_sweep_idle(self) noexcept
-    cdef bint collect_slot(self, fp_slots *slots, object deadline)
+    cdef int64_t collect_slot(self, fp_slots *slots, object deadline)
     cdef void note_holder(self, int role, uint32_t slot)
     cdef Lease lease(self, int role, uint32_t slot, Connection conn)
     cdef void give_back(self, Lease lease) noexcept

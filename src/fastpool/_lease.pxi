@@ -12,10 +12,8 @@ cdef class Lease:
 
     cdef Connection live(self):
         cdef Connection conn = self.conn
-        if conn is None or conn.epoch != self.epoch:
-            raise InterfaceError(
-                f"this {KIND_NAMES[self.role]} lease was returned to the pool and can no longer "
-                f"be used; check out a new one with pool.{'reader' if self.role == READER else 'writer'}()")
+        if conn is None or conn.epoch != self.epoch or self.fork_generation != FORK_GENERATION:
+            raise InterfaceError(dead_lease_message(self))
         return conn
 
     def fetchone(self, str sql, object params=()):
@@ -78,13 +76,15 @@ cdef class Lease:
         cdef Connection conn = self.conn
         if conn is None:
             return
-        if conn.epoch != self.epoch:
-            self.conn = None
+        if self.fork_generation != FORK_GENERATION:
+            self.conn = None    # lent to the parent process: not ours to touch or return
             return
         if self.role == SAVEPOINT:
             self.end_savepoint(True)
             return
-        if (self.role == WRITER and not self.plain and conn.db != NULL
+        # A connection closed underneath the lease (epoch changed) still holds its slot:
+        # give_back discards it and frees the slot.
+        if (self.role == WRITER and not self.plain and conn.epoch == self.epoch and conn.db != NULL
                 and conn.total_changes != self.changes_at_begin and conn.in_transaction):
             warnings.warn(
                 "a writer lease was closed with uncommitted changes; they were rolled back. "
@@ -109,15 +109,26 @@ cdef class Lease:
 
     def __exit__(self, exc_type, exc, tb):
         cdef Connection conn = self.conn
-        if conn is None or conn.epoch != self.epoch:
-            self.conn = None
+        if conn is None:
+            return False
+        if self.fork_generation != FORK_GENERATION:
+            self.conn = None    # lent to the parent process: never COMMIT or ROLLBACK it here
             return False
         if self.role == SAVEPOINT:
             self.end_savepoint(exc_type is None)
             return False
         if self.role == WRITER and not self.plain:
+            if conn.epoch != self.epoch or conn.db == NULL:
+                # Closed underneath: the slot still goes back, but nothing was committed, and
+                # a clean exit must not pretend otherwise.
+                self.pool.give_back(self)
+                if exc_type is None:
+                    raise InterfaceError(
+                        "the writer's connection was closed underneath this lease before "
+                        "COMMIT; its transaction is lost")
+                return False
             try:
-                if conn.db != NULL and conn.in_transaction:
+                if conn.in_transaction:
                     conn.executescript("COMMIT" if exc_type is None else "ROLLBACK")
             finally:
                 self.pool.give_back(self)    # a failed COMMIT is rolled back there
@@ -127,6 +138,9 @@ cdef class Lease:
 
     def __del__(self):
         if self.conn is None or self.role == SAVEPOINT or self.pool is None:
+            return
+        if self.fork_generation != FORK_GENERATION:
+            self.conn = None
             return
         where = "pass debug=True to the pool to record where"
         held = self.pool.holders.get((self.role, self.slot)) if self.pool.debug else None
@@ -156,6 +170,21 @@ cdef class Lease:
     def __repr__(self):
         state = "returned" if self.closed else "active"
         return f"<fastpool.Lease {KIND_NAMES[self.role]} {state}>"
+
+
+cdef str dead_lease_message(Lease lease):
+    cdef Connection conn = lease.conn
+    kind = KIND_NAMES[lease.role]
+    again = f"pool.{'reader' if lease.role == READER else 'writer'}()"
+    if conn is not None and lease.fork_generation != FORK_GENERATION:
+        return (f"this {kind} lease was checked out before os.fork(), by the parent process; "
+                f"its connection belongs to the parent. Check out a new one here with {again}")
+    if conn is not None and conn.db == NULL:
+        return (f"the connection of this {kind} lease was closed underneath it; return the "
+                f"lease (end its 'with' block or call close()) and check out a new one with "
+                f"{again}")
+    return (f"this {kind} lease was returned to the pool and can no longer be used; check out "
+            f"a new one with {again}")
 
 
 @cython.final

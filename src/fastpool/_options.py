@@ -50,11 +50,11 @@ class PoolOptions:
 
 
 def _number(name: str, value: object, *, allow_none: bool = False, minimum: float = 0.0,
-            strictly_positive: bool = False) -> float | None:
+            strictly_positive: bool = False, unit: str = "seconds") -> float | None:
     if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        kind = "a number of seconds or None" if allow_none else "a number of seconds"
+        kind = f"a number of {unit} or None" if allow_none else f"a number of {unit}"
         raise TypeError(f"{name} must be {kind}, not {type(value).__name__}")
     if value != value:  # NaN
         raise ValueError(f"{name} must be a number, not NaN")
@@ -96,7 +96,7 @@ def _pragmas(pragmas: object) -> tuple[dict[str, object], float, int]:
             raise ValueError(f"pragma name {name!r} is not a valid identifier")
         # These two are run by fastpool's own handlers, which drop the GIL while they wait.
         if key == "busy_timeout":
-            ms = _number("pragma busy_timeout (milliseconds)", value)
+            ms = _number("pragma busy_timeout", value, unit="milliseconds")
             assert ms is not None
             busy_timeout = ms / 1000.0
         elif key == "wal_autocheckpoint":

@@ -1,6 +1,7 @@
 # The pool: N read-only connections handed out through a lock-free slot ring, and one writer
 # handed out in strict FIFO order. Waiting parks the thread in C with the GIL dropped.
 
+import difflib
 import random
 import threading
 import time
@@ -27,16 +28,64 @@ cdef object LIVE_POOLS = weakref.WeakSet()
 def _after_fork_in_child():
     global FORK_GENERATION
     FORK_GENERATION += 1
+    for pool in list(LIVE_POOLS):
+        forget_parent_handles(<PoolCore>pool)
+
+
+cdef void forget_parent_handles(PoolCore pool) noexcept:
+    # Right after fork(), in the child: every lease and cursor lent from the parent's
+    # connections dies now (their epochs change), so none can step, COMMIT or ROLLBACK on a
+    # handle the parent owns. Nothing is closed; acquire() opens the child's own connections.
+    try:
+        if pool.readers is not None:
+            for conn in pool.readers:
+                if conn is not None:
+                    (<Connection>conn).abandon()
+        if pool.writer_conn is not None:
+            pool.writer_conn.abandon()
+        pool.writer_owner = 0
+    except BaseException:
+        pass    # an at-fork hook must not raise; acquire() still calls after_fork()
 
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+# The pragma names this SQLite knows, read once from PRAGMA pragma_list (empty when SQLite was
+# built without it). SQLite silently ignores an unknown pragma, so a typo would go unnoticed.
+cdef object KNOWN_PRAGMAS = None
+
+
+cdef int check_pragma_names(object pragmas) except -1:
+    global KNOWN_PRAGMAS
+    if KNOWN_PRAGMAS is None:
+        probe = Connection(":memory:")
+        try:
+            KNOWN_PRAGMAS = frozenset([row[0] for row in probe.fetchall("PRAGMA pragma_list")])
+        finally:
+            probe.close()
+    if not KNOWN_PRAGMAS:
+        return 0
+    for name in pragmas:
+        if name not in KNOWN_PRAGMAS:
+            close = difflib.get_close_matches(name, sorted(KNOWN_PRAGMAS), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ValueError(f"unknown pragma {name!r}: SQLite {sqlite_version()} has no such "
+                             f"pragma and would silently ignore it{hint}")
+    return 0
+
+
 cdef inline int64_t seconds_to_ns(object seconds):
+    # -1 means no limit: None, inf, or more than int64 nanoseconds can hold (~292 years).
     if seconds is None:
         return -1
-    return <int64_t>(<double>seconds * 1e9)
+    cdef double s = seconds
+    if s != s or s >= 9.2e9:
+        return -1
+    if s <= 0:
+        return 0
+    return <int64_t>(s * 1e9)
 
 
 cdef class PoolCore:
@@ -45,8 +94,12 @@ cdef class PoolCore:
     def __cinit__(self):
         self.reader_slots = NULL
         self.writer_slot = NULL
+        # Closed until __init__ succeeds: a pool whose construction failed has nothing to
+        # close, and must not warn about a missing close() when it is collected.
+        self.is_closed = True
 
     def __init__(self, options):
+        check_pragma_names(options.writer_pragmas)
         self.opts = options
         self.nreaders = options.readers
         self.timeout_ns = seconds_to_ns(options.acquisition_timeout)
@@ -67,6 +120,11 @@ cdef class PoolCore:
             self.close_all_connections()
             raise
         self.last_sweep = time.monotonic()
+        self.is_closed = False
+        try:
+            LIVE_POOLS.add(self)
+        except TypeError:
+            pass    # a bare PoolCore has no weakref slot; fastpool.Pool always has one
 
     def __dealloc__(self):
         # The mutexes inside may have been copied mid-use by fork(); a child never frees them.
@@ -201,7 +259,9 @@ cdef class PoolCore:
 
     cdef Connection reader_connection(self, uint32_t slot):
         conn = self.readers[slot]
-        if conn is None:
+        if conn is None or (<Connection>conn).db == NULL:
+            if conn is not None:
+                self.discard(<Connection>conn)      # closed underneath while idle
             try:
                 conn = self.open_reader(slot)
             except BaseException:
@@ -287,7 +347,9 @@ cdef class PoolCore:
 
     cdef void note_holder(self, int kind, uint32_t slot):
         thread = threading.current_thread()
-        stack = "".join(traceback.format_stack()[:len(traceback.extract_stack()) - 2]) if self.debug else (
+        # The pool's methods are C functions without Python frames: the innermost frame is
+        # the caller's own.
+        stack = "".join(traceback.format_stack()) if self.debug else (
             "    (pass debug=True to record where)\n")
         self.holders[(kind, slot)] = (thread.name, time.monotonic(), stack)
 
@@ -397,7 +459,8 @@ cdef class PoolCore:
         transaction.
         """
         cdef Cursor cur
-        if self.writer_owner == PyThread_get_thread_ident():
+        if self.writer_owner == PyThread_get_thread_ident() and self.writer_owner != 0 \
+                and self.fork_generation == FORK_GENERATION:
             cur = self.writer_conn.execute(sql, params)
             cur.materialize()
             return cur
@@ -473,27 +536,39 @@ cdef class PoolCore:
             self.after_fork()
         deadline = None if timeout is None else time.monotonic() + timeout
         # Collect every slot: the idle ones at once, the busy ones as their leases return.
+        collected = []
         for _ in range(self.nreaders):
-            if not self.collect_slot(self.reader_slots, deadline):
+            slot = self.collect_slot(self.reader_slots, deadline)
+            if slot < 0:
                 break
-        self.collect_slot(self.writer_slot, deadline)
+            collected.append(slot)
+        writer_collected = self.collect_slot(self.writer_slot, deadline) >= 0
         self.collected = True
-        self.close_all_connections()
+        # Close only what was collected. A lease still out may be running a call in another
+        # thread right now: its connection is closed when it comes back (release_*).
+        for slot in collected:
+            conn = self.readers[slot]
+            self.readers[slot] = None
+            if conn is not None:
+                (<Connection>conn).close()
+        if writer_collected and self.writer_conn is not None:
+            self.writer_conn.close()
 
-    cdef bint collect_slot(self, fp_slots *slots, object deadline):
+    cdef int64_t collect_slot(self, fp_slots *slots, object deadline):
+        # Take one slot for close(): its index, or -1 if none came back before the deadline.
         cdef uint32_t slot
         cdef fp_waiter waiter
         cdef int rc
         cdef int64_t budget
         if fp_slots_try_acquire(slots, &slot) == FP_SLOTS_OK:
-            return True
-        budget = -1 if deadline is None else max(0, seconds_to_ns(deadline - time.monotonic()))
+            return slot
+        budget = -1 if deadline is None else seconds_to_ns(deadline - time.monotonic())
         fp_waiter_init(&waiter, NULL, NULL)
         rc = fp_slots_enqueue(slots, &waiter)
         if rc == FP_SLOTS_QUEUED:
             with nogil:
                 rc = fp_slots_wait(slots, &waiter, budget)
-        return rc == FP_SLOTS_OK
+        return waiter.slot if rc == FP_SLOTS_OK else -1
 
     @property
     def closed(self):
