@@ -48,6 +48,7 @@ cdef class Connection:
 
     def __cinit__(self):
         self.db = NULL
+        self.hooks.wal_events = NULL
         self.active = set()
         self.path = ""
 
@@ -117,6 +118,11 @@ cdef class Connection:
                 (<Statement>st).finalize()
             sqlite3_close_v2(self.db)
             self.db = NULL
+
+    cdef void attach_checkpointer(self, Checkpointer ck) noexcept:
+        # From now on a commit that fills the WAL tells ck instead of checkpointing itself.
+        self.checkpointer = ck
+        self.hooks.wal_events = &ck.events
 
     # -- call protocol ---------------------------------------------------------------------
 

@@ -3,7 +3,7 @@
 
 from libc.stdint cimport int64_t, uint32_t
 
-from fastpool._csrc cimport fp_slots
+from fastpool._csrc cimport fp_atomic_u32, fp_atomic_u64, fp_notify, fp_slots
 from fastpool._sqlite3 cimport sqlite3, sqlite3_stmt
 
 
@@ -18,7 +18,10 @@ cdef struct Hooks:
     int ticks               # progress-handler calls during the current call
     int busy_timeout_ms     # how long the busy handler sleeps in total before giving up
     int autocheckpoint      # WAL pages after which a commit checkpoints (0 = never)
-    int restart_after       # WAL pages before the next RESTART try, after one found a reader
+    fp_notify *wal_events   # a pool's checkpointer to tell instead (NULL: checkpoint in COMMIT)
+
+
+cdef class Checkpointer
 
 
 cdef class Statement:
@@ -67,6 +70,9 @@ cdef class Connection:
     cdef readonly str path
     cdef readonly bint readonly
     cdef public bint reader_hint     # a pool reader: say "use pool.writer()" on write attempts
+    cdef Checkpointer checkpointer   # keeps alive what hooks.wal_events points into
+
+    cdef void attach_checkpointer(self, Checkpointer ck) noexcept
 
     cdef int enter(self) except -1
     cdef void leave(self) noexcept
@@ -113,6 +119,23 @@ cdef class Row:
     cdef dict _index
 
 
+cdef class Checkpointer:
+    cdef Connection conn            # its own: used only by its thread
+    cdef fp_notify events           # WAL_FULL from the writer's WAL hook, STOP from the pool
+    cdef fp_atomic_u32 restart_wanted   # 1: the pool should RESTART the log between writers
+    cdef fp_atomic_u32 restart_at       # log size (frames) from which a RESTART is wanted
+    cdef fp_atomic_u64 runs
+    cdef fp_atomic_u64 restarts
+    cdef fp_atomic_u64 errors
+    cdef int autocheckpoint
+    cdef object thread
+
+    cdef void loop(self) noexcept nogil
+    cdef void restarted(self, int rc, int log) noexcept
+    cdef void stop(self) noexcept
+    cdef void abandon(self) noexcept
+
+
 cdef class PoolCore:
     cdef fp_slots *reader_slots
     cdef fp_slots *writer_slot
@@ -122,6 +145,7 @@ cdef class PoolCore:
     cdef list expires                # monotonic time after which a reader is replaced
     cdef list last_used              # monotonic time a reader was last returned
     cdef Connection writer_conn
+    cdef Checkpointer checkpointer   # None unless the database is in WAL mode
     cdef double writer_expires
     cdef unsigned long writer_owner  # thread ident holding the writer, 0 if none
     cdef unsigned long savepoint_counter
@@ -141,6 +165,9 @@ cdef class PoolCore:
 
     cdef int make_slots(self) except -1
     cdef Connection open_connection(self, bint readonly)
+    cdef Connection open_writer(self)
+    cdef int start_checkpointer(self) except -1
+    cdef void restart_wal(self, Connection conn) noexcept
     cdef double expiry(self)
     cdef Connection open_reader(self, uint32_t slot)
     cdef void discard(self, Connection conn) noexcept

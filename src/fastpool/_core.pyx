@@ -50,6 +50,7 @@ def sqlite_version():
     return sqlite3_libversion().decode("ascii")
 
 
+include "_checkpointer.pxi"
 include "_hooks.pxi"
 include "_values.pxi"
 include "_statement.pxi"

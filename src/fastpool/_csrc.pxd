@@ -1,4 +1,5 @@
-# Declarations of fastpool's own C helpers in csrc/ (fp_ring, fp_park, fp_slots).
+# Declarations of fastpool's own C helpers in csrc/ (fp_ring, fp_park, fp_slots, fp_notify,
+# fp_atomic).
 # Declarations only: the contracts (ownership, memory ordering, return codes) are
 # documented in the headers, which are the source of truth.
 #
@@ -13,7 +14,7 @@
 # Everything here is nogil and noexcept: no function touches Python objects, and
 # failures are reported through int return codes that the caller must check.
 
-from libc.stdint cimport uint32_t, int64_t
+from libc.stdint cimport uint32_t, uint64_t, int64_t
 
 
 cdef extern from "fp_ring.h" nogil:
@@ -98,3 +99,30 @@ cdef extern from "fp_slots.h" nogil:
     uint32_t fp_slots_waiting(const fp_slots *s) noexcept
     uint32_t fp_slots_free_count(const fp_slots *s) noexcept
     uint32_t fp_slots_capacity(const fp_slots *s) noexcept
+
+
+cdef extern from "fp_notify.h" nogil:
+    enum:
+        FP_NOTIFY_OK
+        FP_NOTIFY_TIMEOUT
+        FP_NOTIFY_ERROR
+        FP_NOTIFY_EINVAL
+
+    ctypedef struct fp_notify:
+        pass
+
+    void fp_notify_init(fp_notify *n) noexcept
+    int fp_notify_post(fp_notify *n, uint32_t bits) noexcept
+    int fp_notify_wait(fp_notify *n, int64_t timeout_ns, uint32_t *bits_out) noexcept
+
+
+cdef extern from "fp_atomic.h" nogil:
+    # _Atomic uint64_t in C: only ever touch it through these functions.
+    ctypedef uint64_t fp_atomic_u64
+
+    void fp_counter_init(fp_atomic_u64 *c) noexcept
+    void fp_counter_add(fp_atomic_u64 *c, uint64_t n) noexcept
+    uint64_t fp_counter_get(const fp_atomic_u64 *c) noexcept
+    void fp_flag_store(fp_atomic_u32 *f, uint32_t value) noexcept
+    uint32_t fp_flag_load(const fp_atomic_u32 *f) noexcept
+    uint32_t fp_flag_exchange(fp_atomic_u32 *f, uint32_t value) noexcept

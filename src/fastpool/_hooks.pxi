@@ -4,14 +4,16 @@
 # when a call turns out long, through these callbacks, and only then is the GIL dropped:
 #   - the progress handler fires every PROGRESS_OPS virtual-machine instructions;
 #   - the busy handler fires before sleeping on a lock held by another process;
-#   - the WAL hook runs the automatic checkpoint (which fsyncs) with the GIL dropped.
+#   - the WAL hook runs the automatic checkpoint (which fsyncs) with the GIL dropped, except
+#     on a pool's writer, where it only tells the pool's checkpointer thread.
 # The rule that keeps this safe: a callback may drop the GIL only when hooks.armed is set,
 # and only Connection.step/prepare-style wrappers set it, always on a thread that holds the
 # GIL; they take the GIL back (disarm) before returning to Python code.
 
 cdef enum:
     PROGRESS_OPS = 1000     # ~10 µs of VM work before the GIL is dropped
-    RESTART_WAIT_MS = 25    # how long a commit waits for readers so that the WAL can restart
+    RESTART_NAP_US = 50     # how often a WAL RESTART looks whether the readers have left
+    RESTART_WAIT_US = 25000 # how long it waits for them before it gives up until later
 
 cdef int[12] BUSY_DELAYS_MS = [1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100]
 
@@ -65,34 +67,33 @@ cdef int on_busy(void *arg, int count) noexcept nogil:
 
 cdef int on_wal_commit(void *arg, sqlite3 *db, const char *name, int pages) noexcept nogil:
     cdef Hooks *h = <Hooks *>arg
-    cdef int rc, busy_timeout_ms
     if h.autocheckpoint <= 0 or pages < h.autocheckpoint:
         return SQLITE_OK
-    drop_gil(h)
-    if pages - h.autocheckpoint < h.autocheckpoint or pages < h.restart_after:
-        # A PASSIVE checkpoint that finds readers in the way is normal and retried on a later
-        # commit, exactly like SQLite's built-in auto-checkpoint, so its result is not an error.
-        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL)
+    if h.wal_events != NULL:
+        fp_notify_post(h.wal_events, WAL_FULL)     # a pool's checkpointer thread does it
         return SQLITE_OK
-    # PASSIVE alone lets the WAL grow without bound under steady reads (measured: 24 MiB in
-    # 10 s of single-row commits beside 3 reader threads). The log restarts from its start
-    # only when no reader holds a snapshot in it, and overlapping readers, each starting
-    # between a commit and its checkpoint, keep one there. At twice the threshold, RESTART
-    # waits for them instead (no commit can start meanwhile, so new readers take no snapshot
-    # in the log; short reads end within milliseconds; the GIL is dropped) and rewinds the
-    # log, which so stays near 2 x wal_autocheckpoint pages. The wait is capped; when a
-    # reader outlasts it (a long query), the next try waits for the log to grow by a quarter
-    # of the threshold, later by the whole excess: a long reader stalls commits only a
-    # logarithmic number of times while the log grows past it.
-    busy_timeout_ms = h.busy_timeout_ms
-    h.busy_timeout_ms = min(busy_timeout_ms, RESTART_WAIT_MS)
-    rc = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_RESTART, NULL, NULL)
-    h.busy_timeout_ms = busy_timeout_ms
-    if rc == SQLITE_OK:
-        h.restart_after = 0
-    else:
-        h.restart_after = pages + max(h.autocheckpoint // 4, pages - 2 * h.autocheckpoint)
+    # A PASSIVE checkpoint that finds readers in the way is normal and retried on a later
+    # commit, exactly like SQLite's built-in auto-checkpoint, so its result is not an error.
+    drop_gil(h)
+    sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL)
     return SQLITE_OK
+
+
+cdef inline void fp_sleep_ns(int64_t ns) noexcept nogil:
+    # A timed park on a word nobody changes is a portable sub-millisecond sleep
+    # (sqlite3_sleep counts whole milliseconds).
+    cdef fp_atomic_u32 never = 0
+    fp_park_wait(&never, 0, ns)
+
+
+cdef int on_busy_brief(void *arg, int count) noexcept nogil:
+    # For the pool's WAL RESTART, which waits for readers to leave the log. SQLite has no way
+    # to be told when they do, so this polls, in naps short enough for point reads (which last
+    # microseconds), up to RESTART_WAIT_US in all; the writer slot is held meanwhile.
+    if count * RESTART_NAP_US >= RESTART_WAIT_US:
+        return 0
+    fp_sleep_ns(RESTART_NAP_US * 1000)
+    return 1
 
 
 cdef void install_hooks(sqlite3 *db, Hooks *h) noexcept nogil:

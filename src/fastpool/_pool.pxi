@@ -111,9 +111,9 @@ cdef class PoolCore:
         self.readers = [None] * self.nreaders
         self.expires = [float("inf")] * self.nreaders
         self.last_used = [0.0] * self.nreaders
-        self.writer_conn = self.open_connection(False)
-        self.writer_expires = self.expiry()
+        self.writer_conn = self.open_writer()
         try:
+            self.start_checkpointer()
             for i in range(options.min_readers):
                 self.open_reader(i)
         except BaseException:
@@ -128,6 +128,8 @@ cdef class PoolCore:
 
     def __dealloc__(self):
         # The mutexes inside may have been copied mid-use by fork(); a child never frees them.
+        if self.checkpointer is not None:
+            self.checkpointer.stop()    # a pool collected without close(): its thread exits
         if self.fork_generation == FORK_GENERATION:
             fp_slots_free(self.reader_slots)
             fp_slots_free(self.writer_slot)
@@ -156,6 +158,52 @@ cdef class PoolCore:
                 conn.close()
                 raise
         return conn
+
+    cdef Connection open_writer(self):
+        conn = self.open_connection(False)
+        if self.checkpointer is not None:
+            conn.attach_checkpointer(self.checkpointer)
+        self.writer_expires = self.expiry()
+        return conn
+
+    cdef int start_checkpointer(self) except -1:
+        # Only a WAL database has a log to checkpoint (":memory:" through memdb has none).
+        opts = self.opts
+        if opts.autocheckpoint <= 0 or self.writer_conn.fetchone("PRAGMA journal_mode") != ("wal",):
+            return 0
+        conn = Connection(opts.path, pragmas=opts.writer_pragmas, statement_cache_size=0,
+                          busy_timeout=opts.busy_timeout, autocheckpoint=0)
+        self.checkpointer = Checkpointer(conn, opts.autocheckpoint)
+        self.writer_conn.attach_checkpointer(self.checkpointer)
+        return 0
+
+    cdef void restart_wal(self, Connection conn) noexcept:
+        # Called holding the writer slot, between two writers, when the checkpointer found
+        # the log past its threshold. RESTART copies what is left of the log (little: the
+        # checkpointer's PASSIVE runs did the bulk) and, once no reader is left in the log,
+        # makes the next commit rewind it to its start.
+        #
+        # First try holding the GIL, not waiting for readers: point reads run with the GIL
+        # held, so while this thread holds it, usually no reader is inside the log, and
+        # nobody else can queue for the writer meanwhile. Dropping the GIL here would let the
+        # other threads run and queue behind this slot; the slot then goes from one parked
+        # thread to the next, each needing a GIL time slice (ms) to wake up: a convoy that
+        # outlives the restart by far. Only when a reader really holds a snapshot (a reader
+        # transaction, a long query) is it worth dropping the GIL and waiting for it briefly.
+        cdef Checkpointer ck = self.checkpointer
+        cdef sqlite3 *db = conn.db
+        cdef Hooks *hooks = &conn.hooks
+        cdef int rc, log = -1, done = -1
+        if ck is None or db == NULL or fp_flag_exchange(&ck.restart_wanted, 0) == 0:
+            return
+        sqlite3_busy_handler(db, NULL, NULL)
+        rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_RESTART, &log, &done)
+        if rc & 0xFF == SQLITE_BUSY and log >= 0:
+            with nogil:
+                sqlite3_busy_handler(db, on_busy_brief, NULL)
+                rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_RESTART, &log, &done)
+        sqlite3_busy_handler(db, on_busy, hooks)
+        ck.restarted(rc, log)
 
     cdef double expiry(self):
         # Jitter spreads the reopening of connections made together over 10% of the lifetime.
@@ -195,12 +243,16 @@ cdef class PoolCore:
                 (<Connection>conn).abandon()
             self.readers[i] = None
         self.writer_conn.abandon()
+        if self.checkpointer is not None:
+            self.checkpointer.abandon()     # its thread was not copied into this process
+            self.checkpointer = None
         self.holders.clear()
         self.writer_owner = 0
         self.fork_generation = FORK_GENERATION
         self.make_slots()
         if not self.is_closed:
-            self.writer_conn = self.open_connection(False)
+            self.writer_conn = self.open_writer()
+            self.start_checkpointer()
         return 0
 
     # -- checkout and return -----------------------------------------------------------------
@@ -273,8 +325,7 @@ cdef class PoolCore:
         # Called holding the writer slot. A writer discarded earlier is reopened here.
         if self.writer_conn.db == NULL and not self.is_closed:
             try:
-                self.writer_conn = self.open_connection(False)
-                self.writer_expires = self.expiry()
+                self.writer_conn = self.open_writer()
             except BaseException:
                 self.writer_owner = 0
                 fp_slots_release(self.writer_slot, 0)
@@ -310,8 +361,7 @@ cdef class PoolCore:
             else:
                 conn.close()
             try:
-                self.writer_conn = self.open_connection(False)
-                self.writer_expires = self.expiry()
+                self.writer_conn = self.open_writer()
             except BaseException as exc:
                 # Keep the closed one: every writer call raises InterfaceError until a later
                 # return manages to reopen it.
@@ -319,6 +369,8 @@ cdef class PoolCore:
                               RuntimeWarning, stacklevel=2)
         if self.is_closed and self.collected:
             self.writer_conn.close()
+        elif not broken:
+            self.restart_wal(conn)
         fp_slots_release(self.writer_slot, 0)
 
     cdef void maybe_sweep_idle(self) noexcept:
@@ -520,6 +572,8 @@ cdef class PoolCore:
             "statement_cache_hits": cache["hits"],
             "statement_cache_misses": cache["misses"],
             "statement_cache_evictions": cache["evictions"],
+            **(self.checkpointer.stats() if self.checkpointer is not None else
+               {"checkpoints": 0, "wal_restarts": 0, "checkpoint_errors": 0}),
             "closed": self.is_closed,
         }
 
@@ -535,6 +589,8 @@ cdef class PoolCore:
         if self.fork_generation != FORK_GENERATION:
             self.after_fork()
         deadline = None if timeout is None else time.monotonic() + timeout
+        if self.checkpointer is not None:
+            self.checkpointer.join()
         # Collect every slot: the idle ones at once, the busy ones as their leases return.
         collected = []
         for _ in range(self.nreaders):

@@ -1,0 +1,28 @@
+/*
+ * fp_atomic.h - atomic counters and flags for code that cannot spell _Atomic
+ * (the Cython core): plain functions over C11 atomics.
+ *
+ * Counters are relaxed: they are statistics, read without ordering against
+ * anything else.  Flags are release on store and acquire on load, so data
+ * written before setting a flag is visible to a thread that sees it set.
+ */
+#ifndef FP_ATOMIC_H
+#define FP_ATOMIC_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "fp_park.h" /* fp_atomic_u32 */
+
+typedef _Atomic uint64_t fp_atomic_u64;
+
+void fp_counter_init(fp_atomic_u64 *c);
+void fp_counter_add(fp_atomic_u64 *c, uint64_t n);
+uint64_t fp_counter_get(const fp_atomic_u64 *c);
+
+void fp_flag_store(fp_atomic_u32 *f, uint32_t value);
+uint32_t fp_flag_load(const fp_atomic_u32 *f);
+/* Set to `value` and return what it was (acq_rel). */
+uint32_t fp_flag_exchange(fp_atomic_u32 *f, uint32_t value);
+
+#endif /* FP_ATOMIC_H */

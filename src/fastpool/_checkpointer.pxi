@@ -1,0 +1,94 @@
+# Background WAL checkpoints for a pool.
+#
+# SQLite's automatic checkpoint runs inside COMMIT: the committing writer copies the log into
+# the database and fsyncs while every other writer queues behind it. In a pool the writer's
+# WAL hook only posts an event; this thread runs the PASSIVE checkpoints, on a connection of
+# its own, beside the writers and readers. PASSIVE never rewinds the log, though, and under
+# constant reads some reader always holds a snapshot in it, so it would grow without bound.
+# Once a checkpoint finds the log past the threshold, the thread asks the pool for a RESTART,
+# which the pool runs between two writers, holding the writer slot (PoolCore.restart_wal).
+
+import threading
+
+cdef enum:
+    WAL_FULL = 1        # the writer's log passed wal_autocheckpoint pages
+    STOP = 2            # the pool is closing (or gone)
+
+
+@cython.final
+cdef class Checkpointer:
+    """The pool's background WAL checkpointer (internal)."""
+
+    def __cinit__(self):
+        fp_notify_init(&self.events)
+        fp_flag_store(&self.restart_wanted, 0)
+        fp_flag_store(&self.restart_at, 0)
+        fp_counter_init(&self.runs)
+        fp_counter_init(&self.errors)
+        fp_counter_init(&self.restarts)
+
+    def __init__(self, Connection conn, int autocheckpoint):
+        self.conn = conn
+        self.autocheckpoint = autocheckpoint
+        fp_flag_store(&self.restart_at, <uint32_t>autocheckpoint)
+        self.thread = threading.Thread(
+            target=self._run, name="fastpool-checkpointer", daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        with nogil:
+            self.loop()
+        self.conn.close()
+
+    cdef void loop(self) noexcept nogil:
+        cdef uint32_t bits
+        cdef int rc, log, done
+        cdef sqlite3 *db = self.conn.db
+        while True:
+            if fp_notify_wait(&self.events, -1, &bits) != FP_NOTIFY_OK or bits & STOP:
+                return
+            log = done = -1
+            rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done)
+            fp_counter_add(&self.runs, 1)
+            if rc == SQLITE_OK or rc & 0xFF == SQLITE_BUSY:     # BUSY: the pool's RESTART runs
+                if log >= 0 and <uint32_t>log >= fp_flag_load(&self.restart_at):
+                    fp_flag_store(&self.restart_wanted, 1)
+            else:
+                fp_counter_add(&self.errors, 1)
+
+    cdef void restarted(self, int rc, int log) noexcept:
+        # The pool's RESTART outcome.
+        if rc == SQLITE_OK:
+            fp_counter_add(&self.restarts, 1)
+            fp_flag_store(&self.restart_at, <uint32_t>self.autocheckpoint)
+        elif rc & 0xFF != SQLITE_BUSY:
+            fp_counter_add(&self.errors, 1)
+        elif log < 0:
+            # It could not start: this thread's PASSIVE run held the checkpoint lock (SQLite
+            # does not wait for that one). Try again between the next two writers.
+            fp_flag_store(&self.restart_wanted, 1)
+        else:
+            # A reader outlasted the wait (a long query) and keeps its snapshot in the log. Ask
+            # again once the log has grown by a quarter of the threshold, later by its whole
+            # excess: one long reader stalls writers only a logarithmic number of times while
+            # the log grows past it.
+            fp_flag_store(&self.restart_at, <uint32_t>(
+                log + max(self.autocheckpoint // 4, log - self.autocheckpoint)))
+
+    cdef void stop(self) noexcept:
+        fp_notify_post(&self.events, STOP)
+
+    def join(self, timeout=None):
+        """Stop the thread and wait for it (it closes its connection on the way out)."""
+        self.stop()
+        self.thread.join(timeout)
+
+    cdef void abandon(self) noexcept:
+        # After fork(), in the child: the thread does not exist here, and the handle is the
+        # parent's.
+        self.conn.abandon()
+
+    def stats(self):
+        return {"checkpoints": fp_counter_get(&self.runs),
+                "wal_restarts": fp_counter_get(&self.restarts),
+                "checkpoint_errors": fp_counter_get(&self.errors)}
