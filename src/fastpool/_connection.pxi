@@ -513,9 +513,10 @@ cdef class Connection:
             raise InterfaceError("the connection is closed")
         if self.in_call:
             raise InterfaceError("cannot reset a connection while a call is running on it")
-        for st in self.active:
-            self.release(<Statement>st)
-        self.active.clear()
+        if self.active:
+            for st in self.active:
+                self.release(<Statement>st)
+            self.active.clear()
         self.epoch += 1
         had_transaction = not sqlite3_get_autocommit(self.db)
         if had_transaction:

@@ -348,7 +348,7 @@ cdef class PoolCore:
                 (<Connection>conn).close()
                 self.readers[slot] = None
         fp_slots_release(self.reader_slots, slot)
-        if self.opts.idle_timeout is not None and not self.is_closed:
+        if self.track_time and not self.is_closed and self.opts.idle_timeout is not None:
             self.maybe_sweep_idle()
 
     cdef void release_writer(self, Connection conn) noexcept:
