@@ -12,7 +12,8 @@ import threading
 
 cdef enum:
     WAL_FULL = 1        # the writer's log passed wal_autocheckpoint pages
-    STOP = 2            # the pool is closing (or gone)
+    WAL_REWOUND = 2     # ... and has been rewound since
+    STOP = 4            # the pool is closing (or gone)
 
 
 @cython.final
@@ -47,6 +48,11 @@ cdef class Checkpointer:
         while True:
             if fp_notify_wait(&self.events, -1, &bits) != FP_NOTIFY_OK or bits & STOP:
                 return
+            if bits & WAL_REWOUND:
+                # Whoever rewound it, a reader that made RESTARTs back off is gone.
+                fp_flag_store(&self.restart_at, <uint32_t>self.autocheckpoint)
+            if not bits & WAL_FULL:
+                continue
             log = done = -1
             rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done)
             fp_counter_add(&self.runs, 1)

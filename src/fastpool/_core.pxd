@@ -19,6 +19,7 @@ cdef struct Hooks:
     int busy_timeout_ms     # how long the busy handler sleeps in total before giving up
     int autocheckpoint      # WAL pages after which a commit checkpoints (0 = never)
     fp_notify *wal_events   # a pool's checkpointer to tell instead (NULL: checkpoint in COMMIT)
+    int wal_full_posted     # WAL_FULL was posted and the log has not been rewound since
 
 
 cdef class Checkpointer

@@ -67,10 +67,17 @@ cdef int on_busy(void *arg, int count) noexcept nogil:
 
 cdef int on_wal_commit(void *arg, sqlite3 *db, const char *name, int pages) noexcept nogil:
     cdef Hooks *h = <Hooks *>arg
-    if h.autocheckpoint <= 0 or pages < h.autocheckpoint:
-        return SQLITE_OK
     if h.wal_events != NULL:
-        fp_notify_post(h.wal_events, WAL_FULL)     # a pool's checkpointer thread does it
+        # A pool's writer: its checkpointer thread does the work. It also hears when the log
+        # was rewound (by the pool's RESTART, or by SQLite itself once a checkpoint caught up).
+        if pages >= h.autocheckpoint:
+            fp_notify_post(h.wal_events, WAL_FULL)
+            h.wal_full_posted = 1
+        elif h.wal_full_posted:
+            fp_notify_post(h.wal_events, WAL_REWOUND)
+            h.wal_full_posted = 0
+        return SQLITE_OK
+    if h.autocheckpoint <= 0 or pages < h.autocheckpoint:
         return SQLITE_OK
     # A PASSIVE checkpoint that finds readers in the way is normal and retried on a later
     # commit, exactly like SQLite's built-in auto-checkpoint, so its result is not an error.
