@@ -164,10 +164,9 @@ def test_a_long_reader_delays_the_restart_without_failing_writes(small_wal_pool,
         rewinds = wal_restarts(wal)
     # The reader is gone: the log is rewound again (by the pool's RESTART, or by SQLite on
     # its own once a checkpoint has caught up), and the backoff is over.
-    write_until(pool, lambda: wal_restarts(wal) > rewinds, "a rewind once the reader left")
-    rewinds = wal_restarts(wal)
-    fill_wal(pool, 300)
-    assert wal_restarts(wal) > rewinds, "the log kept growing after the reader left"
+    for _ in range(3):
+        rewinds = wal_restarts(wal)
+        write_until(pool, lambda: wal_restarts(wal) > rewinds, "a rewind once the reader left")
     assert pool.stats()["checkpoint_errors"] == 0
 
 
