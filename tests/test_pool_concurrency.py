@@ -507,7 +507,8 @@ def test_close_timeout_leaves_late_leases_working_until_they_return(make_pool):
     with Endless(busy, started) as endless:
         # close() gives up on the three leases after the timeout and must not crash, even
         # though one of them is running a query in another thread right now.
-        pool.close(timeout=0.1)
+        with pytest.warns(ResourceWarning, match="3 lease"):
+            pool.close(timeout=0.1)
         assert pool.closed
         assert idle_reader.fetchone("SELECT count(*) FROM t") == (0,)
     assert isinstance(endless.error, errors.OperationalError)  # interrupted, not broken
@@ -527,7 +528,8 @@ def test_lease_returned_after_close_timeout_does_not_crash(make_pool):
     pool.execute("CREATE TABLE t(v)")
     reader, writer = pool.reader(), pool.writer()
     cur = reader.execute("SELECT 1 UNION ALL SELECT 2")
-    pool.close(timeout=0)
+    with pytest.warns(ResourceWarning, match="2 lease"):
+        pool.close(timeout=0)
     with pytest.raises(RuntimeError), writer:
         writer.execute("INSERT INTO t VALUES (1)")
         raise RuntimeError("rolled back after close")
@@ -537,6 +539,28 @@ def test_lease_returned_after_close_timeout_does_not_crash(make_pool):
     assert all(c.closed for c in seen)
     with pytest.raises(errors.InterfaceError):
         cur.fetchone()
+
+
+@pytest.mark.timeout(30)
+def test_close_from_the_thread_holding_the_writer_does_not_wait_for_itself(make_pool, tmp_path):
+    pool = make_pool(readers=1)
+    pool.execute("CREATE TABLE t(v)")
+    with pool.writer() as w:
+        w.execute("INSERT INTO t VALUES (1)")
+        with pytest.warns(ResourceWarning, match="1 lease"):
+            pool.close(timeout=None)     # would wait forever for this very lease
+        assert pool.closed
+    assert w.closed
+    with fastpool.Pool(tmp_path / "pool.db") as again:
+        assert again.fetchall("SELECT v FROM t") == [(1,)]
+
+
+@pytest.mark.parametrize("timeout", [-1, float("nan")])
+def test_close_rejects_a_negative_timeout(make_pool, timeout):
+    pool = make_pool(readers=1)
+    with pytest.raises(ValueError, match="timeout"):
+        pool.close(timeout=timeout)
+    assert not pool.closed
 
 
 def test_waiters_get_pool_closed_when_the_pool_closes(make_pool, until):

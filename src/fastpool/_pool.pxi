@@ -267,8 +267,8 @@ cdef class PoolCore:
             slots = self.writer_slot if kind == WRITER else self.reader_slots
         if self.is_closed:
             raise PoolClosed("the pool is closed; create a new pool to keep working")
-        self.n_checkouts += 1
         if fp_slots_try_acquire(slots, &slot) == FP_SLOTS_OK:
+            self.n_checkouts += 1
             return slot
         fp_waiter_init(&waiter, NULL, NULL)
         rc = fp_slots_enqueue(slots, &waiter)
@@ -288,6 +288,7 @@ cdef class PoolCore:
         if self.is_closed:
             fp_slots_release(slots, slot)
             raise PoolClosed("the pool was closed while waiting for a connection")
+        self.n_checkouts += 1
         return slot
 
     cdef str timeout_message(self, int kind, int64_t waited_ns):
@@ -577,14 +578,17 @@ cdef class PoolCore:
             "closed": self.is_closed,
         }
 
-    def close(self, timeout=None):
+    def close(self, timeout=5.0):
         """Stop lending connections, wait up to ``timeout`` s for leases to come back, close all.
 
-        New checkouts raise PoolClosed at once. Leases still out when the timeout passes are
-        closed when they come back. Idempotent.
+        New checkouts raise PoolClosed at once. Leases still out when the timeout passes (or
+        the writer, when the calling thread holds it) are closed when they come back, with a
+        ResourceWarning. ``timeout=None`` waits for them forever. Idempotent.
         """
         if self.is_closed:
             return
+        if timeout is not None and not timeout >= 0:
+            raise ValueError(f"timeout must be >= 0 seconds or None, not {timeout!r}")
         self.is_closed = True
         if self.fork_generation != FORK_GENERATION:
             self.after_fork()
@@ -598,7 +602,9 @@ cdef class PoolCore:
             if slot < 0:
                 break
             collected.append(slot)
-        writer_collected = self.collect_slot(self.writer_slot, deadline) >= 0
+        # The caller's own writer lease cannot come back while we wait for it.
+        own_writer = self.writer_owner == PyThread_get_thread_ident() and self.writer_owner != 0
+        writer_collected = not own_writer and self.collect_slot(self.writer_slot, deadline) >= 0
         self.collected = True
         # Close only what was collected. A lease still out may be running a call in another
         # thread right now: its connection is closed when it comes back (release_*).
@@ -609,6 +615,13 @@ cdef class PoolCore:
                 (<Connection>conn).close()
         if writer_collected and self.writer_conn is not None:
             self.writer_conn.close()
+        out = self.nreaders - len(collected) + (0 if writer_collected else 1)
+        if out:
+            warnings.warn(
+                f"fastpool.Pool.close(): {out} lease(s) still checked out after "
+                f"{timeout if timeout is not None else 0} s; their connections are closed when "
+                f"they come back (return leases before closing the pool)",
+                ResourceWarning, stacklevel=2)
 
     cdef int64_t collect_slot(self, fp_slots *slots, object deadline):
         # Take one slot for close(): its index, or -1 if none came back before the deadline.
