@@ -11,9 +11,9 @@ from fastpool import errors
 def test_description_names_the_columns(table):
     cur = table.execute("SELECT id, name AS who, score * 2 FROM t")
     assert cur.description == (
-        ("id", None, None, None, None, None, None),
-        ("who", None, None, None, None, None, None),
-        ("score * 2", None, None, None, None, None, None),
+        ("id", "INTEGER", None, None, None, None, None),
+        ("who", "TEXT", None, None, None, None, None),
+        ("score * 2", None, None, None, None, None, None),   # an expression has no type
     )
 
 

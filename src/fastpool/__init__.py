@@ -1,6 +1,24 @@
 """fastpool: a fast, safe SQLite connection pool for threaded and asyncio Python services."""
 
 from fastpool._core import Connection, Cursor, Lease, Row, Transaction, sqlite_version
+from fastpool.dbapi import (
+    BINARY,
+    DATETIME,
+    NUMBER,
+    ROWID,
+    STRING,
+    Binary,
+    Date,
+    DateFromTicks,
+    Time,
+    TimeFromTicks,
+    Timestamp,
+    TimestampFromTicks,
+    apilevel,
+    connect,
+    paramstyle,
+    threadsafety,
+)
 from fastpool.errors import (
     BusyError,
     DatabaseError,
@@ -22,11 +40,19 @@ from fastpool.pool import Pool
 __version__ = "0.1.0"
 
 __all__ = [
+    "BINARY",
+    "DATETIME",
+    "NUMBER",
+    "ROWID",
+    "STRING",
+    "Binary",
     "BusyError",
     "Connection",
     "Cursor",
     "DataError",
     "DatabaseError",
+    "Date",
+    "DateFromTicks",
     "Error",
     "IntegrityError",
     "InterfaceError",
@@ -40,8 +66,16 @@ __all__ = [
     "PoolTimeout",
     "ProgrammingError",
     "Row",
+    "Time",
+    "TimeFromTicks",
+    "Timestamp",
+    "TimestampFromTicks",
     "Transaction",
     "Warning",
     "__version__",
+    "apilevel",
+    "connect",
+    "paramstyle",
     "sqlite_version",
+    "threadsafety",
 ]

@@ -1,6 +1,13 @@
 # One SQLite connection. It serves one thread at a time (opened SQLITE_OPEN_NOMUTEX): a call
 # that finds another call still running raises InterfaceError instead of reaching SQLite.
 
+# Statements before which PEP 249 mode (autocommit=False) opens no transaction: transaction
+# control itself, and statements SQLite refuses to run inside one.
+cdef object FIRST_KEYWORD = re.compile(r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?(?:\*/|$))*([A-Za-z]*)", re.S)
+cdef frozenset NO_IMPLICIT_BEGIN = frozenset(
+    ["BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE", "VACUUM", "PRAGMA",
+     "ATTACH", "DETACH"])
+
 cdef frozenset FATAL_PRIMARY_CODES = frozenset(
     [SQLITE_CORRUPT, SQLITE_NOTADB, SQLITE_IOERR, SQLITE_CANTOPEN, SQLITE_MISUSE])
 
@@ -40,10 +47,12 @@ cdef class Connection:
     """One SQLite connection (internal: the pool opens these and lends them out).
 
     Connection(path, *, readonly=False, pragmas=None, statement_cache_size=128,
-               busy_timeout=5.0, autocheckpoint=1000, row_factory=None)
+               busy_timeout=5.0, autocheckpoint=1000, row_factory=None, autocommit=True)
 
-    ``path`` is a file path or a ``file:`` URI. The connection runs in autocommit mode:
-    transactions are opened explicitly (the pool's writer does ``BEGIN IMMEDIATE``).
+    ``path`` is a file path or a ``file:`` URI. With ``autocommit=True`` (the pool's
+    connections) transactions are opened explicitly (the pool's writer does ``BEGIN
+    IMMEDIATE``). With ``autocommit=False`` (``fastpool.connect``, PEP 249) a transaction is
+    opened before the first statement and lasts until ``commit()`` or ``rollback()``.
     """
 
     def __cinit__(self):
@@ -54,7 +63,7 @@ cdef class Connection:
 
     def __init__(self, path, *, bint readonly=False, pragmas=None,
                  Py_ssize_t statement_cache_size=128, double busy_timeout=5.0,
-                 int autocheckpoint=1000, row_factory=None):
+                 int autocheckpoint=1000, row_factory=None, bint autocommit=True):
         if self.db != NULL:
             raise InterfaceError("Connection.__init__ called twice")
         path = os.fspath(path)
@@ -81,6 +90,7 @@ cdef class Connection:
         self.path = path
         self.readonly = readonly
         self.row_factory = row_factory
+        self.autocommit = autocommit
         self.cache = StatementCache(statement_cache_size)
         self.hooks.busy_timeout_ms = <int>(busy_timeout * 1000)
         self.hooks.autocheckpoint = autocheckpoint
@@ -198,6 +208,7 @@ cdef class Connection:
         cdef Statement st = Statement.__new__(Statement)
         st.handle = handle
         st.readonly = sqlite3_stmt_readonly(handle)
+        st.opens_transaction = FIRST_KEYWORD.match(sql).group(1).upper() not in NO_IMPLICIT_BEGIN
         st.nparams = sqlite3_bind_parameter_count(handle)
         st.columns_version = -1
         cdef const char *pname
@@ -222,6 +233,8 @@ cdef class Connection:
                 cache.hits += 1
                 cache.unlink(st)
                 st.in_use = True
+                if not self.autocommit:
+                    self.implicit_begin(st)
                 return st
         cache.misses += 1
         cacheable = (found == NULL and cache.capacity > 0 and len(sql) <= MAX_CACHED_SQL)
@@ -231,7 +244,24 @@ cdef class Connection:
             st.key = sql
             cache.entries[sql] = st
             cache.trim()
+        if not self.autocommit:
+            self.implicit_begin(st)
         return st
+
+    cdef int implicit_begin(self, Statement st) except -1:
+        # PEP 249 mode: a statement runs inside a transaction. One that writes opens it with
+        # BEGIN IMMEDIATE, so it never fails later with "database is locked" when a deferred
+        # transaction would have to upgrade its lock.
+        cdef int rc
+        if not st.opens_transaction or not sqlite3_get_autocommit(self.db):
+            return 0
+        arm(&self.hooks)
+        rc = sqlite3_exec(self.db, b"BEGIN" if st.readonly else b"BEGIN IMMEDIATE", NULL, NULL, NULL)
+        disarm(&self.hooks)
+        if rc != SQLITE_OK:
+            self.release(st)
+            self.raise_error(rc)
+        return 0
 
     cdef void release(self, Statement st) noexcept:
         # reset() repeats the last step's error code; that error was already raised.
@@ -306,15 +336,20 @@ cdef class Connection:
         cdef int version = sqlite3_stmt_status(st.handle, SQLITE_STMTSTATUS_REPREPARE, 0)
         cdef int i, n
         cdef const char *name
+        cdef const char *decltype
         if st.columns is None or st.columns_version != version:
             n = sqlite3_column_count(st.handle)
             names = []
+            types = []
             for i in range(n):
                 name = sqlite3_column_name(st.handle, i)
                 if name == NULL:
                     raise MemoryError("SQLite ran out of memory naming a column")
                 names.append(name.decode("utf-8", "replace"))
+                decltype = sqlite3_column_decltype(st.handle, i)
+                types.append(None if decltype == NULL else decltype.decode("utf-8", "replace"))
             st.columns = tuple(names)
+            st.decltypes = tuple(types)
             st.column_index = {c: i for i, c in reversed(list(enumerate(names)))}
             st.columns_version = version
         return st.columns
@@ -382,16 +417,24 @@ cdef class Connection:
         The first step runs now, so INSERT/UPDATE/DELETE take effect before this returns.
         """
         cdef Cursor cur = Cursor.__new__(Cursor, self)
-        self.enter()
-        try:
-            cur.start(self.checkout(sql), params)
-        finally:
-            self.leave()
+        self.run(cur, sql, params)
         return cur
 
     cpdef Cursor executemany(self, str sql, object seq_of_params):
         """Run a data-changing statement once per parameter set; returns a finished Cursor."""
         cdef Cursor cur = Cursor.__new__(Cursor, self)
+        self.run_many(cur, sql, seq_of_params)
+        return cur
+
+    cdef int run(self, Cursor cur, str sql, object params) except -1:
+        self.enter()
+        try:
+            cur.start(self.checkout(sql), params)
+        finally:
+            self.leave()
+        return 0
+
+    cdef int run_many(self, Cursor cur, str sql, object seq_of_params) except -1:
         cdef Statement st
         cdef int rc
         cdef long long changes = 0
@@ -422,7 +465,37 @@ cdef class Connection:
                 self.release(st)
         finally:
             self.leave()
-        return cur
+        return 0
+
+    # -- PEP 249 -----------------------------------------------------------------------------
+
+    def cursor(self):
+        """A new, empty Cursor on this connection; run statements with ``cursor.execute()``."""
+        if self.db == NULL:
+            raise InterfaceError("the connection is closed")
+        return Cursor.__new__(Cursor, self)
+
+    def commit(self):
+        """Commit the open transaction, if any (PEP 249)."""
+        if self.db == NULL:
+            raise InterfaceError("the connection is closed")
+        if not sqlite3_get_autocommit(self.db):
+            self.executescript("COMMIT")
+
+    def rollback(self):
+        """Roll back the open transaction, if any (PEP 249)."""
+        if self.db == NULL:
+            raise InterfaceError("the connection is closed")
+        if not sqlite3_get_autocommit(self.db):
+            self.executescript("ROLLBACK")
+
+    def __getattr__(self, name):
+        # PEP 249's optional extension: the exception classes as connection attributes.
+        try:
+            return DBAPI_ERRORS[name]
+        except KeyError:
+            raise AttributeError(
+                f"'fastpool.Connection' object has no attribute {name!r}") from None
 
     def executescript(self, str sql):
         """Run every statement of an SQL script, with no parameters; rows are discarded.

@@ -35,8 +35,10 @@ cdef class Statement:
     cdef int nparams
     cdef tuple param_names          # names without prefix for :name/@name/$name, else None
     cdef bint readonly
+    cdef bint opens_transaction      # PEP 249 mode begins a transaction before it (not BEGIN...)
     cdef bint large_bindings        # a bound text/blob is big enough to be worth freeing early
     cdef tuple columns              # column names, built on first need
+    cdef tuple decltypes            # declared column types (None for expressions), with columns
     cdef dict column_index          # name -> position, for Row
     cdef int columns_version        # reprepare count when columns was built
 
@@ -71,6 +73,7 @@ cdef class Connection:
     cdef readonly str path
     cdef readonly bint readonly
     cdef public bint reader_hint     # a pool reader: say "use pool.writer()" on write attempts
+    cdef readonly bint autocommit    # False: PEP 249 implicit transactions (fastpool.connect)
     cdef Checkpointer checkpointer   # keeps alive what hooks.wal_events points into
 
     cdef void attach_checkpointer(self, Checkpointer ck) noexcept
@@ -80,6 +83,9 @@ cdef class Connection:
     cdef int step(self, Statement st) noexcept
     cdef int raise_error(self, int rc) except -1
     cdef Statement checkout(self, str sql)
+    cdef int implicit_begin(self, Statement st) except -1
+    cdef int run(self, Cursor cur, str sql, object params) except -1
+    cdef int run_many(self, Cursor cur, str sql, object seq_of_params) except -1
     cdef void release(self, Statement st) noexcept
     cdef Statement prepare(self, str sql, bint persistent)
     cdef int bind(self, Statement st, object params) except -1
@@ -101,6 +107,7 @@ cdef class Cursor:
     cdef unsigned int stmt_generation
     cdef unsigned int epoch
     cdef tuple names
+    cdef tuple decltypes
     cdef long long _rowcount
     cdef long long _lastrowid
     cdef list buffer                # rows fetched ahead by materialize(), else None
@@ -108,6 +115,7 @@ cdef class Cursor:
     cdef public Py_ssize_t arraysize
 
     cdef int check(self) except -1
+    cdef int clear(self) except -1
     cdef int start(self, Statement st, object params) except -1
     cdef object next_row(self)
     cdef void finish(self) noexcept

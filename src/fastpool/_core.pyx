@@ -23,16 +23,27 @@ from fastpool._csrc cimport *
 from libc.stdint cimport int64_t, uint32_t
 
 import os
+import re
 from collections.abc import Mapping
 
 from fastpool.errors import (
+    DatabaseError,
     DataError,
+    Error,
+    IntegrityError,
     InterfaceError,
     InternalError,
+    NotSupportedError,
     OperationalError,
     ProgrammingError,
+    Warning,
     error_for_code,
 )
+
+# PEP 249's exception classes, by name, for Connection.__getattr__.
+cdef dict DBAPI_ERRORS = {cls.__name__: cls for cls in (
+    Warning, Error, InterfaceError, DatabaseError, DataError, OperationalError, IntegrityError,
+    InternalError, ProgrammingError, NotSupportedError)}
 
 cdef extern from "Python.h":
     PyThreadState *PyEval_SaveThread() nogil

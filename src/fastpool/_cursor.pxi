@@ -26,6 +26,18 @@ cdef class Cursor:
                 "pool; fetch the rows you need before the lease ends")
         return 0
 
+    cdef int clear(self) except -1:
+        # Before the cursor runs another statement: drop what is left of the last one.
+        self.check()
+        if self.conn.in_call:
+            raise InterfaceError("cannot reuse a cursor while its connection is running a call")
+        self.finish()
+        self.buffer = None
+        self.names = None
+        self.decltypes = None
+        self._rowcount = -1
+        return 0
+
     cdef int start(self, Statement st, object params) except -1:
         cdef Connection conn = self.conn
         cdef int rc
@@ -37,6 +49,7 @@ cdef class Cursor:
             rc = conn.step(st)
             if sqlite3_column_count(st.handle):
                 self.names = conn.column_names(st)
+                self.decltypes = st.decltypes
             if rc == SQLITE_DONE:
                 if not st.readonly and is_dml(st.handle):
                     self._rowcount = sqlite3_changes64(conn.db)
@@ -136,6 +149,27 @@ cdef class Cursor:
             raise StopIteration
         return row
 
+    def execute(self, str sql, object params=()):
+        """Run one statement on this cursor's connection (PEP 249); returns the cursor.
+
+        Rows not yet fetched from the previous statement are discarded.
+        """
+        self.clear()
+        self.conn.run(self, sql, params)
+        return self
+
+    def executemany(self, str sql, object seq_of_params):
+        """Run a data-changing statement once per parameter set (PEP 249); returns the cursor."""
+        self.clear()
+        self.conn.run_many(self, sql, seq_of_params)
+        return self
+
+    def setinputsizes(self, sizes):
+        """Accepted and ignored (PEP 249): SQLite needs no sizes."""
+
+    def setoutputsize(self, size, column=None):
+        """Accepted and ignored (PEP 249): SQLite needs no sizes."""
+
     def close(self):
         """Release the statement now; remaining rows are discarded. Idempotent."""
         self.buffer = None
@@ -154,10 +188,17 @@ cdef class Cursor:
 
     @property
     def description(self):
-        """One 7-tuple per result column (name first, the rest None), or None for no columns."""
+        """One 7-tuple per result column, or None for a statement without columns.
+
+        Each is (name, type_code, None, None, None, None, None): type_code is the column's
+        declared type (e.g. ``"INTEGER"``, ``"TEXT"``) or None for an expression; it compares
+        equal to the PEP 249 type objects (``fastpool.STRING``, ``NUMBER``, ...) by SQLite's
+        type affinity rules.
+        """
         if self.names is None:
             return None
-        return tuple([(name, None, None, None, None, None, None) for name in self.names])
+        return tuple([(name, decltype, None, None, None, None, None)
+                      for name, decltype in zip(self.names, self.decltypes)])
 
     @property
     def rowcount(self):

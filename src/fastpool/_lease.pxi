@@ -36,6 +36,10 @@ cdef class Lease:
         """Run a script of statements without parameters."""
         return self.live().executescript(sql)
 
+    def cursor(self):
+        """A new, empty Cursor on this lease (PEP 249); it dies with the lease."""
+        return self.live().cursor()
+
     def interrupt(self):
         """Stop the statement running on this connection (from any thread)."""
         self.live().interrupt()

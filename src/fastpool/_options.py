@@ -106,6 +106,40 @@ def _pragmas(pragmas: object) -> tuple[dict[str, object], float, int]:
     return merged, busy_timeout, autocheckpoint
 
 
+def _path(path: object) -> str:
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    elif isinstance(path, os.PathLike):
+        path = os.fspath(path)
+        if isinstance(path, bytes):
+            path = os.fsdecode(path)
+    if not isinstance(path, str):
+        raise TypeError(f"path must be a str or os.PathLike, not {type(path).__name__}")
+    if not path or "\x00" in path:
+        raise ValueError("path must be a non-empty file path without NUL characters "
+                         "(use ':memory:' for an in-memory database)")
+    return path
+
+
+@dataclass(frozen=True)
+class ConnectOptions:
+    """The arguments of ``fastpool.connect``, checked and with the defaults filled in."""
+
+    path: str
+    pragmas: dict[str, object]
+    busy_timeout: float
+    autocheckpoint: int
+
+
+def connect_options(path: object, pragmas: object) -> ConnectOptions:
+    """Check ``fastpool.connect``'s path and pragmas; the same defaults as the pool's writer."""
+    path = _path(path)
+    merged, busy_timeout, autocheckpoint = _pragmas(pragmas)
+    if path == ":memory:":
+        merged.pop("journal_mode", None)    # a private in-memory database has no WAL
+    return ConnectOptions(path, merged, busy_timeout, autocheckpoint)
+
+
 def pool_options(
     path: object,
     readers: object = 4,
@@ -120,17 +154,7 @@ def pool_options(
     min_readers: object = None,
 ) -> PoolOptions:
     """Check every pool argument and return them normalised, or raise TypeError/ValueError."""
-    if isinstance(path, bytes):
-        path = os.fsdecode(path)
-    elif isinstance(path, os.PathLike):
-        path = os.fspath(path)
-        if isinstance(path, bytes):
-            path = os.fsdecode(path)
-    if not isinstance(path, str):
-        raise TypeError(f"path must be a str or os.PathLike, not {type(path).__name__}")
-    if not path or "\x00" in path:
-        raise ValueError("path must be a non-empty file path without NUL characters "
-                         "(use ':memory:' for an in-memory database)")
+    path = _path(path)
     memory = path == ":memory:"
     if memory:
         # One shared in-memory database that every connection of this pool sees.
@@ -175,4 +199,4 @@ def pool_options(
     )
 
 
-__all__ = ["DEFAULT_PRAGMAS", "PoolOptions", "pool_options"]
+__all__ = ["DEFAULT_PRAGMAS", "ConnectOptions", "PoolOptions", "connect_options", "pool_options"]

@@ -76,6 +76,9 @@ cdef extern from "sqlite3.h" nogil:
     const char *sqlite3_errmsg(sqlite3 *db)
     const char *sqlite3_errstr(int rc)
     int sqlite3_get_autocommit(sqlite3 *db)
+    ctypedef int (*sqlite3_exec_callback)(void *, int, char **, char **) noexcept
+    int sqlite3_exec(sqlite3 *db, const char *sql, sqlite3_exec_callback callback, void *arg,
+                     char **errmsg)
     sqlite3_int64 sqlite3_last_insert_rowid(sqlite3 *db)
     sqlite3_int64 sqlite3_changes64(sqlite3 *db)
     sqlite3_int64 sqlite3_total_changes64(sqlite3 *db)
@@ -116,6 +119,7 @@ cdef extern from "sqlite3.h" nogil:
     int sqlite3_column_count(sqlite3_stmt *stmt)
     int sqlite3_data_count(sqlite3_stmt *stmt)
     const char *sqlite3_column_name(sqlite3_stmt *stmt, int i)
+    const char *sqlite3_column_decltype(sqlite3_stmt *stmt, int i)
     const char *sqlite3_column_decltype(sqlite3_stmt *stmt, int i)
     int sqlite3_column_type(sqlite3_stmt *stmt, int i)
     sqlite3_int64 sqlite3_column_int64(sqlite3_stmt *stmt, int i)

@@ -1,0 +1,166 @@
+"""PEP 249 (DB-API 2.0): ``fastpool.connect()``, the module globals, type objects and
+constructors.
+
+A connection from ``connect()`` is a ``fastpool.Connection`` in PEP 249 mode: a transaction
+opens before the first statement and lasts until ``commit()`` or ``rollback()``. The one
+place this departs from the stdlib ``sqlite3`` module: when the statement that opens the
+transaction writes, fastpool begins it with ``BEGIN IMMEDIATE`` (sqlite3 uses a deferred
+``BEGIN``), which takes the write lock up front, so the transaction cannot fail later with
+"database is locked" when its lock would have to be upgraded. (Queries open a deferred
+transaction, so a read-only connection never takes the write lock; like Python 3.12's
+``autocommit=False``, and unlike sqlite3's default mode, queries are inside the transaction
+too, so they all see one snapshot until ``commit()``.)
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import time
+from typing import Any
+
+from fastpool._core import Connection
+from fastpool._options import connect_options
+
+__all__ = [
+    "BINARY",
+    "DATETIME",
+    "NUMBER",
+    "ROWID",
+    "STRING",
+    "Binary",
+    "Date",
+    "DateFromTicks",
+    "Time",
+    "TimeFromTicks",
+    "Timestamp",
+    "TimestampFromTicks",
+    "apilevel",
+    "connect",
+    "paramstyle",
+    "threadsafety",
+]
+
+apilevel = "2.0"
+#: Threads may share the module, not connections (a pool hands each thread its own).
+threadsafety = 1
+#: ``?`` placeholders with a sequence; ``:name`` placeholders with a mapping work too.
+paramstyle = "qmark"
+
+
+def connect(
+    database: str | os.PathLike[str] | bytes,
+    *,
+    readonly: bool = False,
+    pragmas: dict[str, object] | None = None,
+    statement_cache_size: int = 128,
+    row_factory: type | None = None,
+) -> Connection:
+    """Open one DB-API 2.0 connection (for a pool of them, use ``fastpool.Pool``).
+
+    Args:
+        database: file path, ``file:`` URI, or ``":memory:"``.
+        readonly: open the database read-only.
+        pragmas: merged over the pool's defaults (``journal_mode=wal``,
+            ``synchronous=normal``, ``foreign_keys=on``, ``busy_timeout=5000``, ...).
+        statement_cache_size: prepared statements kept (0 disables the cache).
+        row_factory: None for tuples, or ``fastpool.Row``.
+
+    Transactions open implicitly before the first statement and end with ``commit()`` or
+    ``rollback()``; ``executescript()`` runs its script as written.
+    """
+    opts = connect_options(database, pragmas)
+    return Connection(
+        opts.path,
+        readonly=readonly,
+        pragmas=opts.pragmas,
+        statement_cache_size=statement_cache_size,
+        busy_timeout=opts.busy_timeout,
+        autocheckpoint=opts.autocheckpoint,
+        row_factory=row_factory,
+        autocommit=False,
+    )
+
+
+# -- constructors: SQLite stores dates and times as ISO 8601 text, which its date and time
+#    functions read, so that is the value these make.
+
+
+def Date(year: int, month: int, day: int) -> str:  # noqa: N802 (PEP 249 name)
+    """A date value: ``"YYYY-MM-DD"``."""
+    return datetime.date(year, month, day).isoformat()
+
+
+def Time(hour: int, minute: int, second: int) -> str:  # noqa: N802
+    """A time value: ``"HH:MM:SS"``."""
+    return datetime.time(hour, minute, second).isoformat()
+
+
+def Timestamp(  # noqa: N802
+    year: int, month: int, day: int, hour: int, minute: int, second: int
+) -> str:
+    """A timestamp value: ``"YYYY-MM-DD HH:MM:SS"``."""
+    return datetime.datetime(year, month, day, hour, minute, second).isoformat(" ")
+
+
+def DateFromTicks(ticks: float) -> str:  # noqa: N802
+    """The local date at ``ticks`` seconds since the epoch."""
+    return Date(*time.localtime(ticks)[:3])
+
+
+def TimeFromTicks(ticks: float) -> str:  # noqa: N802
+    """The local time of day at ``ticks`` seconds since the epoch."""
+    return Time(*time.localtime(ticks)[3:6])
+
+
+def TimestampFromTicks(ticks: float) -> str:  # noqa: N802
+    """The local date and time at ``ticks`` seconds since the epoch."""
+    return Timestamp(*time.localtime(ticks)[:6])
+
+
+def Binary(data: bytes | bytearray | memoryview) -> bytes:  # noqa: N802
+    """A BLOB value."""
+    return bytes(data)
+
+
+# -- type objects: a cursor's description gives each column's declared type as its
+#    type_code, and these compare equal to it by SQLite's type affinity rules.
+
+
+class DBAPITypeObject:
+    """Compares equal to the declared column types of one kind (PEP 249 type object)."""
+
+    def __init__(self, name: str, matches: Any) -> None:
+        self._name = name
+        self._matches = matches
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, DBAPITypeObject):
+            return other is self
+        return isinstance(other, str) and bool(self._matches(other.upper()))
+
+    def __hash__(self) -> int:
+        return hash(self._name)
+
+    def __repr__(self) -> str:
+        return f"fastpool.{self._name}"
+
+
+def _affinity(decltype: str) -> str:
+    # SQLite's rules (https://sqlite.org/datatype3.html, 3.1), in their order.
+    if "INT" in decltype:
+        return "INTEGER"
+    if "CHAR" in decltype or "CLOB" in decltype or "TEXT" in decltype:
+        return "TEXT"
+    if "BLOB" in decltype or not decltype:
+        return "BLOB"
+    if "REAL" in decltype or "FLOA" in decltype or "DOUB" in decltype:
+        return "REAL"
+    return "NUMERIC"
+
+
+STRING = DBAPITypeObject("STRING", lambda t: _affinity(t) == "TEXT")
+BINARY = DBAPITypeObject("BINARY", lambda t: _affinity(t) == "BLOB")
+NUMBER = DBAPITypeObject("NUMBER", lambda t: _affinity(t) in ("INTEGER", "REAL", "NUMERIC"))
+DATETIME = DBAPITypeObject("DATETIME", lambda t: "DATE" in t or "TIME" in t)
+ROWID = DBAPITypeObject("ROWID", lambda t: t == "INTEGER")
