@@ -1,6 +1,7 @@
 # The pool: N read-only connections handed out through a lock-free slot ring, and one writer
 # handed out in strict FIFO order. Waiting parks the thread in C with the GIL dropped.
 
+import atexit
 import difflib
 import random
 import threading
@@ -50,6 +51,22 @@ cdef void forget_parent_handles(PoolCore pool) noexcept:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _warn_open_pools_at_exit():
+    # Exit does not close pools (a daemon thread may still be using one), but it should not
+    # go unnoticed: a lease still out at exit is an uncommitted transaction or a lost read.
+    for pool in list(LIVE_POOLS):
+        if not (<PoolCore>pool).is_closed and (<PoolCore>pool).fork_generation == FORK_GENERATION:
+            out = ((<PoolCore>pool).nreaders - fp_slots_free_count((<PoolCore>pool).reader_slots)
+                   + 1 - fp_slots_free_count((<PoolCore>pool).writer_slot))
+            warnings.warn(
+                f"a fastpool pool is still open at interpreter exit with {out} lease(s) "
+                f"checked out; close pools (and return leases) before exiting",
+                ResourceWarning)
+
+
+atexit.register(_warn_open_pools_at_exit)
 
 
 # The pragma names this SQLite knows, read once from PRAGMA pragma_list (empty when SQLite was
