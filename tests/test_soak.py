@@ -1,0 +1,123 @@
+"""Soak: a mixed read/write load through a Pool for a while (60 s here; FASTPOOL_SOAK_SECONDS
+sets it, FASTPOOL_LONG=1 makes it 10 minutes). Afterwards, and compared with the state after
+a warm-up: resident memory grew by less than 5 MB, the -wal file stayed under its bound, no
+lease is left out, and once the pool is closed every file descriptor it opened is closed.
+
+The table keeps a constant number of rows (each insert deletes the oldest row), so the page
+caches stop growing once warm, and memory growth means a leak.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+import threading
+import time
+
+import pytest
+
+import fastpool
+
+SECONDS = float(os.environ.get("FASTPOOL_SOAK_SECONDS",
+                               600 if os.environ.get("FASTPOOL_LONG") == "1" else 60))
+WARMUP = max(5.0, SECONDS * 0.15)
+ROWS = 2000
+RSS_GROWTH_LIMIT = 5 * 1024 * 1024
+WAL_BOUND = 16 * 1024 * 1024        # see tests/test_pool_wal.py for where it comes from
+
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="reads /proc/self for memory and descriptors"
+)
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def open_fds() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.timeout(SECONDS * 3 + 120)
+def test_soak_memory_descriptors_wal_and_leases_stay_bounded(tmp_path):
+    fds_before = open_fds()
+    db = tmp_path / "soak.db"
+    pool = fastpool.Pool(db, readers=4)
+    pool.execute("CREATE TABLE t(id INTEGER PRIMARY KEY, k INTEGER, v TEXT)")
+    pool.execute("CREATE INDEX t_k ON t(k)")
+    pool.executemany("INSERT INTO t(k, v) VALUES (?, ?)",
+                     [(i % 97, "x" * 64) for i in range(ROWS)])
+    wal = tmp_path / "soak.db-wal"
+    stop = threading.Event()
+    failures: list[BaseException] = []
+    ops = [0] * 7
+    largest_wal = [0]
+
+    def reader(i: int) -> None:
+        rnd = random.Random(i)
+        while not stop.is_set():
+            top = pool.fetchone("SELECT max(id) FROM t")[0]
+            pool.fetchone("SELECT v FROM t WHERE id = ?", (rnd.randint(top - ROWS, top),))
+            with pool.reader() as r, r.transaction():
+                r.fetchall("SELECT id, v FROM t WHERE k = ? LIMIT 20", (rnd.randrange(97),))
+                for _ in r.execute("SELECT id FROM t ORDER BY id DESC LIMIT 5"):
+                    pass
+            ops[i] += 1
+
+    def writer(i: int) -> None:
+        rnd = random.Random(100 + i)
+        while not stop.is_set():
+            if rnd.random() < 0.5:
+                pool.execute("INSERT INTO t(k, v) VALUES (?, ?)", (rnd.randrange(97), "y" * 64))
+                pool.execute("DELETE FROM t WHERE id = (SELECT min(id) FROM t)")
+            else:
+                try:
+                    with pool.writer() as w:
+                        w.execute("UPDATE t SET v = ? WHERE k = ?", ("z" * 64, rnd.randrange(97)))
+                        if rnd.random() < 0.1:
+                            raise LookupError("rolled back on purpose")
+                except LookupError:
+                    pass
+            ops[i] += 1
+            if ops[i] % 50 == 0:
+                largest_wal[0] = max(largest_wal[0], wal.stat().st_size)
+
+    def guarded(fn, i):
+        def run():
+            try:
+                fn(i)
+            except BaseException as exc:
+                failures.append(exc)
+                stop.set()
+        return run
+
+    threads = [threading.Thread(target=guarded(reader, i)) for i in range(4)]
+    threads += [threading.Thread(target=guarded(writer, i)) for i in range(4, 6)]
+    for t in threads:
+        t.start()
+    try:
+        stop.wait(WARMUP)
+        rss_warm = rss_bytes()
+        stop.wait(SECONDS - WARMUP)
+        rss_end = rss_bytes()
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(60)
+    assert failures == []
+    assert min(ops[:6]) > 0, f"a thread made no progress: {ops}"
+    assert pool.fetchone("SELECT count(*) FROM t") == (ROWS,)
+    stats = pool.stats()
+    assert stats["readers_in_use"] == 0 and not stats["writer_busy"], stats
+    assert stats["waiting_readers"] == 0 and stats["waiting_writers"] == 0
+    assert stats["timeouts"] == 0 and stats["discarded"] == 0
+    assert largest_wal[0] < WAL_BOUND, f"the WAL reached {largest_wal[0] / 2**20:.1f} MiB"
+    growth = rss_end - rss_warm
+    print(f"\nsoak: {SECONDS:.0f} s, {sum(ops)} loop iterations, RSS {rss_warm / 2**20:.1f} -> "
+          f"{rss_end / 2**20:.1f} MiB, WAL max {largest_wal[0] / 2**20:.1f} MiB, "
+          f"{stats['checkpoints']} checkpoints, {stats['wal_restarts']} restarts")
+    assert growth < RSS_GROWTH_LIMIT, f"resident memory grew by {growth / 2**20:.1f} MiB"
+    pool.close()
+    assert open_fds() - fds_before == set(), "the closed pool left file descriptors open"
