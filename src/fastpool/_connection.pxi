@@ -129,6 +129,9 @@ cdef class Connection:
             self.close()
             hint = (" (the file or its directory is read-only; make both writable, or open it "
                     "read-only with a 'file:...?mode=ro' URI)") if wrote else ""
+            if not hint and code is not None and code & 0xFF == SQLITE_CANTOPEN:
+                hint = (" (SQLite could not open the -wal/-shm files beside it: is its "
+                        "directory writable?)")
             message = f"cannot use database {path!r}: {exc}{hint}"
             raise (error_for_code(code, message) if code is not None
                    else type(exc)(message)) from None
@@ -184,6 +187,8 @@ cdef class Connection:
         message = sqlite3_errmsg(self.db).decode("utf-8", "replace") if self.db != NULL else ""
         if (rc & 0xFF) in FATAL_PRIMARY_CODES:
             self.fatal = True
+            # "database disk image is malformed" does not say which database.
+            message += f" (database {self.path!r}; this connection is discarded)"
         if self.guard_tx and self.db != NULL and sqlite3_get_autocommit(self.db):
             # SQLite rolled the whole transaction back (SQLITE_FULL, an interrupt, I/O, OR
             # ROLLBACK): later statements would each commit on their own, so they must fail.
