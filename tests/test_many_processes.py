@@ -160,3 +160,45 @@ def test_writer_lock_waits_busy_timeout_then_raises_busy_error(tmp_path):
     with fastpool.Pool(path, readers=1) as pool:
         pool.execute("INSERT INTO t VALUES (3)")
         assert pool.fetchall("SELECT v FROM t ORDER BY v") == [(3,)]
+
+
+@pytest.mark.parametrize("lock", [True, False])
+def test_writer_lock_side_file_only_when_on(tmp_path, lock):
+    path = tmp_path / "side.db"
+    with fastpool.Pool(path, readers=1, writer_lock=lock) as pool:
+        pool.execute("CREATE TABLE t(v)")
+        with pool.writer() as w:
+            w.execute("INSERT INTO t VALUES (1)")
+    assert (tmp_path / "side.db-writerlock").exists() == lock
+    with pytest.raises(TypeError, match="writer_lock must be True or False"):
+        fastpool.Pool(path, writer_lock="yes")
+
+
+def test_writer_lock_in_a_forked_child(tmp_path):
+    # The child inherits the mapping of the lock word and reopens its own connections; while
+    # the parent holds the writer (its pid in the word) the child waits, then writes.
+    # (The fork happens with no lease out: SQLite itself cannot be used in a child that was
+    # forked while the parent held a write transaction.)
+    path = tmp_path / "fork.db"
+    with fastpool.Pool(path, readers=1, pragmas={"busy_timeout": 10000}) as pool:
+        pool.execute("CREATE TABLE t(v)")
+        r, w_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                os.read(r, 1)           # the parent holds the writer now
+                pool.execute("INSERT INTO t VALUES ('child')")
+                code = 0
+            finally:
+                os._exit(code)
+        with pool.writer() as w:
+            w.execute("INSERT INTO t VALUES ('parent')")
+            os.write(w_fd, b"x")
+            time.sleep(0.3)             # the child waits on the lock meanwhile
+            assert w.fetchall("SELECT v FROM t") == [("parent",)]
+        _, status = os.waitpid(pid, 0)
+        os.close(r)
+        os.close(w_fd)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert pool.fetchall("SELECT v FROM t") == [("parent",), ("child",)]

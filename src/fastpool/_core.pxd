@@ -178,6 +178,7 @@ cdef class PoolCore:
     cdef int64_t next_file_check     # monotonic ns before which the file is not re-checked
     cdef fp_xlock *xlock             # cross-process writer lock (csrc/fp_xlock), or NULL
     cdef bint xlock_held
+    cdef unsigned int xlock_batch    # writers in a row that kept the lock for the next one
 
     cdef int make_slots(self) except -1
     cdef Connection open_connection(self, bint readonly)
@@ -195,6 +196,7 @@ cdef class PoolCore:
     cdef Connection writer_connection(self)
     cdef int check_file(self) except -1
     cdef int take_xlock(self) except -1
+    cdef void drop_kept_xlock(self) noexcept
     cdef void release_reader(self, uint32_t slot, Connection conn) noexcept
     cdef void release_writer(self, Connection conn) noexcept
     cdef void maybe_sweep_idle(self) noexcept

@@ -21,6 +21,10 @@ cdef enum LeaseKind:
 
 cdef tuple KIND_NAMES = ("reader", "writer", "writer savepoint")
 
+cdef enum:
+    # How many writers of one process in a row may pass the cross-process lock on.
+    XLOCK_BATCH = 8
+
 # Bumped in a child process after fork(): pools made before it must not touch their handles.
 cdef unsigned int FORK_GENERATION = 0
 cdef object LIVE_POOLS = weakref.WeakSet()
@@ -253,6 +257,18 @@ cdef class PoolCore:
             f"writes are refused because they would go to the old file and be lost. Close "
             f"this pool and open a new one on the file you mean"))
 
+    cdef void drop_kept_xlock(self) noexcept:
+        # A writer kept the cross-process lock for this thread, which then timed out: if
+        # nobody else took the writer slot since, give the lock up so other processes do not
+        # wait for a writer that is not coming.
+        cdef uint32_t slot
+        if fp_slots_try_acquire(self.writer_slot, &slot) == FP_SLOTS_OK:
+            if self.xlock_held:
+                self.xlock_held = False
+                self.xlock_batch = 0
+                fp_xlock_release(self.xlock)
+            fp_slots_release(self.writer_slot, slot)
+
     cdef int take_xlock(self) except -1:
         cdef int rc
         cdef int64_t timeout = <int64_t>(self.opts.busy_timeout * 1e9)
@@ -354,6 +370,8 @@ cdef class PoolCore:
             self.checkpointer = None
         self.holders.clear()
         self.writer_owner = 0
+        self.xlock_held = False     # held (if at all) by the parent's pid, not by us
+        self.xlock_batch = 0
         self.fork_generation = FORK_GENERATION
         self.make_slots()
         if not self.is_closed:
@@ -387,6 +405,8 @@ cdef class PoolCore:
             self.wait_ns += waited
             if rc == FP_SLOTS_TIMEOUT:
                 self.n_timeouts += 1
+                if kind == WRITER and self.xlock_held:
+                    self.drop_kept_xlock()
                 raise PoolTimeout(self.timeout_message(kind, waited))
         if rc != FP_SLOTS_OK:
             raise InternalError(f"the pool's slot ring failed (code {rc})")
@@ -483,8 +503,17 @@ cdef class PoolCore:
         elif not broken:
             self.restart_wal(conn)
         if self.xlock_held:
-            self.xlock_held = False
-            fp_xlock_release(self.xlock)    # fails only if not ours: then nothing to undo
+            # A thread of this process queued for the writer gets the slot straight from us:
+            # let it keep the cross-process lock too, for a few writers in a row. Each
+            # hand-over between processes costs a wake-up and a context switch; a bounded
+            # batch buys throughput and still lets every process in after XLOCK_BATCH.
+            if (fp_slots_waiting(self.writer_slot) > 0 and self.xlock_batch < XLOCK_BATCH
+                    and not self.is_closed):
+                self.xlock_batch += 1
+            else:
+                self.xlock_batch = 0
+                self.xlock_held = False
+                fp_xlock_release(self.xlock)    # fails only if not ours: nothing to undo
         fp_slots_release(self.writer_slot, 0)
 
     cdef void maybe_sweep_idle(self) noexcept:
