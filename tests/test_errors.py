@@ -22,6 +22,7 @@ from fastpool import errors
         (errors.DatabaseError, errors.Error),
         (errors.OperationalError, errors.DatabaseError),
         (errors.BusyError, errors.OperationalError),
+        (errors.DiskFullError, errors.OperationalError),
         (errors.IntegrityError, errors.DatabaseError),
         (errors.ProgrammingError, errors.DatabaseError),
         (errors.DataError, errors.DatabaseError),
@@ -129,7 +130,7 @@ PRIMARY_CLASSES = {
     9: errors.OperationalError,  # INTERRUPT
     10: errors.OperationalError,  # IOERR
     11: errors.DatabaseError,  # CORRUPT
-    13: errors.OperationalError,  # FULL
+    13: errors.DiskFullError,  # FULL (an OperationalError)
     14: errors.OperationalError,  # CANTOPEN
     15: errors.OperationalError,  # PROTOCOL
     17: errors.OperationalError,  # SCHEMA

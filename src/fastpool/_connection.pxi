@@ -29,6 +29,14 @@ cdef str describe_open_failure(str path, str message):
     return f"cannot open database {path!r}: {message} ({hint})"
 
 
+cdef object tx_lost_error():
+    return error_for_code(
+        SQLITE_ABORT_ROLLBACK,
+        "the writer's transaction was rolled back by SQLite after an earlier error in this "
+        "block; nothing of it was committed. Leave the block (or call rollback() to begin "
+        "a new transaction) and run the work again")
+
+
 cdef str pragma_literal(str name, object value):
     if type(value) is bool:
         return "1" if value else "0"
@@ -114,6 +122,19 @@ cdef class Connection:
         try:
             for name, value in pragmas.items():
                 self.run_pragma(name, value)
+        except Error as exc:
+            # SQLite's message ("file is not a database") does not say which file.
+            code = exc.sqlite_errorcode
+            wrote = not readonly and sqlite3_db_readonly(db, b"main") == 1
+            self.close()
+            hint = (" (the file or its directory is read-only; make both writable, or open it "
+                    "read-only with a 'file:...?mode=ro' URI)") if wrote else ""
+            if not hint and code is not None and code & 0xFF == SQLITE_CANTOPEN:
+                hint = (" (SQLite could not open the -wal/-shm files beside it: is its "
+                        "directory writable?)")
+            message = f"cannot use database {path!r}: {exc}{hint}"
+            raise (error_for_code(code, message) if code is not None
+                   else type(exc)(message)) from None
         except BaseException:
             self.close()
             raise
@@ -144,6 +165,11 @@ cdef class Connection:
                 "the connection is already running a call, in another thread or in a function "
                 "it is calling back; a connection serves one thread at a time, so check out "
                 "one connection per thread")
+        if self.guard_tx:
+            if self.tx_lost:
+                raise tx_lost_error()
+            if sqlite3_get_autocommit(self.db):
+                self.guard_tx = False    # the caller ended the transaction itself (COMMIT)
         self.in_call = True
         return 0
 
@@ -161,6 +187,14 @@ cdef class Connection:
         message = sqlite3_errmsg(self.db).decode("utf-8", "replace") if self.db != NULL else ""
         if (rc & 0xFF) in FATAL_PRIMARY_CODES:
             self.fatal = True
+            # "database disk image is malformed" does not say which database.
+            message += f" (database {self.path!r}; this connection is discarded)"
+        if self.guard_tx and self.db != NULL and sqlite3_get_autocommit(self.db):
+            # SQLite rolled the whole transaction back (SQLITE_FULL, an interrupt, I/O, OR
+            # ROLLBACK): later statements would each commit on their own, so they must fail.
+            self.tx_lost = True
+            message += ("; SQLite rolled back the whole transaction, so every statement of "
+                        "this writer block is undone")
         if self.reader_hint and (rc & 0xFF) == SQLITE_READONLY:
             message += ("; this is one of the pool's read-only readers: run writes with "
                         "'with pool.writer() as conn:' or pool.execute()")
@@ -591,6 +625,8 @@ cdef class Connection:
                 self.release(<Statement>st)
             self.active.clear()
         self.epoch += 1
+        self.guard_tx = False
+        self.tx_lost = False
         had_transaction = not sqlite3_get_autocommit(self.db)
         if had_transaction:
             self.executescript("ROLLBACK")

@@ -3,7 +3,7 @@
 
 from libc.stdint cimport int64_t, uint32_t
 
-from fastpool._csrc cimport fp_atomic_u32, fp_atomic_u64, fp_notify, fp_slots
+from fastpool._csrc cimport fp_atomic_u32, fp_atomic_u64, fp_notify, fp_slots, fp_xlock
 from fastpool._sqlite3 cimport sqlite3, sqlite3_stmt
 
 
@@ -75,6 +75,8 @@ cdef class Connection:
     cdef public bint reader_hint     # a pool reader: say "use pool.writer()" on write attempts
     cdef readonly bint autocommit    # False: PEP 249 implicit transactions (fastpool.connect)
     cdef Checkpointer checkpointer   # keeps alive what hooks.wal_events points into
+    cdef bint guard_tx               # a pool writer's transaction: notice if SQLite ends it
+    cdef bint tx_lost                # SQLite rolled that transaction back after an error
 
     cdef void attach_checkpointer(self, Checkpointer ck) noexcept
 
@@ -171,6 +173,12 @@ cdef class PoolCore:
     cdef unsigned long long n_timeouts
     cdef unsigned long long n_discarded
     cdef int64_t wait_ns
+    cdef str file_path               # the writer's database file ("" for memory/temp)
+    cdef object file_id              # (st_dev, st_ino) of that file when opened, or None
+    cdef int64_t next_file_check     # monotonic ns before which the file is not re-checked
+    cdef fp_xlock *xlock             # cross-process writer lock (csrc/fp_xlock), or NULL
+    cdef bint xlock_held
+    cdef unsigned int xlock_batch    # writers in a row that kept the lock for the next one
 
     cdef int make_slots(self) except -1
     cdef Connection open_connection(self, bint readonly)
@@ -186,6 +194,9 @@ cdef class PoolCore:
     cdef str timeout_message(self, int role, int64_t waited_ns)
     cdef Connection reader_connection(self, uint32_t slot)
     cdef Connection writer_connection(self)
+    cdef int check_file(self) except -1
+    cdef int take_xlock(self) except -1
+    cdef void drop_kept_xlock(self) noexcept
     cdef void release_reader(self, uint32_t slot, Connection conn) noexcept
     cdef void release_writer(self, Connection conn) noexcept
     cdef void maybe_sweep_idle(self) noexcept

@@ -126,3 +126,20 @@ cdef extern from "fp_atomic.h" nogil:
     void fp_flag_store(fp_atomic_u32 *f, uint32_t value) noexcept
     uint32_t fp_flag_load(const fp_atomic_u32 *f) noexcept
     uint32_t fp_flag_exchange(fp_atomic_u32 *f, uint32_t value) noexcept
+
+
+cdef extern from "fp_xlock.h" nogil:
+    enum:
+        FP_XLOCK_OK
+        FP_XLOCK_TIMEOUT
+        FP_XLOCK_ERROR
+        FP_XLOCK_UNSUPPORTED
+
+    ctypedef struct fp_xlock:
+        pass
+
+    int fp_xlock_open(const char *path, fp_xlock **out) noexcept
+    int fp_xlock_acquire(fp_xlock *lock, int64_t timeout_ns) noexcept
+    int fp_xlock_release(fp_xlock *lock) noexcept
+    uint64_t fp_xlock_takeovers(const fp_xlock *lock) noexcept
+    void fp_xlock_close(fp_xlock *lock) noexcept

@@ -62,17 +62,21 @@ cdef class Lease:
             conn.executescript("COMMIT")
         if self.role == WRITER and not self.plain:
             conn.executescript("BEGIN IMMEDIATE")
+            conn.guard_tx = True
             self.changes_at_begin = conn.total_changes
 
     def rollback(self):
         """Roll back the writer's transaction and begin the next one."""
         cdef Connection conn = self.live()
+        if self.role != READER:
+            conn.tx_lost = False    # acknowledged: the next transaction starts clean
         if self.role == SAVEPOINT:
             conn.executescript(f"ROLLBACK TO {self.savepoint}")
         elif conn.in_transaction:
             conn.executescript("ROLLBACK")
         if self.role == WRITER and not self.plain:
             conn.executescript("BEGIN IMMEDIATE")
+            conn.guard_tx = True
             self.changes_at_begin = conn.total_changes
 
     def close(self):
@@ -131,6 +135,13 @@ cdef class Lease:
                         "the writer's connection was closed underneath this lease before "
                         "COMMIT; its transaction is lost")
                 return False
+            if conn.tx_lost:
+                # SQLite already rolled the transaction back: a clean exit must not look like
+                # a commit of the statements that ran (each on its own) after that.
+                self.pool.give_back(self)
+                if exc_type is None:
+                    raise tx_lost_error()
+                return False
             try:
                 if conn.in_transaction:
                     conn.executescript("COMMIT" if exc_type is None else "ROLLBACK")
@@ -143,18 +154,12 @@ cdef class Lease:
     def __del__(self):
         if self.conn is None or self.role == SAVEPOINT or self.pool is None:
             return
-        if self.fork_generation != FORK_GENERATION:
-            self.conn = None
-            return
-        where = "pass debug=True to the pool to record where"
-        held = self.pool.holders.get((self.role, self.slot)) if self.pool.debug else None
-        if held is not None:
-            where = f"checked out by thread {held[0]!r} at:\n{held[2]}"
-        warnings.warn(
-            f"a {KIND_NAMES[self.role]} lease was never returned to the pool; fastpool took its "
-            f"connection back when it was garbage-collected. Use 'with pool.{'reader' if self.role == READER else 'writer'}() "
-            f"as conn:' ({where})", ResourceWarning, stacklevel=2)
-        self.pool.give_back(self)
+        try:
+            lease_collected(self)
+        except Exception:
+            # At interpreter shutdown module globals (warnings, ...) may already be gone:
+            # still hand the slot back, quietly.
+            self.pool.give_back(self)
 
     @property
     def in_transaction(self):
@@ -174,6 +179,23 @@ cdef class Lease:
     def __repr__(self):
         state = "returned" if self.closed else "active"
         return f"<fastpool.Lease {KIND_NAMES[self.role]} {state}>"
+
+
+cdef int lease_collected(Lease self) except -1:
+    # The finalizer's work: warn about the leak, then give the connection back.
+    if self.fork_generation != FORK_GENERATION:
+        self.conn = None
+        return 0
+    where = "pass debug=True to the pool to record where"
+    held = self.pool.holders.get((self.role, self.slot)) if self.pool.debug else None
+    if held is not None:
+        where = f"checked out by thread {held[0]!r} at:\n{held[2]}"
+    warnings.warn(
+        f"a {KIND_NAMES[self.role]} lease was never returned to the pool; fastpool took its "
+        f"connection back when it was garbage-collected. Use 'with pool.{'reader' if self.role == READER else 'writer'}() "
+        f"as conn:' ({where})", ResourceWarning, stacklevel=2)
+    self.pool.give_back(self)
+    return 0
 
 
 cdef str dead_lease_message(Lease lease):

@@ -20,6 +20,8 @@ DEFAULT_PRAGMAS: dict[str, object] = {
 }
 
 DEFAULT_BUSY_TIMEOUT = 5.0
+#: The reader slot ring holds at most 2**24 slots (csrc/fp_ring.h).
+MAX_READERS = 1 << 24
 DEFAULT_AUTOCHECKPOINT = 1000
 
 # Pragmas that only the writer may run: they change the database file, not the connection.
@@ -47,6 +49,7 @@ class PoolOptions:
     busy_timeout: float
     autocheckpoint: int
     memory: bool
+    writer_lock: bool = True
 
 
 def _number(name: str, value: object, *, allow_none: bool = False, minimum: float = 0.0,
@@ -152,6 +155,7 @@ def pool_options(
     max_lifetime: object = None,
     idle_timeout: object = None,
     min_readers: object = None,
+    writer_lock: object = True,
 ) -> PoolOptions:
     """Check every pool argument and return them normalised, or raise TypeError/ValueError."""
     path = _path(path)
@@ -161,6 +165,8 @@ def pool_options(
         path = f"file:/fastpool-{uuid.uuid4().hex}?vfs=memdb"
 
     n_readers = _count("readers", readers, 1)
+    if n_readers > MAX_READERS:
+        raise ValueError(f"readers must be <= {MAX_READERS}, not {n_readers}")
     cache = _count("statement_cache_size", statement_cache_size, 0)
     timeout = _number("acquisition_timeout", acquisition_timeout, allow_none=True)
     lifetime = _number("max_lifetime", max_lifetime, allow_none=True, strictly_positive=True)
@@ -174,6 +180,8 @@ def pool_options(
     # row_factory is checked by the core, which owns the Row type.
     if not isinstance(debug, bool):
         raise TypeError(f"debug must be True or False, not {type(debug).__name__}")
+    if not isinstance(writer_lock, bool):
+        raise TypeError(f"writer_lock must be True or False, not {type(writer_lock).__name__}")
 
     writer_pragmas, busy_timeout, autocheckpoint = _pragmas(pragmas)
     if memory:
@@ -196,6 +204,7 @@ def pool_options(
         busy_timeout=busy_timeout,
         autocheckpoint=autocheckpoint,
         memory=memory,
+        writer_lock=writer_lock and not memory,
     )
 
 

@@ -10,7 +10,7 @@ import traceback
 import warnings
 import weakref
 
-from fastpool.errors import Error, PoolClosed, PoolTimeout
+from fastpool.errors import BusyError, Error, PoolClosed, PoolTimeout
 
 from cpython.pythread cimport PyThread_get_thread_ident
 
@@ -20,6 +20,10 @@ cdef enum LeaseKind:
     SAVEPOINT = 2
 
 cdef tuple KIND_NAMES = ("reader", "writer", "writer savepoint")
+
+cdef enum:
+    # How many writers of one process in a row may pass the cross-process lock on.
+    XLOCK_BATCH = 8
 
 # Bumped in a child process after fork(): pools made before it must not touch their handles.
 cdef unsigned int FORK_GENERATION = 0
@@ -93,6 +97,19 @@ cdef int check_pragma_names(object pragmas) except -1:
     return 0
 
 
+cdef void one_shot_left_transaction(Connection conn) noexcept:
+    # A one-shot read ran BEGIN (or similar): nobody holds a lease to end it, and the reader
+    # would pin its snapshot (and the WAL) for its next user.
+    try:
+        conn.reset()
+        warnings.warn(
+            "a one-shot read (pool.fetchone/fetchall) left a transaction open; fastpool rolled "
+            "it back. Run transactions inside 'with pool.reader() as conn, conn.transaction():'",
+            ResourceWarning, stacklevel=3)
+    except BaseException:
+        conn.fatal = True   # discarded by release_reader instead of handed on half-reset
+
+
 cdef inline int64_t seconds_to_ns(object seconds):
     # -1 means no limit: None, inf, or more than int64 nanoseconds can hold (~292 years).
     if seconds is None:
@@ -150,6 +167,8 @@ cdef class PoolCore:
         if self.fork_generation == FORK_GENERATION:
             fp_slots_free(self.reader_slots)
             fp_slots_free(self.writer_slot)
+        fp_xlock_close(self.xlock)     # the mapping only; a held lock was released on return
+        self.xlock = NULL
 
     cdef int make_slots(self) except -1:
         self.reader_slots = fp_slots_new(self.nreaders, 0)
@@ -177,11 +196,97 @@ cdef class PoolCore:
         return conn
 
     cdef Connection open_writer(self):
+        cdef fp_xlock *lock = NULL
+        cdef bytes lock_path
+        cdef const char *c_path
+        cdef int rc
         conn = self.open_connection(False)
+        if sqlite3_db_readonly(conn.db, b"main") == 1:
+            path = self.opts.path
+            conn.close()
+            raise error_for_code(SQLITE_READONLY, (
+                f"cannot write to database {path!r}: SQLite opened it read-only (the file, its "
+                f"directory or a mode=ro URI forbids writing), and a Pool needs a writer. Make "
+                f"the file and its directory writable, or read it with a read-only connection"))
         if self.checkpointer is not None:
             conn.attach_checkpointer(self.checkpointer)
         self.writer_expires = self.expiry()
+        name = sqlite3_db_filename(conn.db, b"main")
+        self.file_path = name.decode("utf-8", "surrogateescape") if name != NULL else ""
+        self.file_id = None
+        if self.file_path and not self.opts.memory:
+            try:
+                st = os.stat(self.file_path)
+                self.file_id = (st.st_dev, st.st_ino)
+            except OSError:
+                pass
+        if self.file_id is not None and self.opts.writer_lock and self.xlock == NULL:
+            lock_path = os.fsencode(self.file_path + "-writerlock")
+            c_path = lock_path
+            with nogil:
+                rc = fp_xlock_open(c_path, &lock)
+            # Without the side file (unsupported platform, read-only directory) the pool
+            # still works: SQLite's busy handler alone decides who writes next.
+            if rc == FP_XLOCK_OK:
+                self.xlock = lock
         return conn
+
+    cdef int check_file(self) except -1:
+        # Called holding the writer slot. SQLite keeps writing to a database file that was
+        # deleted (into an unlinked inode: lost at close) or replaced (the old file), so the
+        # writer compares the path's identity with the one it opened, at most every 100 ms.
+        cdef timespec ts
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        cdef int64_t now = <int64_t>ts.tv_sec * 1000000000 + ts.tv_nsec
+        if now < self.next_file_check:
+            return 0
+        try:
+            st = os.stat(self.file_path)
+            same = (st.st_dev, st.st_ino) == self.file_id
+            what = "replaced by another file"
+        except FileNotFoundError:
+            same = False
+            what = "deleted"
+        except OSError:
+            same = True     # cannot tell (permissions): SQLite reports real I/O failures
+        if same:
+            self.next_file_check = now + 100000000
+            return 0
+        raise error_for_code(SQLITE_READONLY_DBMOVED, (
+            f"the database file {self.file_path!r} was {what} while this pool had it open; "
+            f"writes are refused because they would go to the old file and be lost. Close "
+            f"this pool and open a new one on the file you mean"))
+
+    cdef void drop_kept_xlock(self) noexcept:
+        # A writer kept the cross-process lock for this thread, which then timed out: if
+        # nobody else took the writer slot since, give the lock up so other processes do not
+        # wait for a writer that is not coming.
+        cdef uint32_t slot
+        if fp_slots_try_acquire(self.writer_slot, &slot) == FP_SLOTS_OK:
+            if self.xlock_held:
+                self.xlock_held = False
+                self.xlock_batch = 0
+                fp_xlock_release(self.xlock)
+            fp_slots_release(self.writer_slot, slot)
+
+    cdef int take_xlock(self) except -1:
+        cdef int rc
+        cdef int64_t timeout = <int64_t>(self.opts.busy_timeout * 1e9)
+        rc = fp_xlock_acquire(self.xlock, 0)
+        if rc == FP_XLOCK_TIMEOUT and timeout > 0:
+            with nogil:
+                rc = fp_xlock_acquire(self.xlock, timeout)
+        if rc == FP_XLOCK_OK:
+            self.xlock_held = True
+            return 0
+        if rc == FP_XLOCK_TIMEOUT:
+            raise error_for_code(SQLITE_BUSY, (
+                f"database is locked: another process held the write lock of "
+                f"{self.file_path!r} for longer than busy_timeout "
+                f"({self.opts.busy_timeout:g} s); its transactions are too long, or raise "
+                f"busy_timeout with pragmas={{'busy_timeout': ms}}"))
+        raise OSError(errno, f"the cross-process writer lock of {self.file_path!r} failed: "
+                             f"{os.strerror(errno)}")
 
     cdef int start_checkpointer(self) except -1:
         # Only a WAL database has a log to checkpoint (":memory:" through memdb has none).
@@ -265,6 +370,8 @@ cdef class PoolCore:
             self.checkpointer = None
         self.holders.clear()
         self.writer_owner = 0
+        self.xlock_held = False     # held (if at all) by the parent's pid, not by us
+        self.xlock_batch = 0
         self.fork_generation = FORK_GENERATION
         self.make_slots()
         if not self.is_closed:
@@ -298,6 +405,8 @@ cdef class PoolCore:
             self.wait_ns += waited
             if rc == FP_SLOTS_TIMEOUT:
                 self.n_timeouts += 1
+                if kind == WRITER and self.xlock_held:
+                    self.drop_kept_xlock()
                 raise PoolTimeout(self.timeout_message(kind, waited))
         if rc != FP_SLOTS_OK:
             raise InternalError(f"the pool's slot ring failed (code {rc})")
@@ -341,13 +450,17 @@ cdef class PoolCore:
 
     cdef Connection writer_connection(self):
         # Called holding the writer slot. A writer discarded earlier is reopened here.
-        if self.writer_conn.db == NULL and not self.is_closed:
-            try:
+        try:
+            if self.writer_conn.db == NULL and not self.is_closed:
                 self.writer_conn = self.open_writer()
-            except BaseException:
-                self.writer_owner = 0
-                fp_slots_release(self.writer_slot, 0)
-                raise
+            if self.file_id is not None:
+                self.check_file()
+            if self.xlock != NULL and not self.xlock_held:
+                self.take_xlock()
+        except BaseException:
+            self.writer_owner = 0
+            fp_slots_release(self.writer_slot, 0)
+            raise
         return self.writer_conn
 
     cdef void release_reader(self, uint32_t slot, Connection conn) noexcept:
@@ -389,6 +502,18 @@ cdef class PoolCore:
             self.writer_conn.close()
         elif not broken:
             self.restart_wal(conn)
+        if self.xlock_held:
+            # A thread of this process queued for the writer gets the slot straight from us:
+            # let it keep the cross-process lock too, for a few writers in a row. Each
+            # hand-over between processes costs a wake-up and a context switch; a bounded
+            # batch buys throughput and still lets every process in after XLOCK_BATCH.
+            if (fp_slots_waiting(self.writer_slot) > 0 and self.xlock_batch < XLOCK_BATCH
+                    and not self.is_closed):
+                self.xlock_batch += 1
+            else:
+                self.xlock_batch = 0
+                self.xlock_held = False
+                fp_xlock_release(self.xlock)    # fails only if not ours: nothing to undo
         fp_slots_release(self.writer_slot, 0)
 
     cdef void maybe_sweep_idle(self) noexcept:
@@ -500,6 +625,7 @@ cdef class PoolCore:
         except BaseException:
             self.give_back(lease)
             raise
+        self.writer_conn.guard_tx = True
         lease.changes_at_begin = self.writer_conn.total_changes
         return lease
 
@@ -510,6 +636,8 @@ cdef class PoolCore:
         try:
             return conn.fetchone(sql, params)
         finally:
+            if conn.db != NULL and not sqlite3_get_autocommit(conn.db):
+                one_shot_left_transaction(conn)
             self.release_reader(slot, conn)
 
     cpdef list fetchall(self, str sql, object params=()):
@@ -519,6 +647,8 @@ cdef class PoolCore:
         try:
             return conn.fetchall(sql, params)
         finally:
+            if conn.db != NULL and not sqlite3_get_autocommit(conn.db):
+                one_shot_left_transaction(conn)
             self.release_reader(slot, conn)
 
     cpdef Cursor execute(self, str sql, object params=()):

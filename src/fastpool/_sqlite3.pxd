@@ -29,6 +29,8 @@ cdef extern from "sqlite3.h" nogil:
         SQLITE_MISUSE
         SQLITE_RANGE
         SQLITE_NOTADB
+        SQLITE_ABORT_ROLLBACK
+        SQLITE_READONLY_DBMOVED
         SQLITE_ROW
         SQLITE_DONE
 

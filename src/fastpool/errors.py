@@ -10,6 +10,7 @@ __all__ = [
     "BusyError",
     "DataError",
     "DatabaseError",
+    "DiskFullError",
     "Error",
     "IntegrityError",
     "InterfaceError",
@@ -55,6 +56,13 @@ class OperationalError(DatabaseError):
 
 class BusyError(OperationalError):
     """SQLite's lock stayed busy past ``busy_timeout`` (another process holds the write lock)."""
+
+
+class DiskFullError(OperationalError):
+    """The database or the disk is full (``SQLITE_FULL``): the statement was rolled back.
+
+    Free disk space (or raise ``PRAGMA max_page_count``) and retry; the pool stays usable.
+    """
 
 
 class IntegrityError(DatabaseError):
@@ -144,7 +152,7 @@ _CLASSES: dict[int, type[DatabaseError]] = {
     10: OperationalError,  # IOERR
     11: DatabaseError,  # CORRUPT
     12: InternalError,  # NOTFOUND
-    13: OperationalError,  # FULL
+    13: DiskFullError,  # FULL
     14: OperationalError,  # CANTOPEN
     15: OperationalError,  # PROTOCOL
     16: InternalError,  # EMPTY

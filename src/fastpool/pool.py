@@ -38,6 +38,10 @@ class Pool(PoolCore):
             to 10% jitter); None keeps connections forever.
         idle_timeout: seconds after which an idle reader beyond ``min_readers`` is closed.
         min_readers: readers opened at once and never closed for idleness (default: all).
+        writer_lock: before ``BEGIN IMMEDIATE``, take a cross-process lock (a side file
+            ``<database>-writerlock``) that waiting processes sleep on in the kernel and are
+            woken from in turn, instead of SQLite's sleep-and-retry busy handler. It waits at
+            most ``busy_timeout``. False turns it off (see docs/durability.md).
 
     The writer is opened at once, so a bad path, pragma or permission fails here.
     """
@@ -56,6 +60,7 @@ class Pool(PoolCore):
         max_lifetime: float | None = None,
         idle_timeout: float | None = None,
         min_readers: int | None = None,
+        writer_lock: bool = True,
     ) -> None:
         super().__init__(
             pool_options(
@@ -70,18 +75,28 @@ class Pool(PoolCore):
                 max_lifetime=max_lifetime,
                 idle_timeout=idle_timeout,
                 min_readers=min_readers,
+                writer_lock=writer_lock,
             )
         )
 
-    def __del__(self) -> None:
-        if not self.closed:
-            warnings.warn(
+    def __del__(self, _warn: Any = warnings.warn, _category: type = ResourceWarning) -> None:
+        # Defaults bind what the finalizer needs: at interpreter shutdown module globals such
+        # as ``warnings`` may already be None.
+        try:
+            if self.closed:
+                return
+            _warn(
                 "a fastpool.Pool was garbage-collected without close(); use 'with Pool(...) "
                 "as pool:' or call pool.close()",
-                ResourceWarning,
+                _category,
                 stacklevel=2,
             )
+        except Exception:
+            pass
+        try:
             self.close(timeout=0)
+        except Exception:
+            pass
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
