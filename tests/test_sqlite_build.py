@@ -61,9 +61,10 @@ def test_stdlib_sqlite3_keeps_its_own_library(tmp_path):
             pool.execute("CREATE TABLE t(x)")
             pool.execute("INSERT INTO t VALUES (?)", (1,))
             assert pool.fetchone("SELECT sqlite_version(), x FROM t") == (
-                fastpool.sqlite_version(), 1)
-            assert std.execute("SELECT sqlite_version()").fetchone() == (
-                sqlite3.sqlite_version,)
+                fastpool.sqlite_version(),
+                1,
+            )
+            assert std.execute("SELECT sqlite_version()").fetchone() == (sqlite3.sqlite_version,)
     finally:
         std.close()
     if os.environ.get("FASTPOOL_EXPECT_BUNDLED_SQLITE") == "1":

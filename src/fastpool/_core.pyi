@@ -7,8 +7,8 @@ from typing import Any, Literal, TypeAlias
 
 from typing_extensions import Self
 
-Value: TypeAlias = None | int | float | str | bytes
-Param: TypeAlias = None | int | float | str | bytes | bytearray | memoryview | bool
+Value: TypeAlias = int | float | str | bytes | None
+Param: TypeAlias = int | float | str | bytes | bytearray | memoryview | bool | None
 Params: TypeAlias = Sequence[Param] | Mapping[str, Param]
 ResultRow: TypeAlias = tuple[Value, ...] | Row
 CheckpointMode: TypeAlias = Literal["passive", "full", "restart", "truncate"]
