@@ -13,7 +13,7 @@ from typing import Any, TypeAlias
 
 #: Pragmas every connection gets unless the caller overrides them.
 # What a pragma may be set to (checked by _pragma_value).
-PragmaValue: TypeAlias = "str | int | float | bool"
+PragmaValue: TypeAlias = str | int | float | bool
 
 DEFAULT_PRAGMAS: dict[str, PragmaValue] = {
     "journal_mode": "wal",
@@ -149,7 +149,7 @@ def pool_options(
     pragmas: object = None,
     statement_cache_size: object = 128,
     acquisition_timeout: object = 30.0,
-    on_connect: object = None,
+    on_connect: Any = None,  # Any: callable() narrowing of an object confuses stubtest
     row_factory: object = None,
     debug: object = False,
     max_lifetime: object = None,
