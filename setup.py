@@ -44,7 +44,7 @@ if amalgamation:
     macros += [
         ("SQLITE_THREADSAFE", "2"),  # multi-thread: a connection serves one thread at a time
         ("SQLITE_DEFAULT_MEMSTATUS", "0"),  # no global malloc statistics (a mutex per malloc)
-        ("SQLITE_DEFAULT_WAL_SYNCHRONOUS", "1"),  # NORMAL in WAL mode: durable across crashes
+        ("SQLITE_DEFAULT_WAL_SYNCHRONOUS", "1"),  # NORMAL in WAL mode: consistent after a crash
         ("SQLITE_DQS", "0"),  # "name" is always an identifier, never a string literal
         ("SQLITE_LIKE_DOESNT_MATCH_BLOBS", "1"),
         ("SQLITE_OMIT_DEPRECATED", "1"),
@@ -59,6 +59,8 @@ if amalgamation:
     ]
     if sys.platform.startswith("linux"):
         macros.append(("HAVE_FDATASYNC", "1"))
+    if not debug and not sanitize and os.name != "nt":
+        compile_args.append("-g0")  # wheels: no 10 MB of SQLite debug info (Python's CFLAGS say -g)
 if debug:
     compile_args += ["-O0", "-g3", "-UNDEBUG"]
 if sanitize:
