@@ -31,6 +31,8 @@ libraries = ["sqlite3"]
 
 amalgamation = os.environ.get("FASTPOOL_SQLITE_AMALGAMATION", "")
 if amalgamation:
+    if not os.path.isdir(amalgamation):  # relative to the project, as build tools may cd
+        amalgamation = os.path.join(os.path.dirname(os.path.abspath(__file__)), amalgamation)
     amalgamation = os.path.abspath(amalgamation)
     if not all(os.path.isfile(os.path.join(amalgamation, f)) for f in ("sqlite3.c", "sqlite3.h")):
         raise SystemExit(
