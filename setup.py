@@ -3,9 +3,13 @@
 Switches (environment variables):
   FASTPOOL_DEBUG=1                 -O0 -g, C asserts on, Cython bounds checks on
   FASTPOOL_SANITIZE=address|thread build with that sanitizer (run with it preloaded)
+  FASTPOOL_SQLITE_AMALGAMATION=DIR compile DIR/sqlite3.c into the extension instead of linking
+                                   libsqlite3 (scripts/fetch-amalgamation.sh DIR fetches the
+                                   pinned one; the options are explained in docs/sqlite-build.md)
 """
 
 import os
+import sys
 from glob import glob
 
 from Cython.Build import cythonize
@@ -16,9 +20,49 @@ sanitize = os.environ.get("FASTPOOL_SANITIZE", "")
 if sanitize not in ("", "address", "thread"):
     raise SystemExit(f"FASTPOOL_SANITIZE must be 'address' or 'thread', not {sanitize!r}")
 
-compile_args = ["-Wall", "-Wno-unused-function"] if os.name != "nt" else []
+# Hidden visibility: the extension exports only PyInit__core, so a bundled SQLite can never
+# clash with the libsqlite3 that the stdlib's sqlite3 module loads into the same process.
+compile_args = ["-Wall", "-Wno-unused-function", "-fvisibility=hidden"] if os.name != "nt" else []
 link_args = []
 macros = [] if debug else [("NDEBUG", "1")]
+sources = ["src/fastpool/_core.pyx", *sorted(glob("csrc/*.c"))]
+include_dirs = ["csrc"]
+libraries = ["sqlite3"]
+
+amalgamation = os.environ.get("FASTPOOL_SQLITE_AMALGAMATION", "")
+if amalgamation:
+    if not os.path.isdir(amalgamation):  # relative to the project, as build tools may cd
+        amalgamation = os.path.join(os.path.dirname(os.path.abspath(__file__)), amalgamation)
+    amalgamation = os.path.abspath(amalgamation)
+    if not all(os.path.isfile(os.path.join(amalgamation, f)) for f in ("sqlite3.c", "sqlite3.h")):
+        raise SystemExit(
+            f"FASTPOOL_SQLITE_AMALGAMATION={amalgamation} must be a directory holding sqlite3.c "
+            "and sqlite3.h; fetch the pinned one with: scripts/fetch-amalgamation.sh DIR"
+        )
+    sources.append(os.path.join(amalgamation, "sqlite3.c"))
+    include_dirs.insert(0, amalgamation)
+    libraries = ["m", "pthread"]
+    # One line each in docs/sqlite-build.md says why.
+    macros += [
+        ("SQLITE_THREADSAFE", "2"),  # multi-thread: a connection serves one thread at a time
+        ("SQLITE_DEFAULT_MEMSTATUS", "0"),  # no global malloc statistics (a mutex per malloc)
+        ("SQLITE_DEFAULT_WAL_SYNCHRONOUS", "1"),  # NORMAL in WAL mode: consistent after a crash
+        ("SQLITE_DQS", "0"),  # "name" is always an identifier, never a string literal
+        ("SQLITE_LIKE_DOESNT_MATCH_BLOBS", "1"),
+        ("SQLITE_OMIT_DEPRECATED", "1"),
+        ("SQLITE_OMIT_SHARED_CACHE", "1"),  # the pool opens private caches only
+        ("SQLITE_OMIT_LOAD_EXTENSION", "1"),  # fastpool offers no way to load one
+        ("SQLITE_USE_ALLOCA", "1"),
+        ("SQLITE_ENABLE_FTS5", "1"),
+        ("SQLITE_ENABLE_RTREE", "1"),
+        ("SQLITE_ENABLE_MATH_FUNCTIONS", "1"),
+        ("SQLITE_ENABLE_DBSTAT_VTAB", "1"),
+        ("HAVE_LOCALTIME_R", "1"),
+    ]
+    if sys.platform.startswith("linux"):
+        macros.append(("HAVE_FDATASYNC", "1"))
+    if not debug and not sanitize and os.name != "nt":
+        compile_args.append("-g0")  # wheels: no 10 MB of SQLite debug info (Python's CFLAGS say -g)
 if debug:
     compile_args += ["-O0", "-g3", "-UNDEBUG"]
 if sanitize:
@@ -27,15 +71,17 @@ if sanitize:
 
 core = Extension(
     "fastpool._core",
-    sources=["src/fastpool/_core.pyx", *sorted(glob("csrc/*.c"))],
-    include_dirs=["csrc"],
-    libraries=["sqlite3"],
+    sources=sources,
+    include_dirs=include_dirs,
+    libraries=libraries,
     define_macros=macros,
     extra_compile_args=compile_args,
     extra_link_args=link_args,
 )
 
 setup(
+    # Separate build trees, so that switching between the two kinds never reuses the other's .so.
+    options={"build": {"build_base": "build/bundled-sqlite" if amalgamation else "build"}},
     ext_modules=cythonize(
         [core],
         language_level=3,

@@ -87,10 +87,12 @@ def test_c_stress_under_tsan(compiler_name, defines, tmp_path):
     scale = os.environ.get("FP_STRESS_SCALE", DEFAULT_SCALE[compiler_name])
 
     exe = tmp_path / "stress_slots"
-    _compile(compiler, exe, TSAN_FLAGS + defines, LIB_SOURCES + [STRESS_SOURCE])
+    _compile(compiler, exe, TSAN_FLAGS + defines, [*LIB_SOURCES, STRESS_SOURCE])
     res = _run_stress(exe, scale)
 
-    report = f"exit code {res.returncode}\n--- stdout ---\n{res.stdout}\n--- stderr ---\n{res.stderr}"
+    report = (
+        f"exit code {res.returncode}\n--- stdout ---\n{res.stdout}\n--- stderr ---\n{res.stderr}"
+    )
     assert res.returncode == 0, report
     assert "ThreadSanitizer" not in res.stderr, report
     assert "all checks passed" in res.stdout, report
@@ -110,9 +112,11 @@ def test_notify_stress_under_tsan(compiler_name, defines, tmp_path):
         if compiler is None:
             pytest.skip(f"{compiler_name} not installed (the cc builds are the required ones)")
     exe = tmp_path / "stress_notify"
-    _compile(compiler, exe, TSAN_FLAGS + defines, LIB_SOURCES + [NOTIFY_SOURCE])
+    _compile(compiler, exe, TSAN_FLAGS + defines, [*LIB_SOURCES, NOTIFY_SOURCE])
     res = _run_stress(exe, os.environ.get("FP_STRESS_SCALE", DEFAULT_SCALE[compiler_name]))
-    report = f"exit code {res.returncode}\n--- stdout ---\n{res.stdout}\n--- stderr ---\n{res.stderr}"
+    report = (
+        f"exit code {res.returncode}\n--- stdout ---\n{res.stdout}\n--- stderr ---\n{res.stderr}"
+    )
     assert res.returncode == 0, report
     assert "ThreadSanitizer" not in res.stderr, report
     assert "unit: ok" in res.stdout and "all checks passed" in res.stdout, report
@@ -130,6 +134,16 @@ def test_csrc_builds_warning_free(compiler_name, tmp_path):
     for defines in ([], ["-DFP_PARK_FORCE_CONDVAR"]):
         for src in LIB_SOURCES:
             obj = tmp_path / (src.stem + ".o")
-            cmd = [compiler, *WARN_FLAGS, "-pedantic", "-O2", *defines, "-c", str(src), "-o", str(obj)]
+            cmd = [
+                compiler,
+                *WARN_FLAGS,
+                "-pedantic",
+                "-O2",
+                *defines,
+                "-c",
+                str(src),
+                "-o",
+                str(obj),
+            ]
             res = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
             assert res.returncode == 0, f"{' '.join(cmd)}\n{res.stderr}"

@@ -13,7 +13,7 @@ def test_description_names_the_columns(table):
     assert cur.description == (
         ("id", "INTEGER", None, None, None, None, None),
         ("who", "TEXT", None, None, None, None, None),
-        ("score * 2", None, None, None, None, None, None),   # an expression has no type
+        ("score * 2", None, None, None, None, None, None),  # an expression has no type
     )
 
 

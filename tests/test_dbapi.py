@@ -42,13 +42,22 @@ def test_module_globals():
 
 
 def test_exceptions_are_module_and_connection_attributes(db):
-    for name in ("Warning", "Error", "InterfaceError", "DatabaseError", "DataError",
-                 "OperationalError", "IntegrityError", "InternalError", "ProgrammingError",
-                 "NotSupportedError"):
+    for name in (
+        "Warning",
+        "Error",
+        "InterfaceError",
+        "DatabaseError",
+        "DataError",
+        "OperationalError",
+        "IntegrityError",
+        "InternalError",
+        "ProgrammingError",
+        "NotSupportedError",
+    ):
         assert getattr(fastpool, name) is getattr(errors, name)
         assert getattr(db, name) is getattr(errors, name)
     with pytest.raises(AttributeError, match="no_such_thing"):
-        db.no_such_thing
+        _ = db.no_such_thing
 
 
 def test_a_statement_opens_a_transaction_that_commit_ends(db, connect):
@@ -58,7 +67,7 @@ def test_a_statement_opens_a_transaction_that_commit_ends(db, connect):
     cur.execute("INSERT INTO t(name) VALUES (?)", ("ada",))
     assert db.in_transaction
     assert other.cursor().execute("SELECT count(*) FROM t").fetchone() == (0,)
-    other.rollback()    # end other's snapshot so it sees the commit
+    other.rollback()  # end other's snapshot so it sees the commit
     db.commit()
     assert not db.in_transaction
     assert other.cursor().execute("SELECT name FROM t").fetchall() == [("ada",)]
@@ -131,8 +140,12 @@ def test_the_pool_connections_stay_in_autocommit_mode(make_pool):
 def test_cursor_execute_returns_the_cursor_and_can_be_reused(db):
     cur = db.cursor()
     assert cur.arraysize == 1 and cur.rowcount == -1 and cur.description is None
-    assert cur.executemany("INSERT INTO t(name, score) VALUES (?, ?)",
-                           [("a", 1.0), ("b", 2.0), ("c", 3.0)]) is cur
+    assert (
+        cur.executemany(
+            "INSERT INTO t(name, score) VALUES (?, ?)", [("a", 1.0), ("b", 2.0), ("c", 3.0)]
+        )
+        is cur
+    )
     assert cur.rowcount == 3
     assert cur.execute("SELECT name FROM t ORDER BY id") is cur
     assert cur.fetchone() == ("a",)
@@ -177,16 +190,20 @@ def test_constructors_make_values_sqlite_understands(db):
     with pytest.raises(ValueError):
         fastpool.Date(2023, 2, 29)
     cur = db.cursor()
-    cur.execute("INSERT INTO t(at, data) VALUES (?, ?)",
-                (fastpool.Date(2024, 2, 29), fastpool.Binary(b"\xff")))
+    cur.execute(
+        "INSERT INTO t(at, data) VALUES (?, ?)",
+        (fastpool.Date(2024, 2, 29), fastpool.Binary(b"\xff")),
+    )
     assert cur.execute("SELECT date(at, '+1 day'), data FROM t").fetchone() == (
-        "2024-03-01", b"\xff")
+        "2024-03-01",
+        b"\xff",
+    )
 
 
 def test_connect_validates_its_arguments(tmp_path):
     with pytest.raises(TypeError, match="path"):
         fastpool.connect(42)
-    with pytest.raises(ValueError, match="unknown pragma|not a valid identifier"):
+    with pytest.raises(ValueError, match=r"unknown pragma|not a valid identifier"):
         fastpool.connect(tmp_path / "x.db", pragmas={"no such": 1})
     with pytest.raises(errors.OperationalError, match="missing"):
         fastpool.connect(tmp_path / "missing" / "x.db")

@@ -76,7 +76,8 @@ def test_long_query_releases_the_gil(conn):
     ticks = counter.ticks_between(*middle_half(start, end))
     assert ticks >= 2, (
         f"the counter thread did not run during the middle of a {end - start:.2f} s query "
-        f"({ticks} x 1000 increments)")
+        f"({ticks} x 1000 increments)"
+    )
 
 
 @pytest.mark.timeout(60)

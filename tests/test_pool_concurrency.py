@@ -548,7 +548,7 @@ def test_close_from_the_thread_holding_the_writer_does_not_wait_for_itself(make_
     with pool.writer() as w:
         w.execute("INSERT INTO t VALUES (1)")
         with pytest.warns(ResourceWarning, match="1 lease"):
-            pool.close(timeout=None)     # would wait forever for this very lease
+            pool.close(timeout=None)  # would wait forever for this very lease
         assert pool.closed
     assert w.closed
     with fastpool.Pool(tmp_path / "pool.db") as again:

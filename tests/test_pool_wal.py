@@ -94,7 +94,7 @@ def checkpointer_threads() -> list[threading.Thread]:
 
 
 def fill_wal(pool, commits: int) -> None:
-    for i in range(commits):
+    for _ in range(commits):
         pool.execute("INSERT INTO t(v) VALUES (?)", ("x" * 200,))
 
 
@@ -166,7 +166,9 @@ def test_a_long_reader_delays_the_restart_without_failing_writes(small_wal_pool,
     # its own once a checkpoint has caught up), and the backoff is over.
     for _ in range(3):
         rewinds = wal_restarts(wal)
-        write_until(pool, lambda: wal_restarts(wal) > rewinds, "a rewind once the reader left")
+        # The lambda runs within this iteration, so it sees this iteration's rewinds.
+        left = "a rewind once the reader left"
+        write_until(pool, lambda: wal_restarts(wal) > rewinds, left)  # noqa: B023
     assert pool.stats()["checkpoint_errors"] == 0
 
 
@@ -192,5 +194,5 @@ def test_a_forked_child_checkpoints_with_a_thread_of_its_own(small_wal_pool, unt
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
-    fill_wal(pool, 10)      # the parent's pool and its thread are unaffected
+    fill_wal(pool, 10)  # the parent's pool and its thread are unaffected
     assert pool.fetchone("SELECT count(*) FROM t") == (320,)

@@ -27,7 +27,10 @@ def run_child(code: str, db: Path) -> subprocess.CompletedProcess[str]:
     prelude = f"import fastpool, threading, time\nDB = {str(db)!r}\n"
     return subprocess.run(
         [sys.executable, "-W", "always::ResourceWarning", "-c", prelude + textwrap.dedent(code)],
-        capture_output=True, text=True, timeout=EXIT_LIMIT, env=env,
+        capture_output=True,
+        text=True,
+        timeout=EXIT_LIMIT,
+        env=env,
     )
 
 
@@ -38,13 +41,16 @@ def rows(db: Path) -> int:
 
 def test_exit_with_an_open_pool_warns_and_keeps_the_data(tmp_path):
     db = tmp_path / "open.db"
-    res = run_child("""
+    res = run_child(
+        """
         pool = fastpool.Pool(DB, readers=2)
         pool.execute("CREATE TABLE t(x)")
         pool.executemany("INSERT INTO t VALUES (?)", [(i,) for i in range(100)])
         pool.fetchone("SELECT count(*) FROM t")
         print("done")
-    """, db)
+    """,
+        db,
+    )
     assert res.returncode == 0, res.stderr
     assert "done" in res.stdout
     assert "still open at interpreter exit with 0 lease(s)" in res.stderr
@@ -53,7 +59,8 @@ def test_exit_with_an_open_pool_warns_and_keeps_the_data(tmp_path):
 
 def test_exit_while_a_daemon_thread_holds_a_lease(tmp_path):
     db = tmp_path / "daemon.db"
-    res = run_child("""
+    res = run_child(
+        """
         pool = fastpool.Pool(DB, readers=1)
         pool.execute("CREATE TABLE t(x)")
         held = threading.Event()
@@ -65,7 +72,9 @@ def test_exit_while_a_daemon_thread_holds_a_lease(tmp_path):
         threading.Thread(target=hold, daemon=True).start()
         held.wait(10)
         print("main done")
-    """, db)
+    """,
+        db,
+    )
     assert res.returncode == 0, res.stderr
     assert "main done" in res.stdout
     assert "Fatal Python error" not in res.stderr
@@ -76,7 +85,8 @@ def test_exit_while_a_daemon_thread_holds_a_lease(tmp_path):
 
 def test_exit_while_a_daemon_thread_runs_a_long_query(tmp_path):
     db = tmp_path / "query.db"
-    res = run_child("""
+    res = run_child(
+        """
         pool = fastpool.Pool(DB, readers=1)
         pool.execute("CREATE TABLE t(x)")
         pool.execute("INSERT INTO t VALUES (1)")
@@ -90,7 +100,9 @@ def test_exit_while_a_daemon_thread_runs_a_long_query(tmp_path):
         running.wait(10)
         time.sleep(0.2)   # inside SQLite by now, with the GIL dropped
         print("main done")
-    """, db)
+    """,
+        db,
+    )
     assert res.returncode == 0, res.stderr
     assert "main done" in res.stdout
     assert "Fatal Python error" not in res.stderr
@@ -99,7 +111,8 @@ def test_exit_while_a_daemon_thread_runs_a_long_query(tmp_path):
 
 def test_exit_waits_for_a_non_daemon_thread_that_returns_its_lease(tmp_path):
     db = tmp_path / "worker.db"
-    res = run_child("""
+    res = run_child(
+        """
         pool = fastpool.Pool(DB, readers=1)
         pool.execute("CREATE TABLE t(x)")
         def work():
@@ -108,7 +121,9 @@ def test_exit_waits_for_a_non_daemon_thread_that_returns_its_lease(tmp_path):
                 w.executemany("INSERT INTO t VALUES (?)", [(i,) for i in range(10)])
         threading.Thread(target=work).start()
         print("main done")
-    """, db)
+    """,
+        db,
+    )
     assert res.returncode == 0, res.stderr
     assert rows(db) == 10
 

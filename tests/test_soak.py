@@ -13,18 +13,18 @@ import os
 import random
 import sys
 import threading
-import time
 
 import pytest
 
 import fastpool
 
-SECONDS = float(os.environ.get("FASTPOOL_SOAK_SECONDS",
-                               600 if os.environ.get("FASTPOOL_LONG") == "1" else 60))
+SECONDS = float(
+    os.environ.get("FASTPOOL_SOAK_SECONDS", 600 if os.environ.get("FASTPOOL_LONG") == "1" else 60)
+)
 WARMUP = max(5.0, SECONDS * 0.15)
 ROWS = 2000
 RSS_GROWTH_LIMIT = 5 * 1024 * 1024
-WAL_BOUND = 16 * 1024 * 1024        # see tests/test_pool_wal.py for where it comes from
+WAL_BOUND = 16 * 1024 * 1024  # see tests/test_pool_wal.py for where it comes from
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="reads /proc/self for memory and descriptors"
@@ -47,8 +47,7 @@ def test_soak_memory_descriptors_wal_and_leases_stay_bounded(tmp_path):
     pool = fastpool.Pool(db, readers=4)
     pool.execute("CREATE TABLE t(id INTEGER PRIMARY KEY, k INTEGER, v TEXT)")
     pool.execute("CREATE INDEX t_k ON t(k)")
-    pool.executemany("INSERT INTO t(k, v) VALUES (?, ?)",
-                     [(i % 97, "x" * 64) for i in range(ROWS)])
+    pool.executemany("INSERT INTO t(k, v) VALUES (?, ?)", [(i % 97, "x" * 64) for i in range(ROWS)])
     wal = tmp_path / "soak.db-wal"
     stop = threading.Event()
     failures: list[BaseException] = []
@@ -91,6 +90,7 @@ def test_soak_memory_descriptors_wal_and_leases_stay_bounded(tmp_path):
             except BaseException as exc:
                 failures.append(exc)
                 stop.set()
+
         return run
 
     threads = [threading.Thread(target=guarded(reader, i)) for i in range(4)]
@@ -115,9 +115,11 @@ def test_soak_memory_descriptors_wal_and_leases_stay_bounded(tmp_path):
     assert stats["timeouts"] == 0 and stats["discarded"] == 0
     assert largest_wal[0] < WAL_BOUND, f"the WAL reached {largest_wal[0] / 2**20:.1f} MiB"
     growth = rss_end - rss_warm
-    print(f"\nsoak: {SECONDS:.0f} s, {sum(ops)} loop iterations, RSS {rss_warm / 2**20:.1f} -> "
-          f"{rss_end / 2**20:.1f} MiB, WAL max {largest_wal[0] / 2**20:.1f} MiB, "
-          f"{stats['checkpoints']} checkpoints, {stats['wal_restarts']} restarts")
+    print(
+        f"\nsoak: {SECONDS:.0f} s, {sum(ops)} loop iterations, RSS {rss_warm / 2**20:.1f} -> "
+        f"{rss_end / 2**20:.1f} MiB, WAL max {largest_wal[0] / 2**20:.1f} MiB, "
+        f"{stats['checkpoints']} checkpoints, {stats['wal_restarts']} restarts"
+    )
     assert growth < RSS_GROWTH_LIMIT, f"resident memory grew by {growth / 2**20:.1f} MiB"
     pool.close()
     assert open_fds() - fds_before == set(), "the closed pool left file descriptors open"

@@ -1,6 +1,14 @@
 """fastpool: a fast, safe SQLite connection pool for threaded and asyncio Python services."""
 
-from fastpool._core import Connection, Cursor, Lease, Row, Transaction, sqlite_version
+from fastpool._core import (
+    Connection,
+    Cursor,
+    Lease,
+    Row,
+    Transaction,
+    sqlite_compile_options,
+    sqlite_version,
+)
 from fastpool.dbapi import (
     BINARY,
     DATETIME,
@@ -78,6 +86,7 @@ __all__ = [
     "apilevel",
     "connect",
     "paramstyle",
+    "sqlite_compile_options",
     "sqlite_version",
     "threadsafety",
 ]

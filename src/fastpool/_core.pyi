@@ -3,28 +3,31 @@
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, TypeAlias, final
 
-from typing_extensions import Self
+from typing_extensions import Self, disjoint_base
 
-Value: TypeAlias = None | int | float | str | bytes
-Param: TypeAlias = None | int | float | str | bytes | bytearray | memoryview | bool
+Value: TypeAlias = int | float | str | bytes | None
+Param: TypeAlias = int | float | str | bytes | bytearray | memoryview | bool | None
 Params: TypeAlias = Sequence[Param] | Mapping[str, Param]
 ResultRow: TypeAlias = tuple[Value, ...] | Row
 CheckpointMode: TypeAlias = Literal["passive", "full", "restart", "truncate"]
 
 def sqlite_version() -> str: ...
+def sqlite_compile_options() -> tuple[str, ...]: ...
 
+@final
 class Row:
     def __init__(self, names: Iterable[str], values: Iterable[Value]) -> None: ...
-    def __getitem__(self, key: int | str | slice) -> Any: ...
+    def __getitem__(self, key: int | str | slice, /) -> Any: ...
     def keys(self) -> list[str]: ...
     def __len__(self) -> int: ...
     def __iter__(self) -> Iterator[Value]: ...
-    def __contains__(self, value: object) -> bool: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __contains__(self, value: object, /) -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
+@final
 class Cursor:
     arraysize: int
     def fetchone(self) -> Any: ...
@@ -50,6 +53,7 @@ class Cursor:
     @property
     def connection(self) -> Connection: ...
 
+@final
 class Connection:
     path: str
     readonly: bool
@@ -93,6 +97,7 @@ class Connection:
     @property
     def total_changes(self) -> int: ...
 
+@final
 class Transaction:
     def __enter__(self) -> Lease: ...
     def __exit__(
@@ -102,6 +107,7 @@ class Transaction:
         tb: TracebackType | None,
     ) -> Literal[False]: ...
 
+@final
 class Lease:
     def fetchone(self, sql: str, params: Params = ()) -> Any: ...
     def fetchall(self, sql: str, params: Params = ()) -> list[Any]: ...
@@ -128,12 +134,24 @@ class Lease:
     @property
     def closed(self) -> bool: ...
 
+@final
+class Statement:
+    """A prepared statement of a connection's cache (internal; made by the core only)."""
+
+@final
+class StatementCache:
+    """A connection's LRU of prepared statements (internal)."""
+    def __new__(cls, capacity: int) -> Self: ...
+    def stats(self) -> dict[str, int]: ...
+
+@final
 class Checkpointer:
     """The pool's background WAL checkpointer (internal)."""
     def __init__(self, conn: Connection, autocheckpoint: int) -> None: ...
     def join(self, timeout: float | None = None) -> None: ...
     def stats(self) -> dict[str, int]: ...
 
+@disjoint_base
 class PoolCore:
     debug: bool
     holders: dict[tuple[int, int], tuple[str, float, str]]

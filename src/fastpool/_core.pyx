@@ -63,6 +63,24 @@ def sqlite_version():
     return sqlite3_libversion().decode("ascii")
 
 
+def sqlite_compile_options():
+    """Return the options the linked SQLite was compiled with, as SQLite reports them.
+
+    A tuple of strings without the ``SQLITE_`` prefix, e.g. ``("DEFAULT_MEMSTATUS=0",
+    "THREADSAFE=2", ...)``: the tuned set of the SQLite that wheels bundle (see
+    docs/sqlite-build.md), or whatever the system's libsqlite3 was built with.
+    """
+    cdef list options = []
+    cdef const char *option
+    cdef int i = 0
+    while True:
+        option = sqlite3_compileoption_get(i)
+        if option == NULL:
+            return tuple(options)
+        options.append(option.decode("utf-8"))
+        i += 1
+
+
 include "_checkpointer.pxi"
 include "_hooks.pxi"
 include "_values.pxi"

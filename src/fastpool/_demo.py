@@ -12,7 +12,6 @@ import os
 import platform
 import random
 import sqlite3
-import statistics
 import tempfile
 import threading
 import time
@@ -20,7 +19,9 @@ from collections.abc import Callable
 
 import fastpool
 
-SCHEMA = "CREATE TABLE IF NOT EXISTS users (id INTEGER PRIMARY KEY, name TEXT, email TEXT, score REAL)"
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS users (id INTEGER PRIMARY KEY, name TEXT, email TEXT, score REAL)"
+)
 SELECT = "SELECT id, name, email, score FROM users WHERE id = ?"
 INSERT = "INSERT INTO users (name, email, score) VALUES (?, ?, ?)"
 UPDATE = "UPDATE users SET score = score + 1 WHERE id = ?"
@@ -79,10 +80,14 @@ def single_thread(directory: str, rows: int) -> None:
     conn.close()
 
     print(f"   {'':28}{'fastpool':>14}{'sqlite3':>14}{'fastpool is':>14}")
-    print(f"   {'inserts':28}{_rate(rows, fp_insert):>14}{_rate(rows, sq_insert):>14}"
-          f"{sq_insert / fp_insert:>12.2f}x")
-    print(f"   {'point selects by key':28}{_rate(rows, fp_read):>14}{_rate(rows, sq_read):>14}"
-          f"{sq_read / fp_read:>12.2f}x")
+    print(
+        f"   {'inserts':28}{_rate(rows, fp_insert):>14}{_rate(rows, sq_insert):>14}"
+        f"{sq_insert / fp_insert:>12.2f}x"
+    )
+    print(
+        f"   {'point selects by key':28}{_rate(rows, fp_read):>14}{_rate(rows, sq_read):>14}"
+        f"{sq_read / fp_read:>12.2f}x"
+    )
 
 
 def _run_threads(n: int, work: Callable[[int], None]) -> float:
@@ -111,9 +116,11 @@ def _run_threads(n: int, work: Callable[[int], None]) -> float:
 def many_threads(directory: str, rows: int, threads: int, ops: int) -> None:
     writers = max(1, threads // 8)
     readers = threads - writers
-    print(f"\n2) {readers} reader threads and {writers} writer threads at once on one database, "
-          f"{ops:,} operations each (writers: one single-row UPDATE transaction per operation)")
-    results = {}
+    print(
+        f"\n2) {readers} reader threads and {writers} writer threads at once on one database, "
+        f"{ops:,} operations each (writers: one single-row UPDATE transaction per operation)"
+    )
+    results: dict[str, tuple[float, list[float], list[float], int]] = {}
     for name in ("fastpool", "sqlite3"):
         path = os.path.join(directory, f"mixed-{name}.db")
         setup = _stdlib_connect(path)
@@ -128,7 +135,7 @@ def many_threads(directory: str, rows: int, threads: int, ops: int) -> None:
         if name == "fastpool":
             pool = fastpool.Pool(path, readers=4)
 
-            def work(index: int, pool: fastpool.Pool = pool) -> None:
+            def fastpool_work(index: int, pool: fastpool.Pool = pool) -> None:
                 rng = random.Random(index)
                 clock = time.perf_counter
                 for _ in range(ops):
@@ -144,7 +151,7 @@ def many_threads(directory: str, rows: int, threads: int, ops: int) -> None:
         else:
             local = threading.local()
 
-            def work(index: int) -> None:
+            def sqlite3_work(index: int) -> None:
                 conn = local.conn = _stdlib_connect(path)
                 rng = random.Random(index)
                 clock = time.perf_counter
@@ -166,18 +173,21 @@ def many_threads(directory: str, rows: int, threads: int, ops: int) -> None:
                         read_lat.append(clock() - started)
                 conn.close()
 
-        seconds = _run_threads(threads, work)
+        seconds = _run_threads(threads, fastpool_work if name == "fastpool" else sqlite3_work)
         if name == "fastpool":
             pool.close()
         results[name] = (seconds, read_lat, write_lat, locked[0])
 
     print(f"   {'':28}{'fastpool':>14}{'sqlite3':>14}")
     fp, sq = results["fastpool"], results["sqlite3"]
-    print(f"   {'total operations':28}{_rate(threads * ops, fp[0]):>14}{_rate(threads * ops, sq[0]):>14}")
-    for label, index in (("read", 1), ("write", 2)):
+    total = threads * ops
+    print(f"   {'total operations':28}{_rate(total, fp[0]):>14}{_rate(total, sq[0]):>14}")
+    for label, fp_lat, sq_lat in (("read", fp[1], sq[1]), ("write", fp[2], sq[2])):
         for q in (0.5, 0.99):
-            print(f"   {f'{label} latency p{int(q * 100)} (ms)':28}"
-                  f"{_pct(fp[index], q):>14.3f}{_pct(sq[index], q):>14.3f}")
+            print(
+                f"   {f'{label} latency p{int(q * 100)} (ms)':28}"
+                f"{_pct(fp_lat, q):>14.3f}{_pct(sq_lat, q):>14.3f}"
+            )
     print(f"   {'`database is locked` errors':28}{fp[3]:>14}{sq[3]:>14}")
     print("   (sqlite3: one connection per thread, busy_timeout 5 s, BEGIN (deferred) per write)")
 
@@ -190,8 +200,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.rows < 1 or args.threads < 2 or args.ops < 1:
         parser.error("--rows and --ops must be >= 1 and --threads >= 2")
-    print(f"fastpool {fastpool.__version__} on SQLite {fastpool.sqlite_version()}, "
-          f"Python {platform.python_version()}, {os.cpu_count()} CPU(s)")
+    print(
+        f"fastpool {fastpool.__version__} on SQLite {fastpool.sqlite_version()}, "
+        f"Python {platform.python_version()}, {os.cpu_count()} CPU(s)"
+    )
     with tempfile.TemporaryDirectory(prefix="fastpool-demo-") as directory:
         print(f"temporary database directory: {directory}")
         single_thread(directory, args.rows)

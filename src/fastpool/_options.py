@@ -9,10 +9,13 @@ import os
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 #: Pragmas every connection gets unless the caller overrides them.
-DEFAULT_PRAGMAS: dict[str, object] = {
+# What a pragma may be set to (checked by _pragma_value).
+PragmaValue: TypeAlias = str | int | float | bool
+
+DEFAULT_PRAGMAS: dict[str, PragmaValue] = {
     "journal_mode": "wal",
     "synchronous": "normal",
     "foreign_keys": True,
@@ -36,8 +39,8 @@ class PoolOptions:
 
     path: str
     readers: int
-    writer_pragmas: dict[str, object]
-    reader_pragmas: dict[str, object]
+    writer_pragmas: dict[str, PragmaValue]
+    reader_pragmas: dict[str, PragmaValue]
     statement_cache_size: int
     acquisition_timeout: float | None
     on_connect: Callable[[Any], object] | None
@@ -76,19 +79,19 @@ def _count(name: str, value: object, minimum: int) -> int:
     return value
 
 
-def _pragma_value(name: str, value: object) -> object:
-    if isinstance(value, bool) or isinstance(value, (int, float, str)):
+def _pragma_value(name: str, value: object) -> PragmaValue:
+    if isinstance(value, (bool, int, float, str)):
         return value
     raise TypeError(f"pragma {name!r}: value must be str, int, float or bool, "
                     f"not {type(value).__name__}")
 
 
-def _pragmas(pragmas: object) -> tuple[dict[str, object], float, int]:
+def _pragmas(pragmas: object) -> tuple[dict[str, PragmaValue], float, int]:
     if pragmas is None:
         pragmas = {}
     if not isinstance(pragmas, Mapping):
         raise TypeError(f"pragmas must be a dict of name to value, not {type(pragmas).__name__}")
-    merged = dict(DEFAULT_PRAGMAS)
+    merged: dict[str, PragmaValue] = dict(DEFAULT_PRAGMAS)
     busy_timeout = DEFAULT_BUSY_TIMEOUT
     autocheckpoint = DEFAULT_AUTOCHECKPOINT
     for name, value in pragmas.items():
@@ -129,7 +132,7 @@ class ConnectOptions:
     """The arguments of ``fastpool.connect``, checked and with the defaults filled in."""
 
     path: str
-    pragmas: dict[str, object]
+    pragmas: dict[str, PragmaValue]
     busy_timeout: float
     autocheckpoint: int
 
@@ -149,7 +152,7 @@ def pool_options(
     pragmas: object = None,
     statement_cache_size: object = 128,
     acquisition_timeout: object = 30.0,
-    on_connect: object = None,
+    on_connect: Any = None,  # Any: callable() narrowing of an object confuses stubtest
     row_factory: object = None,
     debug: object = False,
     max_lifetime: object = None,

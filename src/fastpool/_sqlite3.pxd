@@ -70,6 +70,7 @@ cdef extern from "sqlite3.h" nogil:
     const char *sqlite3_libversion()
     int sqlite3_libversion_number()
     int sqlite3_threadsafe()
+    const char *sqlite3_compileoption_get(int n)
 
     int sqlite3_open_v2(const char *filename, sqlite3 **db, int flags, const char *zVfs)
     int sqlite3_close_v2(sqlite3 *db)

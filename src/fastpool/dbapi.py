@@ -86,39 +86,37 @@ def connect(
 #    functions read, so that is the value these make.
 
 
-def Date(year: int, month: int, day: int) -> str:  # noqa: N802 (PEP 249 name)
+def Date(year: int, month: int, day: int) -> str:
     """A date value: ``"YYYY-MM-DD"``."""
     return datetime.date(year, month, day).isoformat()
 
 
-def Time(hour: int, minute: int, second: int) -> str:  # noqa: N802
+def Time(hour: int, minute: int, second: int) -> str:
     """A time value: ``"HH:MM:SS"``."""
     return datetime.time(hour, minute, second).isoformat()
 
 
-def Timestamp(  # noqa: N802
-    year: int, month: int, day: int, hour: int, minute: int, second: int
-) -> str:
+def Timestamp(year: int, month: int, day: int, hour: int, minute: int, second: int) -> str:
     """A timestamp value: ``"YYYY-MM-DD HH:MM:SS"``."""
     return datetime.datetime(year, month, day, hour, minute, second).isoformat(" ")
 
 
-def DateFromTicks(ticks: float) -> str:  # noqa: N802
+def DateFromTicks(ticks: float) -> str:
     """The local date at ``ticks`` seconds since the epoch."""
     return Date(*time.localtime(ticks)[:3])
 
 
-def TimeFromTicks(ticks: float) -> str:  # noqa: N802
+def TimeFromTicks(ticks: float) -> str:
     """The local time of day at ``ticks`` seconds since the epoch."""
     return Time(*time.localtime(ticks)[3:6])
 
 
-def TimestampFromTicks(ticks: float) -> str:  # noqa: N802
+def TimestampFromTicks(ticks: float) -> str:
     """The local date and time at ``ticks`` seconds since the epoch."""
     return Timestamp(*time.localtime(ticks)[:6])
 
 
-def Binary(data: bytes | bytearray | memoryview) -> bytes:  # noqa: N802
+def Binary(data: bytes | bytearray | memoryview) -> bytes:
     """A BLOB value."""
     return bytes(data)
 

@@ -27,7 +27,7 @@ __all__ = [
 ]
 
 
-class Warning(Exception):  # noqa: A001 - the PEP 249 name
+class Warning(Exception):
     """Important warnings, such as data truncation (PEP 249)."""
 
 
@@ -139,7 +139,7 @@ _NAMES[100] = "SQLITE_ROW"
 _NAMES[101] = "SQLITE_DONE"
 
 # Which class each primary code raises. Unlisted codes raise DatabaseError.
-_CLASSES: dict[int, type[DatabaseError]] = {
+_CLASSES: dict[int, type[Error]] = {
     1: OperationalError,  # ERROR: SQL errors, missing tables; the sqlite3 module agrees
     2: InternalError,
     3: OperationalError,  # PERM
