@@ -62,7 +62,8 @@ class Config:
 def median_summary(rounds: list[dict[str, float]]) -> dict[str, float]:
     """Medians over rounds of every metric (sums for ops, commits and errors)."""
     out: dict[str, float] = {}
-    for key in rounds[0]:
+    keys = dict.fromkeys(k for r in rounds for k in r)  # a short round may lack reads or writes
+    for key in keys:
         values = [r[key] for r in rounds if key in r and not math.isnan(r[key])]
         if not values:
             continue
@@ -119,9 +120,11 @@ class Runner:
             with tempfile.TemporaryDirectory(prefix="fastpool-bench-", dir=cfg.directory) as tmp:
                 template = make_database(os.path.join(tmp, "template.db"), cfg.rows)
                 for key in cfg.workloads:
+                    began = time.perf_counter()
                     results["workloads"][key] = self.workload(
                         WORKLOADS[key], template, os.path.join(tmp, key), loop
                     )
+                    results["workloads"][key]["elapsed_s"] = round(time.perf_counter() - began, 1)
                     for name in os.listdir(tmp):
                         if name.startswith(f"{key}."):
                             os.remove(os.path.join(tmp, name))
@@ -154,12 +157,14 @@ class Runner:
             self.say(f"[{w.key}] no installed system can run it: skipped")
             return out
         self.say(f"[{w.key}] {w.title}: {', '.join(s.name for s in systems)}")
-        work = [w.work(i) for i in range(w.workers)]
+        work = [w.work(i, cfg.rows) for i in range(w.workers)]
         rounds: dict[str, list[dict]] = {s.name: [] for s in systems}
         errors: dict[str, str] = {}
         warm_commits: dict[str, int] = {s.name: 0 for s in systems}
         # One database for all systems, except one with a SQLite of its own (a copy for it).
-        paths = {s.name: f"{stem}.{s.name}.db" if s.private_database else f"{stem}.db" for s in systems}
+        paths = {
+            s.name: f"{stem}.{s.name}.db" if s.private_database else f"{stem}.db" for s in systems
+        }
         keepers: dict[str, Keeper] = {}
         opened: list[System] = []
         try:

@@ -368,7 +368,9 @@ class SQLAlchemyQueuePool(System):
     package = "SQLAlchemy"
 
     def missing(self) -> str | None:
-        return None if _has("sqlalchemy") else "SQLAlchemy is not installed (pip install SQLAlchemy)"
+        return (
+            None if _has("sqlalchemy") else "SQLAlchemy is not installed (pip install SQLAlchemy)"
+        )
 
     def open(self, path: str) -> None:
         from sqlalchemy.pool import QueuePool

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import zlib
 import time
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .data import insert_rows, is_locked, join_ranges, mix_plan, percentile, point_keys
+from .data import ROWS, insert_rows, is_locked, join_ranges, mix_plan, percentile, point_keys
 from .systems import Ops, System
 
 #: Items in each worker's seeded work list (cycled through when a round outlasts it).
@@ -48,17 +48,18 @@ class Workload:
             return [s for s in available if s.checkout]
         return [s for s in available if s.kind == self.kind]
 
-    def work(self, worker: int) -> list[Any]:
-        """Worker ``worker``'s seeded list of operation arguments."""
+    def work(self, worker: int, rows: int = ROWS) -> list[Any]:
+        """Worker ``worker``'s seeded list of operation arguments (``rows``: users in the
+        database)."""
         seed = 1000 * (zlib.crc32(self.key.encode()) % 1000 + 1) + worker
         if self.op == "read":
-            return point_keys(WORK_ITEMS, seed=seed)
+            return point_keys(WORK_ITEMS, seed=seed, rows=rows)
         if self.op == "join":
-            return join_ranges(WORK_ITEMS, seed=seed)
+            return join_ranges(WORK_ITEMS, seed=seed, rows=rows)
         if self.op == "insert":
             return insert_rows(WORK_ITEMS, worker)
         if self.op == "mix":
-            return mix_plan(WORK_ITEMS, MIX_WRITE_FRACTION, seed=seed)
+            return mix_plan(WORK_ITEMS, MIX_WRITE_FRACTION, seed=seed, rows=rows)
         return []
 
     @property
@@ -180,7 +181,9 @@ def _loop(op: str, ops: Ops, items: list[Any], deadline: int, errors: tuple) -> 
     n, i = len(items), 0
     while True:
         started = clock()
-        if started >= deadline:
+        # i == 0 only before the first operation (and once per wrap-around): every worker
+        # does at least one operation, even when it wakes up after the deadline.
+        if started >= deadline and i:
             break
         item = items[i]
         i = i + 1 if i + 1 < n else 0
@@ -218,7 +221,9 @@ async def _async_loop(
     n, i = len(items), 0
     while True:
         started = clock()
-        if started >= deadline:
+        # i == 0 only before the first operation (and once per wrap-around): every worker
+        # does at least one operation, even when it wakes up after the deadline.
+        if started >= deadline and i:
             break
         item = items[i]
         i = i + 1 if i + 1 < n else 0
@@ -312,13 +317,17 @@ class ThreadedRound:
         for t in self.threads:
             t.join(max(0.0, limit - time.monotonic()))
         if any(t.is_alive() for t in self.threads):
-            raise RuntimeError(f"{self.system.name}: worker threads still running after {timeout} s")
+            raise RuntimeError(
+                f"{self.system.name}: worker threads still running after {timeout} s"
+            )
         if self.errors:
             raise self.errors[0]
         return summarize_round(started, [s for s in self.results if s is not None])
 
 
-def thread_round(system: System, workload: Workload, work: list[list[Any]], duration: float) -> dict:
+def thread_round(
+    system: System, workload: Workload, work: list[list[Any]], duration: float
+) -> dict:
     """Run one timed round of a threaded workload."""
     return ThreadedRound(system, workload, work).go(duration)
 
