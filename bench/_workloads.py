@@ -1,11 +1,13 @@
-"""Workloads shared by the benchmark suites (and by ``bench/compare.py``).
+"""Workloads shared by the pytest-benchmark suites.
 
 Everything a benchmark needs besides the timing itself lives here, so that
 ``bench_connection.py``, ``bench_pool.py`` and the comparison runner measure exactly the same
 work:
 
-- the database: one table of ``ROWS`` rows with four columns, in WAL mode with
-  ``synchronous=normal``, held in the state of a database in service (``live_database``);
+- the database: one table of ``ROWS`` users with four columns (plus the ``orders`` table the
+  comparison runner joins), in WAL mode with fastpool's default pragmas, held in the state of
+  a database in service (``live_database``); these names are re-exported from
+  ``fastpool._bench.data``, the one definition that ``python -m fastpool bench`` uses too;
 - the contestants (``FastpoolBackend``, ``FastpoolOneShot``, ``StdlibPerThread``,
   ``StdlibQueuePool``; ``BACKENDS`` by name): each gives every worker thread an ``Ops`` with
   the same operations (point read, single-row insert transaction, single-row update
@@ -25,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
-import random
 import sqlite3
 import statistics
 import threading
@@ -36,86 +37,48 @@ from typing import Any
 
 import fastpool
 
-# -- the database -------------------------------------------------------------------------------
+# -- the database (one definition, shared with the comparison runner) ---------------------------
+from fastpool._bench.data import (
+    BUSY_TIMEOUT,
+    INSERT,
+    KEEPER_SCHEMA,
+    POOL_SIZE,
+    PRAGMAS,
+    ROWS,
+    SCHEMA,
+    SEED,
+    SELECT,
+    UPDATE,
+    is_locked,
+    live_database,
+    make_database,
+    mix_plan,
+    percentile,
+    point_keys,
+    row_values,
+    stdlib_connect,
+)
 
-ROWS = 10_000
-SCHEMA = "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT, email TEXT, score REAL)"
-KEEPER_SCHEMA = "CREATE TABLE keeper (at REAL)"
-SELECT = "SELECT id, name, email, score FROM users WHERE id = ?"
-INSERT = "INSERT INTO users (name, email, score) VALUES (?, ?, ?)"
-UPDATE = "UPDATE users SET score = score + 1 WHERE id = ?"
-
-#: The pragmas every contestant runs with (fastpool's pool applies them by default).
-PRAGMAS: dict[str, object] = {"journal_mode": "wal", "synchronous": "normal"}
-
-#: Reader connections of fastpool's pool, and connections in the queue.Queue pool.
-POOL_SIZE = 4
-
-#: busy timeout of every stdlib connection (seconds, as sqlite3.connect's ``timeout``).
-BUSY_TIMEOUT = 5.0
-
-SEED = 20240601
-
-
-def row_values(i: int) -> tuple[str, str, float]:
-    return (f"user{i}", f"user{i}@example.com", i * 0.5)
-
-
-def make_database(path: str | os.PathLike[str], rows: int = ROWS) -> str:
-    """Create the benchmark database at ``path`` (WAL, synchronous=normal) and return it."""
-    path = os.fspath(path)
-    conn = sqlite3.connect(path, isolation_level=None)
-    try:
-        for name, value in PRAGMAS.items():
-            conn.execute(f"PRAGMA {name}={value}")
-        conn.execute(SCHEMA)
-        conn.execute(KEEPER_SCHEMA)
-        conn.execute("BEGIN")
-        conn.executemany(
-            "INSERT INTO users (id, name, email, score) VALUES (?, ?, ?, ?)",
-            ((i, *row_values(i)) for i in range(1, rows + 1)),
-        )
-        conn.execute("COMMIT")
-    finally:
-        conn.close()
-    return path
-
-
-@contextlib.contextmanager
-def live_database(path: str | os.PathLike[str], rows: int = ROWS) -> Iterator[str]:
-    """``make_database``, then hold it in the state of a database in service: a WAL with
-    committed frames not yet checkpointed, kept alive by one idle connection.
-
-    Without it the last connection to close (e.g. per-thread connections at the end of a
-    round) checkpoints and deletes the WAL, and readers then run in the other state (reading
-    the main file, read mark 0), which costs SQLite one more fstat() per read transaction, for
-    every contestant alike, and would change between rounds.
-    """
-    path = make_database(path, rows)
-    keeper = sqlite3.connect(path, isolation_level=None)
-    try:
-        keeper.execute("INSERT INTO keeper VALUES (julianday('now'))")  # a real change: frames
-        yield path
-    finally:
-        keeper.close()
-
-
-def point_keys(count: int, seed: int = SEED, rows: int = ROWS) -> list[tuple[int]]:
-    """``count`` random primary keys, as ready-made 1-tuples, from a fixed seed."""
-    rng = random.Random(seed)
-    return [(rng.randint(1, rows),) for _ in range(count)]
-
-
-def mix_plan(
-    count: int, write_fraction: float, seed: int, rows: int = ROWS
-) -> list[tuple[bool, tuple[int]]]:
-    """``count`` operations ``(is_write, (key,))``, exactly ``write_fraction`` of them writes,
-    in a seeded random order."""
-    rng = random.Random(seed)
-    writes = round(count * write_fraction)
-    kinds = [True] * writes + [False] * (count - writes)
-    rng.shuffle(kinds)
-    return [(kind, (rng.randint(1, rows),)) for kind in kinds]
+__all__ = [
+    "BUSY_TIMEOUT",
+    "INSERT",
+    "KEEPER_SCHEMA",
+    "POOL_SIZE",
+    "PRAGMAS",
+    "ROWS",
+    "SCHEMA",
+    "SEED",
+    "SELECT",
+    "UPDATE",
+    "is_locked",
+    "live_database",
+    "make_database",
+    "mix_plan",
+    "percentile",
+    "point_keys",
+    "row_values",
+    "stdlib_connect",
+]
 
 
 # -- scaling --------------------------------------------------------------------------------------
@@ -147,21 +110,6 @@ def rounds_for(benchmark: Any, default: int) -> int:
 
 
 # -- the contestants ------------------------------------------------------------------------------
-
-
-def stdlib_connect(path: str, *, check_same_thread: bool = True) -> sqlite3.Connection:
-    """A stdlib connection the way services usually open one: default (deferred, implicit)
-    transactions, busy timeout 5 s, WAL and synchronous=normal."""
-    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT, check_same_thread=check_same_thread)
-    for name, value in PRAGMAS.items():
-        conn.execute(f"PRAGMA {name}={value}")
-    return conn
-
-
-def is_locked(exc: BaseException) -> bool:
-    """True for SQLITE_BUSY / SQLITE_LOCKED ('database is locked'), from either module."""
-    name = getattr(exc, "sqlite_errorname", "") or ""
-    return name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in str(exc)
 
 
 @dataclass
@@ -537,14 +485,6 @@ def batch_summary(durations: Sequence[float], batch: int) -> dict[str, Any]:
 
 
 # -- summaries ------------------------------------------------------------------------------------
-
-
-def percentile(values: Sequence[int], q: float) -> float:
-    """Nearest-rank percentile of ``values`` (q in 0..1); NaN when empty."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return float(ordered[min(len(ordered) - 1, max(0, int(q * len(ordered) + 0.5) - 1))])
 
 
 def summarize(results: Sequence[RoundResult]) -> dict[str, Any]:
