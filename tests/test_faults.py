@@ -15,7 +15,6 @@ import os
 import shutil
 import subprocess
 import time
-import warnings
 
 import pytest
 
@@ -387,11 +386,3 @@ def test_finalizers_at_shutdown_with_pools_and_leases_in_globals(tmp_path):
                          timeout=60)
     assert out.returncode == 0, out.stderr
     assert "Traceback" not in out.stderr and "Exception ignored" not in out.stderr, out.stderr
-
-
-def test_fatal_error_does_not_warn_twice_or_leak(make_pool):
-    pool = make_pool()
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        pool.execute("CREATE TABLE t(v)")
-        assert pool.stats()["discarded"] == 0

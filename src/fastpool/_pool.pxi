@@ -22,7 +22,9 @@ cdef enum LeaseKind:
 cdef tuple KIND_NAMES = ("reader", "writer", "writer savepoint")
 
 cdef enum:
-    # How many writers of one process in a row may pass the cross-process lock on.
+    # How many writers of one process in a row may pass the cross-process lock on
+    # (bench/multiprocess_writers.py: 0 halves throughput, 8-16 match SQLite's busy handler
+    # and keep every process's share within a few percent; 64 starts to starve some).
     XLOCK_BATCH = 8
 
 # Bumped in a child process after fork(): pools made before it must not touch their handles.
