@@ -93,21 +93,20 @@ BIG_INSERT = ("INSERT INTO t(v) WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELEC
 def test_writer_block_never_commits_half_a_transaction_sqlite_rolled_back(make_pool, cause):
     pool = interrupting_pool(make_pool)
     pool.execute("INSERT INTO u VALUES (1)")
-    with pytest.raises(errors.OperationalError) as info:
-        with pool.writer() as w:
-            w.execute("INSERT INTO t(v) VALUES ('first half')")
-            try:
-                if cause == "interrupt":
-                    w.execute(BIG_INSERT)
-                else:
-                    w.execute("INSERT OR ROLLBACK INTO u VALUES (1)")
-            except errors.DatabaseError as exc:
-                assert "rolled back the whole transaction" in str(exc)
-            assert not w.in_transaction
-            # Before the fix this ran on its own, in autocommit mode, and was committed.
-            with pytest.raises(errors.OperationalError) as later:
-                w.execute("INSERT INTO t(v) VALUES ('second half')")
-            assert later.value.sqlite_errorname == "SQLITE_ABORT_ROLLBACK"
+    with pytest.raises(errors.OperationalError) as info, pool.writer() as w:
+        w.execute("INSERT INTO t(v) VALUES ('first half')")
+        try:
+            if cause == "interrupt":
+                w.execute(BIG_INSERT)
+            else:
+                w.execute("INSERT OR ROLLBACK INTO u VALUES (1)")
+        except errors.DatabaseError as exc:
+            assert "rolled back the whole transaction" in str(exc)
+        assert not w.in_transaction
+        # Before the fix this ran on its own, in autocommit mode, and was committed.
+        with pytest.raises(errors.OperationalError) as later:
+            w.execute("INSERT INTO t(v) VALUES ('second half')")
+        assert later.value.sqlite_errorname == "SQLITE_ABORT_ROLLBACK"
             # The block ends "cleanly": its COMMIT must not pretend anything was committed.
     assert info.value.sqlite_errorname == "SQLITE_ABORT_ROLLBACK"
     assert pool.fetchall("SELECT v FROM t") == []
@@ -149,12 +148,11 @@ def test_disk_full_rolls_back_keeps_readers_and_recovers_when_room_is_made(make_
     pool.execute("CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)")
     pool.execute("INSERT INTO t(v) VALUES (zeroblob(1000))")
     full = 0
-    for attempt in range(3):
-        with pytest.raises(errors.DiskFullError) as info:
-            with pool.writer() as w:
-                w.execute("INSERT INTO t(v) VALUES (zeroblob(1000))")
-                for _ in range(200):
-                    w.execute("INSERT INTO t(v) VALUES (randomblob(3000))")
+    for _ in range(3):
+        with pytest.raises(errors.DiskFullError) as info, pool.writer() as w:
+            w.execute("INSERT INTO t(v) VALUES (zeroblob(1000))")
+            for _ in range(200):
+                w.execute("INSERT INTO t(v) VALUES (randomblob(3000))")
         full += 1
         exc = info.value
         assert isinstance(exc, errors.OperationalError)
@@ -264,9 +262,8 @@ def test_damaged_while_open(tmp_path):
 def test_read_only_file_fails_at_construction(tmp_path):
     path = tmp_path / "ro.db"
     make_db(path)
-    with read_only(path):
-        with pytest.raises(errors.OperationalError, match="read-only") as info:
-            fastpool.Pool(path)
+    with read_only(path), pytest.raises(errors.OperationalError, match="read-only") as info:
+        fastpool.Pool(path)
     assert str(path) in str(info.value)
     assert info.value.sqlite_errorname.startswith("SQLITE_READONLY")
 
@@ -284,9 +281,8 @@ def test_read_only_directory_with_an_existing_database(tmp_path):
     folder.mkdir()
     path = folder / "x.db"
     make_db(path)
-    with read_only(folder):
-        with pytest.raises(errors.OperationalError) as info:
-            fastpool.Pool(path)
+    with read_only(folder), pytest.raises(errors.OperationalError) as info:
+        fastpool.Pool(path)
     assert str(path) in str(info.value)
     assert "directory" in str(info.value)
 
@@ -294,9 +290,8 @@ def test_read_only_directory_with_an_existing_database(tmp_path):
 def test_read_only_directory_for_a_new_database(tmp_path):
     folder = tmp_path / "folder"
     folder.mkdir()
-    with read_only(folder):
-        with pytest.raises(errors.OperationalError, match="not writable") as info:
-            fastpool.Pool(folder / "new.db")
+    with read_only(folder), pytest.raises(errors.OperationalError, match="not writable") as info:
+        fastpool.Pool(folder / "new.db")
     assert str(folder) in str(info.value)
 
 
@@ -317,9 +312,8 @@ def test_database_deleted_or_replaced_while_open(tmp_path, how):
                 pool.execute("INSERT INTO t(v) VALUES ('lost?')")
             assert str(path) in str(info.value)
             assert info.value.sqlite_errorname == "SQLITE_READONLY_DBMOVED"
-            with pytest.raises(errors.OperationalError, match=how):
-                with pool.writer():
-                    pass
+            with pytest.raises(errors.OperationalError, match=how), pool.writer():
+                pass
         stats = pool.stats()
         assert not stats["writer_busy"] and stats["waiting_writers"] == 0
     if how == "replaced":
