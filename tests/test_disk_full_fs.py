@@ -67,6 +67,7 @@ def test_real_disk_full(small_fs):
                         lost = i
                         break
                 assert lost is not None, "the disk never filled up"
+                print(f"\nthe writer block hit the full disk at insert {lost} (one-shots: {written})")
                 if w.in_transaction:
                     pytest.fail("expected SQLite to roll the whole transaction back")
                 # The block goes on regardless: nothing may run outside the transaction.
