@@ -10,7 +10,7 @@ import traceback
 import warnings
 import weakref
 
-from fastpool.errors import BusyError, Error, PoolClosed, PoolTimeout
+from fastpool.errors import Error, PoolClosed, PoolTimeout
 
 from cpython.pythread cimport PyThread_get_thread_ident
 
@@ -467,6 +467,7 @@ cdef class PoolCore:
                 self.take_xlock()
         except BaseException:
             self.writer_owner = 0
+            self.release_xlock()        # it may have been kept for us by the last writer
             fp_slots_release(self.writer_slot, 0)
             raise
         return self.writer_conn
