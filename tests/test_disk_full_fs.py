@@ -5,7 +5,7 @@ Unlike ``PRAGMA max_page_count`` (tests/test_faults.py), a full disk can strike 
 spills a big transaction's pages into the WAL, and SQLite then rolls the *whole* transaction
 back (SQLITE_FULL): the writer block must not go on and commit its later statements one by
 one. Mounting needs root (CAP_SYS_ADMIN), which CI has; elsewhere this module is skipped and
-the max_page_count tests stand in for it.
+the max_page_count tests stand in for it. FASTPOOL_LONG=1 runs the cycle 5 times.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import pytest
 
 import fastpool
 from fastpool import errors
+
+CYCLES = 5 if os.environ.get("FASTPOOL_LONG") == "1" else 1
 
 
 @pytest.fixture
@@ -38,7 +40,8 @@ def small_fs(tmp_path):
             subprocess.run(["umount", "-l", str(mount_point)], check=True)
 
 
-def test_real_disk_full(small_fs):
+@pytest.mark.parametrize("cycle", range(CYCLES))
+def test_real_disk_full(small_fs, cycle):
     filler = small_fs / "filler"
     filler.write_bytes(b"\0" * 300_000)
     spare = small_fs / "spare"
