@@ -61,22 +61,21 @@ def test_real_disk_full(small_fs, cycle):
         # Make some room; a big transaction fills the disk again mid-way.
         os.unlink(spare)
         lost = None
-        with pytest.raises(errors.OperationalError) as ended:
-            with pool.writer() as w:
-                for i in range(1000):
-                    try:
-                        w.execute("INSERT INTO t(v) VALUES (randomblob(20000))")
-                    except errors.DiskFullError:
-                        lost = i
-                        break
-                assert lost is not None, "the disk never filled up"
-                print(f"\nthe writer block hit the full disk at insert {lost} (one-shots: {written})")
-                if w.in_transaction:
-                    pytest.fail("expected SQLite to roll the whole transaction back")
-                # The block goes on regardless: nothing may run outside the transaction.
-                with pytest.raises(errors.OperationalError) as later:
-                    w.execute("INSERT INTO t(v) VALUES (x'00')")
-                assert later.value.sqlite_errorname == "SQLITE_ABORT_ROLLBACK"
+        with pytest.raises(errors.OperationalError) as ended, pool.writer() as w:
+            for i in range(1000):
+                try:
+                    w.execute("INSERT INTO t(v) VALUES (randomblob(20000))")
+                except errors.DiskFullError:
+                    lost = i
+                    break
+            assert lost is not None, "the disk never filled up"
+            print(f"\nwriter block: disk full at insert {lost} (one-shots: {written})")
+            if w.in_transaction:
+                pytest.fail("expected SQLite to roll the whole transaction back")
+            # The block goes on regardless: nothing may run outside the transaction.
+            with pytest.raises(errors.OperationalError) as later:
+                w.execute("INSERT INTO t(v) VALUES (x'00')")
+            assert later.value.sqlite_errorname == "SQLITE_ABORT_ROLLBACK"
         assert ended.value.sqlite_errorname == "SQLITE_ABORT_ROLLBACK"
         assert pool.fetchone("SELECT count(*) FROM t") == (written,)
         stats = pool.stats()
