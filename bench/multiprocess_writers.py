@@ -132,7 +132,8 @@ def main() -> None:
     for lock in ("off", "on"):
         m = medians[lock]
         print(f"{lock:12} {m['commits_per_s']:10.0f} {m['p50_ms']:8.2f} {m['p99_ms']:8.2f} "
-              f"{m['p999_ms']:9.2f} {m['max_ms']:8.1f} {m['min_process_share']:9.2f} {m['busy_errors']:5.0f}")
+              f"{m['p999_ms']:9.2f} {m['max_ms']:8.1f} {m['min_process_share']:9.2f} "
+              f"{m['busy_errors']:5.0f}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"args": vars(args), "runs": runs, "medians": medians}, f, indent=2)

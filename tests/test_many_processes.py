@@ -202,3 +202,51 @@ def test_writer_lock_in_a_forked_child(tmp_path):
         os.close(w_fd)
         assert os.waitstatus_to_exitcode(status) == 0
         assert pool.fetchall("SELECT v FROM t") == [("parent",), ("child",)]
+
+
+def other_process_can_write(path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-c",
+         "import sys, fastpool\n"
+         "with fastpool.Pool(sys.argv[1], readers=1, pragmas={'busy_timeout': 1000}) as p:\n"
+         "    p.execute('INSERT INTO t VALUES (-1)')\n", str(path)],
+        capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+
+
+@pytest.mark.parametrize("end", ["timeouts", "close"])
+def test_writer_lock_is_never_left_held_by_an_idle_process(tmp_path, end):
+    # Writers queued behind each other pass the lock on without releasing it; when the next
+    # one times out, or the pool closes under them, the lock must still be released.
+    import threading
+
+    path = tmp_path / "idle.db"
+    pool = fastpool.Pool(path, readers=1, acquisition_timeout=0.002)
+    pool.execute("CREATE TABLE t(v)")
+    stop = threading.Event()
+    counts = {"ok": 0, "timeout": 0, "closed": 0}
+
+    def hammer():
+        while not stop.is_set():
+            try:
+                with pool.writer() as w:
+                    w.execute("INSERT INTO t VALUES (1)")
+                counts["ok"] += 1
+            except fastpool.PoolTimeout:
+                counts["timeout"] += 1
+            except fastpool.PoolClosed:
+                counts["closed"] += 1
+                return
+
+    threads = [threading.Thread(target=hammer) for _ in range(8)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    if end == "close":
+        pool.close(timeout=5)
+    stop.set()
+    for t in threads:
+        t.join(30)
+    assert counts["ok"] > 0 and (counts["timeout"] > 0 or end == "close"), counts
+    other_process_can_write(path)
+    pool.close()

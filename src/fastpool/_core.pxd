@@ -197,6 +197,7 @@ cdef class PoolCore:
     cdef int check_file(self) except -1
     cdef int take_xlock(self) except -1
     cdef void drop_kept_xlock(self) noexcept
+    cdef void release_xlock(self) noexcept
     cdef void release_reader(self, uint32_t slot, Connection conn) noexcept
     cdef void release_writer(self, Connection conn) noexcept
     cdef void maybe_sweep_idle(self) noexcept

@@ -10,7 +10,7 @@ import traceback
 import warnings
 import weakref
 
-from fastpool.errors import BusyError, Error, PoolClosed, PoolTimeout
+from fastpool.errors import Error, PoolClosed, PoolTimeout
 
 from cpython.pythread cimport PyThread_get_thread_ident
 
@@ -22,7 +22,9 @@ cdef enum LeaseKind:
 cdef tuple KIND_NAMES = ("reader", "writer", "writer savepoint")
 
 cdef enum:
-    # How many writers of one process in a row may pass the cross-process lock on.
+    # How many writers of one process in a row may pass the cross-process lock on
+    # (bench/multiprocess_writers.py: 0 halves throughput, 8-16 match SQLite's busy handler
+    # and keep every process's share within a few percent; 64 starts to starve some).
     XLOCK_BATCH = 8
 
 # Bumped in a child process after fork(): pools made before it must not touch their handles.
@@ -263,11 +265,15 @@ cdef class PoolCore:
         # wait for a writer that is not coming.
         cdef uint32_t slot
         if fp_slots_try_acquire(self.writer_slot, &slot) == FP_SLOTS_OK:
-            if self.xlock_held:
-                self.xlock_held = False
-                self.xlock_batch = 0
-                fp_xlock_release(self.xlock)
+            self.release_xlock()
             fp_slots_release(self.writer_slot, slot)
+
+    cdef void release_xlock(self) noexcept:
+        # Called holding the writer slot (or with it collected by close()).
+        if self.xlock_held:
+            self.xlock_held = False
+            self.xlock_batch = 0
+            fp_xlock_release(self.xlock)    # fails only if not ours: nothing to undo
 
     cdef int take_xlock(self) except -1:
         cdef int rc
@@ -412,6 +418,8 @@ cdef class PoolCore:
             raise InternalError(f"the pool's slot ring failed (code {rc})")
         slot = waiter.slot
         if self.is_closed:
+            if kind == WRITER:
+                self.release_xlock()    # kept for us by the previous writer
             fp_slots_release(slots, slot)
             raise PoolClosed("the pool was closed while waiting for a connection")
         self.n_checkouts += 1
@@ -459,6 +467,7 @@ cdef class PoolCore:
                 self.take_xlock()
         except BaseException:
             self.writer_owner = 0
+            self.release_xlock()        # it may have been kept for us by the last writer
             fp_slots_release(self.writer_slot, 0)
             raise
         return self.writer_conn
@@ -511,9 +520,7 @@ cdef class PoolCore:
                     and not self.is_closed):
                 self.xlock_batch += 1
             else:
-                self.xlock_batch = 0
-                self.xlock_held = False
-                fp_xlock_release(self.xlock)    # fails only if not ours: nothing to undo
+                self.release_xlock()
         fp_slots_release(self.writer_slot, 0)
 
     cdef void maybe_sweep_idle(self) noexcept:
@@ -760,6 +767,8 @@ cdef class PoolCore:
             self.readers[slot] = None
             if conn is not None:
                 (<Connection>conn).close()
+        if writer_collected:
+            self.release_xlock()
         if writer_collected and self.writer_conn is not None:
             self.writer_conn.close()
         out = self.nreaders - len(collected) + (0 if writer_collected else 1)
