@@ -2,20 +2,24 @@
 # Prove, on this Linux machine, what cibuildwheel does in its containers:
 #
 #  1. clone HEAD into a scratch directory (a clean clone: uncommitted changes are not tested);
-#  2. build the sdist there with `python -m build --sdist`;
-#  3. build the wheel FROM THAT SDIST (so the sdist is proven complete), compiling in the pinned
-#     SQLite amalgamation that scripts/fetch-amalgamation.sh fetches;
+#  2. build the sdist there with `python -m build --sdist` on the build Python (BUILD_PYTHON);
+#  3. build the wheel FROM THAT SDIST (so the sdist is proven complete) for another Python
+#     (TEST_PYTHON: a CPython wheel is tagged for one minor version, so the wheel is built by
+#     `python -m build` in a build venv of that Python, like cibuildwheel does), compiling in
+#     the pinned SQLite amalgamation that scripts/fetch-amalgamation.sh fetches;
 #  4. repair it with auditwheel and check that the extension needs no libsqlite3 and exports
 #     nothing but PyInit__core (the bundled SQLite is hidden from the stdlib's);
-#  5. install the repaired wheel into a fresh venv on a Python OTHER than the build one and run
-#     the whole test suite there from the unpacked sdist, which has tests/ but no built
-#     extension, so only the installed wheel can be imported. The tests run in a private mount
-#     namespace where the SQLite development files (sqlite3.h, libsqlite3.so, ...) are hidden
-#     when `unshare` allows it; a smoke run also hides the shared libsqlite3 itself.
+#  5. install the repaired wheel into a fresh venv of TEST_PYTHON, which has never seen the
+#     source tree, and run the whole test suite there from the unpacked sdist, which has
+#     tests/ but no built extension, so only the installed wheel can be imported. The tests
+#     run in a private mount namespace where the SQLite development files (sqlite3.h,
+#     libsqlite3.a, ...) are covered when `unshare` allows it; a smoke run also covers the
+#     shared libsqlite3 itself.
 #
 # Usage: scripts/check-wheel.sh [WORKDIR]
-#   BUILD_PYTHON (default python3) builds; TEST_PYTHON (default: another minor version found
-#   on PATH or through pyenv) tests. KEEP=1 keeps WORKDIR. Needs network access to PyPI.
+#   BUILD_PYTHON (default python3) makes the sdist and runs auditwheel; TEST_PYTHON (default:
+#   another minor version found on PATH or through pyenv) gets the wheel and runs the tests.
+#   KEEP=1 keeps WORKDIR. Needs network access to PyPI.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -72,11 +76,14 @@ SRC=$(ls -d "$WORK"/sdist/fastpool-*)
 step "pinned SQLite amalgamation"
 PYTHON="$BPY" bash "$WORK/clone/scripts/fetch-amalgamation.sh" "$WORK/amalgamation"
 
-step "wheel from the sdist, with the amalgamation compiled in"
+step "wheel from the sdist for Python $test_minor, with the amalgamation compiled in"
+"$TEST_PYTHON" -m venv "$WORK/wheel-build-venv"
+WPY="$WORK/wheel-build-venv/bin/python"
+"$WPY" -m pip install --quiet --upgrade pip build
 # A pristine copy: the test run below must see an sdist tree with no build products in it.
 cp -a "$SRC" "$WORK/wheel-src"
 (cd "$WORK/wheel-src" && FASTPOOL_SQLITE_AMALGAMATION="$WORK/amalgamation" \
-    "$BPY" -m build --wheel --outdir "$WORK/dist" .)
+    "$WPY" -m build --wheel --outdir "$WORK/dist" .)
 WHEEL=$(ls "$WORK"/dist/fastpool-*.whl)
 
 step "auditwheel"
@@ -167,4 +174,4 @@ EOF
 hide "${dev_files[@]}" -- env FASTPOOL_EXPECT_BUNDLED_SQLITE=1 \
     "$TPY" -m pytest tests -p no:cacheprovider -q
 echo
-echo "check-wheel: OK ($(basename "$REPAIRED"), built on $build_minor, tested on $test_minor)"
+echo "check-wheel: OK ($(basename "$REPAIRED"): sdist on $build_minor, wheel and tests on $test_minor)"
