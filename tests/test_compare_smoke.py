@@ -81,11 +81,11 @@ def run(tmp_path_factory):
 
 
 def test_structure(run):
-    _, results, _ = run
+    _, results, out = run
     assert set(results) >= {"config", "workloads", "skipped", "meta", "acceptance", "elapsed_s"}
     assert list(results["workloads"]) == list(WORKLOADS)
     meta = results["meta"]
-    assert meta["command"].startswith("python -m fastpool bench --rounds 3")
+    assert meta["command"] == "python -m fastpool bench " + " ".join(TINY) + f" --dir {out}"
     assert meta["machine"]["cpus"] >= 1 and meta["machine"]["python"]
     assert meta["versions"]["fastpool"] == fastpool.__version__
     assert meta["versions"]["sqlite_library"]["fastpool"] == fastpool.sqlite_version()
@@ -241,6 +241,11 @@ def test_bad_arguments_are_refused():
     assert "unknown workload nope" in proc.stderr and "reads1" in proc.stderr
     proc = _bench("--systems", "fastpool", "--rounds", "0", timeout=60)
     assert proc.returncode == 2 and "rounds must be at least 1" in proc.stderr
+
+
+def test_reproduce_leaves_out_the_output_options():
+    argv = ["--quick", "--json", "/x/r.json", "--plot=/x/img", "--docs", "--only", "a"]
+    assert compare.reproduce(argv) == "python -m fastpool bench --quick --only a"
 
 
 def test_list():
