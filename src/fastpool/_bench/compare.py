@@ -22,8 +22,8 @@ from .suite import Config, Runner
 from .systems import SYSTEMS
 from .workloads import WORKLOADS
 
-FULL = {"rounds": 5, "duration": 1.0, "warmup": 0.2}
-QUICK = {"rounds": 3, "duration": 0.25, "warmup": 0.05}
+FULL: dict[str, Any] = {"rounds": 5, "duration": 1.0, "warmup": 0.2}
+QUICK: dict[str, Any] = {"rounds": 3, "duration": 0.25, "warmup": 0.05}
 
 #: Where ``--docs`` writes, relative to the repository root (the current directory).
 DOCS_JSON = "docs/benchmark-results.json"

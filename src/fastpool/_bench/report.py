@@ -69,6 +69,7 @@ def load_average() -> list[float] | None:
 
 def machine(directory: str) -> dict[str, Any]:
     """Where the run happens: CPU, cores, memory, OS, Python, the database's filesystem."""
+    usable: int | None
     try:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:
@@ -266,10 +267,13 @@ def acceptance(results: dict[str, Any]) -> list[str]:
     lines: list[str] = []
 
     def med(key: str, system: str, metric: str) -> float | None:
-        return ws.get(key, {}).get("systems", {}).get(system, {}).get("median", {}).get(metric)
+        entry = ws.get(key, {}).get("systems", {}).get(system, {})
+        value = entry.get("median", {}).get(metric)
+        return None if value is None else float(value)
 
     def ratio(key: str, system: str) -> float | None:
-        return ws.get(key, {}).get("systems", {}).get(system, {}).get("ratio")
+        value = ws.get(key, {}).get("systems", {}).get(system, {}).get("ratio")
+        return None if value is None else float(value)
 
     def line(ok: bool, text: str) -> None:
         lines.append(f"[{'PASS' if ok else 'FAIL'}] {text}")
