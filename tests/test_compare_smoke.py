@@ -26,6 +26,7 @@ from fastpool._bench.workloads import WORKLOADS
 
 SRC = Path(fastpool.__file__).resolve().parents[1]
 PNG = b"\x89PNG\r\n\x1a\n"
+README = f"# x\n\nbefore\n\n{compare.README_START}\nold numbers\n{compare.README_END}\n\nafter\n"
 TINY = ["--rounds", "3", "--duration", "0.02", "--warmup", "0.01", "--rows", "1000"]
 
 
@@ -62,30 +63,24 @@ def ran(results: dict) -> list[str]:
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    """One tiny full run: (process, results, output directory)."""
-    out = tmp_path_factory.mktemp("bench")
-    proc = _bench(
-        *TINY,
-        "--json",
-        str(out / "results.json"),
-        "--markdown",
-        str(out / "report.md"),
-        "--plot",
-        str(out / "img"),
-        "--dir",
-        str(out),
-    )
+    """One tiny full run with ``--docs`` in a stand-in checkout (a README with the results
+    markers, a docs/ directory): (process, results, checkout). The run writes
+    docs/benchmark-results.{json,md}, docs/img/*.png and README's block."""
+    out = tmp_path_factory.mktemp("checkout")
+    (out / "docs").mkdir()
+    (out / "README.md").write_text(README, encoding="utf-8")
+    proc = _bench(*TINY, "--dir", str(out), "--docs", cwd=out)
     assert proc.returncode == 0, proc.stderr[-4000:]
-    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    results = json.loads((out / "docs" / "benchmark-results.json").read_text(encoding="utf-8"))
     return proc, results, out
 
 
 def test_structure(run):
-    _, results, _ = run
+    _, results, out = run
     assert set(results) >= {"config", "workloads", "skipped", "meta", "acceptance", "elapsed_s"}
     assert list(results["workloads"]) == list(WORKLOADS)
     meta = results["meta"]
-    assert meta["command"].startswith("python -m fastpool bench --rounds 3")
+    assert meta["command"] == "python -m fastpool bench " + " ".join(TINY) + f" --dir {out}"
     assert meta["machine"]["cpus"] >= 1 and meta["machine"]["python"]
     assert meta["versions"]["fastpool"] == fastpool.__version__
     assert meta["versions"]["sqlite_library"]["fastpool"] == fastpool.sqlite_version()
@@ -171,7 +166,7 @@ def test_progress_and_markdown(run):
     proc, results, out = run
     for key in ran(results):
         assert f"[{key} 1] " in proc.stderr and f"[{key} 3] " in proc.stderr
-    text = (out / "report.md").read_text(encoding="utf-8")
+    text = (out / "docs" / "benchmark-results.md").read_text(encoding="utf-8")
     assert proc.stdout.strip() == text.strip()
     assert "## Summary" in text and "| workload | fastpool |" in text
     for key in WORKLOADS:
@@ -186,45 +181,34 @@ def test_plots(run):
     expected = {"overview.png", "latency-overview.png"}
     expected |= {f"throughput-{k}.png" for k in ran(results)}
     expected |= {f"latency-{k}.png" for k in ran(results) if k != "checkout"}
-    assert {p.name for p in (out / "img").iterdir()} == expected
+    assert {p.name for p in (out / "docs" / "img").iterdir()} == expected
     for name in expected:
-        data = (out / "img" / name).read_bytes()
+        data = (out / "docs" / "img" / name).read_bytes()
         assert data.startswith(PNG) and len(data) > 5000, name
 
 
 def test_from_json_renders_the_same_report(run, tmp_path, capsys):
     _, _, out = run
     md = tmp_path / "again.md"
-    status = compare.main(["--from-json", str(out / "results.json"), "--markdown", str(md)])
+    status = compare.main(
+        ["--from-json", str(out / "docs" / "benchmark-results.json"), "--markdown", str(md)]
+    )
     assert status == 0
-    first = (out / "report.md").read_text(encoding="utf-8")
+    first = (out / "docs" / "benchmark-results.md").read_text(encoding="utf-8")
     # Same tables; the first report also linked its charts.
     strip = lambda text: [x for x in text.splitlines() if x and not x.startswith("![")]  # noqa: E731
     assert strip(md.read_text(encoding="utf-8")) == strip(first)
     assert capsys.readouterr().out.strip() == md.read_text(encoding="utf-8").strip()
 
 
-def test_docs_refreshes_a_checkout(run, tmp_path, monkeypatch, capsys):
-    _, _, out = run
-    (tmp_path / "docs").mkdir()
-    readme = tmp_path / "README.md"
-    readme.write_text(
-        f"# x\n\nbefore\n\n{compare.README_START}\nold numbers\n{compare.README_END}\n\nafter\n",
-        encoding="utf-8",
-    )
-    monkeypatch.chdir(tmp_path)
-    assert compare.main(["--from-json", str(out / "results.json"), "--docs"]) == 0
-    text = readme.read_text(encoding="utf-8")
+def test_docs_refreshes_a_checkout(run):
+    proc, _, out = run
+    text = (out / "README.md").read_text(encoding="utf-8")
     assert "old numbers" not in text and text.startswith("# x\n\nbefore\n")
     assert text.rstrip().endswith("after")
     assert "| workload | fastpool |" in text and "(docs/img/overview.png)" in text
-    assert (
-        (tmp_path / "docs" / "benchmark-results.md")
-        .read_text(encoding="utf-8")
-        .startswith("# fastpool comparison benchmark")
-    )
-    assert (tmp_path / "docs" / "img" / "overview.png").read_bytes().startswith(PNG)
-    assert "updated the benchmark block" in capsys.readouterr().err
+    assert "(docs/benchmark-results.md)" in text
+    assert "updated the benchmark block of README.md" in proc.stderr
 
 
 def test_docs_outside_a_checkout_is_refused(tmp_path, monkeypatch, capsys):
@@ -241,6 +225,11 @@ def test_bad_arguments_are_refused():
     assert "unknown workload nope" in proc.stderr and "reads1" in proc.stderr
     proc = _bench("--systems", "fastpool", "--rounds", "0", timeout=60)
     assert proc.returncode == 2 and "rounds must be at least 1" in proc.stderr
+
+
+def test_reproduce_leaves_out_the_output_options():
+    argv = ["--quick", "--json", "/x/r.json", "--plot=/x/img", "--docs", "--only", "a"]
+    assert compare.reproduce(argv) == "python -m fastpool bench --quick --only a"
 
 
 def test_list():

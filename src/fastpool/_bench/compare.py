@@ -22,8 +22,8 @@ from .suite import Config, Runner
 from .systems import SYSTEMS
 from .workloads import WORKLOADS
 
-FULL = {"rounds": 5, "duration": 1.0, "warmup": 0.2}
-QUICK = {"rounds": 3, "duration": 0.25, "warmup": 0.05}
+FULL: dict[str, Any] = {"rounds": 5, "duration": 1.0, "warmup": 0.2}
+QUICK: dict[str, Any] = {"rounds": 3, "duration": 0.25, "warmup": 0.05}
 
 #: Where ``--docs`` writes, relative to the repository root (the current directory).
 DOCS_JSON = "docs/benchmark-results.json"
@@ -111,6 +111,26 @@ def _config(args: argparse.Namespace) -> Config:
     )
 
 
+#: Options that only say where the output goes: left out of the recorded command.
+_OUTPUT_OPTIONS = {"--json": 1, "--markdown": 1, "--plot": 1, "--docs": 0}
+
+
+def reproduce(argv: list[str]) -> str:
+    """The command that reproduces a run's numbers: ``argv`` without the output options
+    (which also keeps this machine's paths out of saved results)."""
+    kept, skip = [], 0
+    for arg in argv:
+        if skip:
+            skip -= 1
+            continue
+        name = arg.split("=", 1)[0]
+        if name in _OUTPUT_OPTIONS:
+            skip = _OUTPUT_OPTIONS[name] if "=" not in arg else 0
+            continue
+        kept.append(shlex.quote(arg))
+    return " ".join(["python -m fastpool bench", *kept])
+
+
 def update_readme(path: str, results: dict[str, Any], images: str) -> bool:
     """Replace README's block between the benchmark markers; False when it has none."""
     with open(path, encoding="utf-8") as f:
@@ -182,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.from_json:
         with open(args.from_json, encoding="utf-8") as f:
             results = json.load(f)
+        if args.json and os.path.abspath(args.json) != os.path.abspath(args.from_json):
+            _write(args.json, json.dumps(results, indent=1) + "\n")
     else:
         try:
             config = _config(args)
@@ -197,8 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         results = runner.run()
         results["meta"] = {
-            "command": "python -m fastpool bench "
-            + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[2:])),
+            "command": reproduce(argv if argv is not None else sys.argv[2:]),
             "started": started.strftime("%Y-%m-%d %H:%M UTC"),
             "load_before": load_before,
             "load_after": report.load_average(),

@@ -10,6 +10,7 @@ import math
 import os
 import platform
 import sqlite3
+import statistics
 from typing import Any
 
 from .data import PRAGMAS
@@ -68,6 +69,7 @@ def load_average() -> list[float] | None:
 
 def machine(directory: str) -> dict[str, Any]:
     """Where the run happens: CPU, cores, memory, OS, Python, the database's filesystem."""
+    usable: int | None
     try:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:
@@ -138,6 +140,15 @@ def medians(workload: dict[str, Any]) -> dict[str, dict[str, float]]:
     return {n: e["median"] for n, e in workload["systems"].items() if e.get("median")}
 
 
+def _paired(w: dict[str, Any], a: str, b: str) -> float | None:
+    """Median over rounds of a's throughput / b's (the two ran seconds apart each round)."""
+    ra, rb = w["systems"][a]["rounds"], w["systems"][b]["rounds"]
+    pairs = [
+        x[w["metric"]] / y[w["metric"]] for x, y in zip(ra, rb, strict=False) if y.get(w["metric"])
+    ]
+    return statistics.median(pairs) if pairs else None
+
+
 def summary_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per workload: fastpool, the baseline, the best other system, and ratios."""
     rows = []
@@ -160,7 +171,7 @@ def summary_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "ratio": w["systems"].get(fp, {}).get("ratio"),
                 "best_other": best,
                 "best_other_value": others.get(best) if best else None,
-                "vs_best": fp_value / others[best] if fp_value and best else None,
+                "vs_best": _paired(w, fp, best) if fp_value and best else None,
             }
         )
     return rows
@@ -173,11 +184,12 @@ def summary_table(results: dict[str, Any]) -> str:
         "fastpool ÷ best other |",
         "|---|--:|--:|--:|--:|--:|",
     ]
+    skipped = results.get("skipped", {})
     for r in summary_rows(results):
         fp = (
             f"{_fmt(r['fastpool_value'])} {r['unit']}"
             if r["fastpool_value"]
-            else (f"{r['fastpool']}: not run")
+            else f"{r['fastpool']}: {'skipped' if r['fastpool'] in skipped else 'not run'}"
         )
         base = f"{r['baseline']}: {_fmt(r['baseline_value'])}" if r["baseline"] else "—"
         best = f"{r['best_other']}: {_fmt(r['best_other_value'])}" if r["best_other"] else "—"
@@ -255,10 +267,13 @@ def acceptance(results: dict[str, Any]) -> list[str]:
     lines: list[str] = []
 
     def med(key: str, system: str, metric: str) -> float | None:
-        return ws.get(key, {}).get("systems", {}).get(system, {}).get("median", {}).get(metric)
+        entry = ws.get(key, {}).get("systems", {}).get(system, {})
+        value = entry.get("median", {}).get(metric)
+        return None if value is None else float(value)
 
     def ratio(key: str, system: str) -> float | None:
-        return ws.get(key, {}).get("systems", {}).get(system, {}).get("ratio")
+        value = ws.get(key, {}).get("systems", {}).get(system, {}).get("ratio")
+        return None if value is None else float(value)
 
     def line(ok: bool, text: str) -> None:
         lines.append(f"[{'PASS' if ok else 'FAIL'}] {text}")

@@ -71,7 +71,9 @@ def median_summary(rounds: list[dict[str, float]]) -> dict[str, float]:
     return out
 
 
-def paired_ratio(rounds: list[dict], base: list[dict], metric: str) -> float | None:
+def paired_ratio(
+    rounds: list[dict[str, float]], base: list[dict[str, float]], metric: str
+) -> float | None:
     """Median over rounds of ``rounds[i][metric] / base[i][metric]``."""
     pairs = [
         r[metric] / b[metric]
@@ -158,7 +160,7 @@ class Runner:
             return out
         self.say(f"[{w.key}] {w.title}: {', '.join(s.name for s in systems)}")
         work = [w.work(i, cfg.rows) for i in range(w.workers)]
-        rounds: dict[str, list[dict]] = {s.name: [] for s in systems}
+        rounds: dict[str, list[dict[str, float]]] = {s.name: [] for s in systems}
         errors: dict[str, str] = {}
         warm_commits: dict[str, int] = {s.name: 0 for s in systems}
         # One database for all systems, except one with a SQLite of its own (a copy for it).
@@ -189,12 +191,13 @@ class Runner:
                 for s in running[shift:] + running[:shift]:
                     try:
                         result = self.turn(w, s, work, cfg.warmup if warm else cfg.duration, loop)
+                        keepers[paths[s.name]].reset()
                     except Exception as exc:
+                        # A system that fails (or leaves the database locked) is out of this
+                        # workload; the others go on.
                         errors[s.name] = f"failed: {exc!r}"
                         self.say(f"[{w.key}] {s.name}: {errors[s.name]}")
                         continue
-                    finally:
-                        keepers[paths[s.name]].reset()
                     if warm:
                         warm_commits[s.name] += int(result.get("commits", 0))
                     else:
@@ -251,7 +254,7 @@ class Runner:
         w: Workload,
         keepers: dict[str, Keeper],
         paths: dict[str, str],
-        rounds: dict[str, list[dict]],
+        rounds: dict[str, list[dict[str, float]]],
         warm_commits: dict[str, int],
     ) -> dict[str, Any]:
         """Every counted commit must be in the table, and nothing else (per database)."""

@@ -375,8 +375,11 @@ class SQLAlchemyQueuePool(System):
     def open(self, path: str) -> None:
         from sqlalchemy.pool import QueuePool
 
+        def creator() -> Any:
+            return stdlib_connect(path, check_same_thread=False)
+
         self.pool = QueuePool(
-            lambda: stdlib_connect(path, check_same_thread=False),
+            creator,
             pool_size=POOL_SIZE,
             max_overflow=0,
             timeout=30,
@@ -405,7 +408,7 @@ class DBUtilsPooledDB(System):
         return None if _has("dbutils") else "DBUtils is not installed (pip install DBUtils)"
 
     def open(self, path: str) -> None:
-        from dbutils.pooled_db import PooledDB
+        from dbutils.pooled_db import PooledDB  # type: ignore[import-untyped]
 
         self.pool = PooledDB(
             sqlite3,
@@ -641,7 +644,7 @@ class Aiosqlitepool(System):
         return None
 
     async def aopen(self, path: str) -> None:
-        from aiosqlitepool import SQLiteConnectionPool
+        from aiosqlitepool import SQLiteConnectionPool  # type: ignore[import-untyped]
 
         self.pool = SQLiteConnectionPool(
             lambda: _aiosqlite_connect(path), pool_size=AIOSQLITEPOOL_SIZE

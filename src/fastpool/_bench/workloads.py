@@ -15,7 +15,7 @@ import asyncio
 import threading
 import time
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -173,7 +173,9 @@ class WorkerStats:
     finished: int = 0
 
 
-def _loop(op: str, ops: Ops, items: list[Any], deadline: int, errors: tuple) -> WorkerStats:
+def _loop(
+    op: str, ops: Ops, items: list[Any], deadline: int, errors: tuple[type[BaseException], ...]
+) -> WorkerStats:
     stats = WorkerStats()
     clock = time.perf_counter_ns
     reads, writes = stats.read_ns.append, stats.write_ns.append
@@ -197,7 +199,7 @@ def _loop(op: str, ops: Ops, items: list[Any], deadline: int, errors: tuple) -> 
                 read(item)
                 reads(clock() - started)
                 continue
-            write = ops.update
+            write: Callable[[Any], object] = ops.update
         else:
             write = ops.insert
         try:
@@ -213,7 +215,12 @@ def _loop(op: str, ops: Ops, items: list[Any], deadline: int, errors: tuple) -> 
 
 
 async def _async_loop(
-    op: str, read: Callable, insert: Callable, items: list[Any], deadline: int, errors: tuple
+    op: str,
+    read: Callable[[Any], Awaitable[object]],
+    insert: Callable[[Any], Awaitable[object]],
+    items: list[Any],
+    deadline: int,
+    errors: tuple[type[BaseException], ...],
 ) -> WorkerStats:
     stats = WorkerStats()
     clock = time.perf_counter_ns
@@ -327,7 +334,7 @@ class ThreadedRound:
 
 def thread_round(
     system: System, workload: Workload, work: list[list[Any]], duration: float
-) -> dict:
+) -> dict[str, float]:
     """Run one timed round of a threaded workload."""
     return ThreadedRound(system, workload, work).go(duration)
 
@@ -368,7 +375,9 @@ def _timed_batches(run: Callable[[int], Any], duration: float) -> tuple[int, int
     return count, clock() - started
 
 
-def checkout_round(system: System, duration: float, loop: asyncio.AbstractEventLoop) -> dict:
+def checkout_round(
+    system: System, duration: float, loop: asyncio.AbstractEventLoop
+) -> dict[str, float]:
     """Run one timed round of checkout+return (sync, or async inside ``loop``)."""
     if system.kind == "async":
         alooped = system.async_checkout_loop()
@@ -377,7 +386,7 @@ def checkout_round(system: System, duration: float, loop: asyncio.AbstractEventL
             loop.run_until_complete(alooped(n))
 
     else:
-        run = system.checkout_loop()
+        run = system.checkout_loop()  # type: ignore[assignment]
     count, ns = _timed_batches(run, duration)
     return {
         "wall_s": ns / 1e9,
