@@ -259,6 +259,7 @@ cdef class Job:
     cdef Lease lease
     cdef readonly bint done
     cdef int64_t elapsed_ns          # how long the worker ran it
+    cdef bint cancelled              # the awaiting task was cancelled: stop, or do not start
 
     cdef void fire(self)
 

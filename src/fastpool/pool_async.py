@@ -38,11 +38,10 @@ async def _finish(job: Job) -> Any:
         job.interrupt()
         while not fut.done():
             try:
-                await asyncio.shield(fut)
+                await asyncio.wait((fut,), timeout=0.02)
             except asyncio.CancelledError:
-                job.interrupt()
-            except BaseException:
-                break
+                pass  # already on the way out
+            job.interrupt()  # again: one sent before the statement began is forgotten
         if not fut.cancelled():
             fut.exception()  # retrieved: the caller was cancelled, the outcome is moot
         raise
@@ -132,6 +131,24 @@ class AsyncCursor:
         return "<fastpool.AsyncCursor>"
 
 
+class _WriterOwner:
+    # The task holding an AsyncPool's writer, so that a nested apool.writer() in that task
+    # becomes a SAVEPOINT (and apool.execute joins its transaction) instead of waiting for
+    # itself. Tasks play the part threads play for Pool.
+    __slots__ = ("task", "lease", "savepoints")
+
+    def __init__(self) -> None:
+        self.task: asyncio.Task[Any] | None = None
+        self.lease: Lease | None = None
+        self.savepoints = 0
+
+    def held_by_current_task(self) -> Lease | None:
+        lease = self.lease
+        if lease is None or lease.closed or self.task is not asyncio.current_task():
+            return None
+        return lease
+
+
 class AsyncLease:
     """A pooled connection lent to one task: ``async with apool.reader() as conn:``.
 
@@ -141,10 +158,16 @@ class AsyncLease:
     raises (also when the task is cancelled). A lease serves one task at a time.
     """
 
-    __slots__ = ("_engine", "_lease", "_writer", "_begin", "_timeout", "_used")
+    __slots__ = ("_engine", "_lease", "_writer", "_begin", "_timeout", "_used", "_owner",
+                 "_savepoint")
 
     def __init__(
-        self, engine: AsyncEngine, writer: bool, begin: bool, timeout: float | None
+        self,
+        engine: AsyncEngine,
+        writer: bool,
+        begin: bool,
+        timeout: float | None,
+        owner: _WriterOwner,
     ) -> None:
         self._engine = engine
         self._lease: Lease | None = None
@@ -152,13 +175,33 @@ class AsyncLease:
         self._begin = begin
         self._timeout = timeout
         self._used = False
+        self._owner = owner
+        self._savepoint: str | None = None
 
     async def _checkout(self) -> AsyncLease:
         if self._used:
-            raise InterfaceError("this lease was already checked out once; call reader()/writer() again")
+            raise InterfaceError(
+                "this lease was already checked out once; call reader()/writer() again")
         self._used = True
+        owner = self._owner
+        if self._writer:
+            held = owner.held_by_current_task()
+            if held is not None:
+                if not self._begin:
+                    raise InterfaceError(
+                        "this task already holds the writer in a transaction; end that block "
+                        "first")
+                owner.savepoints += 1
+                name = f"fastpool_async_{owner.savepoints}"
+                self._engine.call(held, _SCRIPT, f"SAVEPOINT {name}", ())
+                self._savepoint = name
+                self._lease = held
+                return self
         slot = await _slot(self._engine, self._writer, self._timeout)
         self._lease = self._engine.lease_on(self._writer, slot, self._begin)
+        if self._writer:
+            owner.task = asyncio.current_task()
+            owner.lease = self._lease
         return self
 
     def __await__(self) -> Any:
@@ -176,8 +219,20 @@ class AsyncLease:
         tb: TracebackType | None,
     ) -> bool:
         lease, self._lease = self._lease, None
-        if lease is not None:
-            self._engine.end(lease, exc_type)
+        if lease is None:
+            return False
+        name = self._savepoint
+        if name is not None:
+            if lease.closed:
+                return False
+            if exc_type is None:
+                self._engine.call(lease, _SCRIPT, f"RELEASE {name}", ())
+            else:
+                self._engine.call(lease, _SCRIPT, f"ROLLBACK TO {name}; RELEASE {name}", ())
+            return False
+        if self._writer and self._owner.lease is lease:
+            self._owner.task = self._owner.lease = None
+        self._engine.end(lease, exc_type)
         return False
 
     def _live(self) -> Lease:
@@ -232,8 +287,13 @@ class AsyncLease:
 
     async def close(self) -> None:
         """Give the connection back to the pool; uncommitted writes are rolled back. Idempotent."""
+        if self._savepoint is not None:
+            await self.__aexit__(None, None, None)
+            return
         lease, self._lease = self._lease, None
         if lease is not None:
+            if self._writer and self._owner.lease is lease:
+                self._owner.task = self._owner.lease = None
             lease.close()
 
     @property
@@ -243,7 +303,9 @@ class AsyncLease:
 
     @property
     def kind(self) -> str:
-        """'reader' or 'writer'."""
+        """'reader', 'writer' or 'writer savepoint'."""
+        if self._savepoint is not None:
+            return "writer savepoint"
         return "writer" if self._writer else "reader"
 
     @property
@@ -310,6 +372,7 @@ class AsyncPool:
         self._timeout: float | None = options.acquisition_timeout
         self._core = _Core(options)
         self._engine = AsyncEngine(self._core)
+        self._owner = _WriterOwner()
 
     # -- leases --------------------------------------------------------------------------------
 
@@ -319,20 +382,20 @@ class AsyncPool:
         Use it as ``async with apool.reader() as conn:``. It goes back to the pool at the end of
         the block (or on ``await conn.close()``); using it afterwards raises InterfaceError.
         """
-        return AsyncLease(self._engine, False, True, self._timeout)
+        return AsyncLease(self._engine, False, True, self._timeout, self._owner)
 
     def writer(self) -> AsyncLease:
         """Check out the writer, in FIFO order of arrival; return it as an AsyncLease in a transaction.
 
         ``async with apool.writer() as conn:`` runs ``BEGIN IMMEDIATE`` now, ``COMMIT`` at the end
         of the block, or ``ROLLBACK`` if the block raises. Inside it, a nested ``apool.writer()``
-        waits for the writer like any other task (tasks, unlike threads, cannot nest it).
+        in the same task becomes a SAVEPOINT instead of waiting for itself.
         """
-        return AsyncLease(self._engine, True, True, self._timeout)
+        return AsyncLease(self._engine, True, True, self._timeout, self._owner)
 
     def writer_no_transaction(self) -> AsyncLease:
         """Check out the writer without opening a transaction (for checkpoints and VACUUM)."""
-        return AsyncLease(self._engine, True, False, self._timeout)
+        return AsyncLease(self._engine, True, False, self._timeout, self._owner)
 
     # -- one-shots -----------------------------------------------------------------------------
 
@@ -351,6 +414,11 @@ class AsyncPool:
 
     async def _write(self, op: int, sql: str, params: Any) -> Any:
         engine = self._engine
+        if self._owner.lease is not None:
+            held = self._owner.held_by_current_task()
+            if held is not None:  # join the task's own transaction
+                r = engine.call(held, op, sql, params)
+                return await _finish(r) if r.__class__ is Job else r
         r = engine.write(op, sql, params)
         if r is NEED:
             await _slot(engine, True, self._timeout)
@@ -374,8 +442,8 @@ class AsyncPool:
         """Run one write statement on the writer, in its own transaction; return its AsyncCursor.
 
         The cursor is finished: rowcount and lastrowid are set, and rows from RETURNING are
-        already fetched. It waits for the writer like ``apool.writer()`` (a task holding the
-        writer must use its lease instead).
+        already fetched. Inside an ``apool.writer()`` block in this task it joins that
+        transaction.
         """
         return AsyncCursor(await self._write(_EXECUTE, sql, params))
 
@@ -401,9 +469,9 @@ class AsyncPool:
     async def close(self, timeout: float | None = 5.0) -> None:
         """Stop lending connections, wait up to ``timeout`` s for leases to come back, close all.
 
-        New checkouts raise PoolClosed at once. Leases still out when the timeout passes are
-        closed when they come back, with a ResourceWarning. ``timeout=None`` waits for them
-        forever. Idempotent.
+        New checkouts raise PoolClosed at once. Leases still out when the timeout passes (or
+        the writer, when the calling task holds it) are closed when they come back, with a
+        ResourceWarning. ``timeout=None`` waits for them forever. Idempotent.
         """
         if self._core.closed or self._engine.closing:
             return
@@ -415,13 +483,16 @@ class AsyncPool:
 
         engine.fail_waiters(PoolClosed("the pool was closed while waiting for a connection"))
         deadline = None if timeout is None else time.monotonic() + timeout
-        while engine.busy() and (deadline is None or time.monotonic() < deadline):
+        # The caller's own writer lease cannot come back while we wait for it.
+        own_writer = self._owner.held_by_current_task() is not None
+        while engine.busy(own_writer) and (deadline is None or time.monotonic() < deadline):
             await asyncio.sleep(0.002)
         engine.stop()
+        still_out = engine.busy(False)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ResourceWarning)
-            self._core.close(timeout=0)
-        if engine.busy():
+            self._core.close(timeout=0)  # takes every idle slot: busy() says True from now on
+        if still_out:
             warnings.warn(
                 "fastpool.AsyncPool.close(): leases still checked out or statements still "
                 f"running after {timeout} s; their connections are closed when they come back "
@@ -434,6 +505,16 @@ class AsyncPool:
     def closed(self) -> bool:
         """True once close() was called."""
         return bool(self._core.closed or self._engine.closing)
+
+    @property
+    def debug(self) -> bool:
+        """True when the pool records where each lease was checked out."""
+        return bool(self._core.debug)
+
+    @property
+    def holders(self) -> dict[Any, Any]:
+        """With debug=True: (kind, slot) -> (thread name, since, stack) of leases out."""
+        return self._core.holders  # type: ignore[no-any-return]
 
     async def __aenter__(self) -> AsyncPool:
         return self
