@@ -13,7 +13,7 @@ import time
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterable
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 from fastpool._core import NEED, AsyncEngine, Connection, Cursor, Job, Lease, PoolCore, SlotWaiter
 from fastpool._options import pool_options
@@ -52,8 +52,8 @@ async def _slot(engine: AsyncEngine, writer: bool, timeout: float | None) -> int
     loop = asyncio.get_running_loop()
     engine.bind(loop)
     got = engine.acquire(writer)
-    if got.__class__ is int:
-        return got  # type: ignore[no-any-return]
+    if isinstance(got, int):
+        return got
     waiter: SlotWaiter = got
     handle = None
     if timeout is not None:
@@ -70,7 +70,7 @@ async def _slot(engine: AsyncEngine, writer: bool, timeout: float | None) -> int
     finally:
         if handle is not None:
             handle.cancel()
-    return waiter.take()  # type: ignore[no-any-return]
+    return waiter.take()
 
 
 class AsyncCursor:
@@ -111,12 +111,12 @@ class AsyncCursor:
     @property
     def rowcount(self) -> int:
         """Rows changed by the statement (-1 for queries)."""
-        return self._cursor.rowcount  # type: ignore[no-any-return]
+        return self._cursor.rowcount
 
     @property
     def lastrowid(self) -> int:
         """The rowid of the last inserted row."""
-        return self._cursor.lastrowid  # type: ignore[no-any-return]
+        return self._cursor.lastrowid
 
     @property
     def arraysize(self) -> int:
@@ -217,7 +217,7 @@ class AsyncLease:
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> bool:
+    ) -> Literal[False]:
         lease, self._lease = self._lease, None
         if lease is None:
             return False
@@ -299,7 +299,7 @@ class AsyncLease:
     @property
     def in_transaction(self) -> bool:
         """True while a transaction is open on this connection."""
-        return self._live().in_transaction  # type: ignore[no-any-return]
+        return self._live().in_transaction
 
     @property
     def kind(self) -> str:
@@ -514,7 +514,7 @@ class AsyncPool:
     @property
     def holders(self) -> dict[Any, Any]:
         """With debug=True: (kind, slot) -> (thread name, since, stack) of leases out."""
-        return self._core.holders  # type: ignore[no-any-return]
+        return self._core.holders
 
     async def __aenter__(self) -> AsyncPool:
         return self
@@ -524,7 +524,7 @@ class AsyncPool:
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> bool:
+    ) -> Literal[False]:
         await self.close()
         return False
 
