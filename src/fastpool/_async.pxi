@@ -584,7 +584,8 @@ cdef class AsyncEngine:
                     "this connection is still running a statement (another task awaits it); "
                     "a lease serves one task at a time: await each call before the next")
             return self.submit(conn, op, sql, params, -1, 0, None)
-        result = self.inline(conn, op, sql, params, lease.role == READER)
+        # A script is never interrupted and run again: its first statements would run twice.
+        result = self.inline(conn, op, sql, params, lease.role == READER and op != OP_SCRIPT)
         if result is NEED:
             return self.submit(conn, op, sql, params, -1, 0, None)
         return result

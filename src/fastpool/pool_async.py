@@ -538,8 +538,11 @@ class AsyncPool:
             ResourceWarning,
             stacklevel=2,
         )
-        self._engine.stop()
-        core.close(timeout=0)
+        try:
+            self._engine.stop()
+            core.close(timeout=0)
+        except Exception:  # noqa: BLE001 - a finalizer must not raise (e.g. at shutdown)
+            pass
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
