@@ -232,7 +232,11 @@ class AsyncLease:
             return False
         if self._writer and self._owner.lease is lease:
             self._owner.task = self._owner.lease = None
-        self._engine.end(lease, exc_type)
+        engine = self._engine
+        engine.end(lease, exc_type)
+        if engine.yield_due:  # a streak of inline calls: let other tasks run, holding nothing
+            engine.yielded()
+            await asyncio.sleep(0)
         return False
 
     def _live(self) -> Lease:
@@ -248,7 +252,9 @@ class AsyncLease:
         r = self._engine.call(self._live(), op, sql, params)
         if r.__class__ is Job:
             return await _finish(r)
-        if self._engine.yield_due:
+        # Never yield holding the writer: every task would queue behind it, and from then on
+        # each transaction would need a hand-off (writer leases yield in __aexit__ instead).
+        if self._engine.yield_due and not self._writer:
             self._engine.yielded()
             await asyncio.sleep(0)
         return r
