@@ -143,3 +143,25 @@ cdef extern from "fp_xlock.h" nogil:
     int fp_xlock_release(fp_xlock *lock) noexcept
     uint64_t fp_xlock_takeovers(const fp_xlock *lock) noexcept
     void fp_xlock_close(fp_xlock *lock) noexcept
+
+
+cdef extern from "fp_async.h" nogil:
+    ctypedef struct fp_cq_item:
+        fp_cq_item *next
+        uint64_t token
+
+    ctypedef struct fp_cq:
+        pass
+
+    ctypedef struct fp_async_waiter:
+        fp_waiter waiter
+        fp_cq_item item
+        fp_cq *cq
+
+    fp_cq *fp_cq_new() noexcept
+    void fp_cq_free(fp_cq *q) noexcept
+    int fp_cq_fd(const fp_cq *q) noexcept
+    int fp_cq_post(fp_cq *q, fp_cq_item *item) noexcept
+    fp_cq_item *fp_cq_take_all(fp_cq *q) noexcept
+    void fp_async_waiter_init(fp_async_waiter *w, fp_cq *cq, uint64_t token) noexcept
+    int64_t fp_monotonic_ns() noexcept
