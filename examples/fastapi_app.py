@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -166,9 +167,19 @@ def main(argv: list[str] | None = None) -> int:
                         help="serve on this already-bound listening socket instead")
     parser.add_argument("--readers", type=int, default=4)
     args = parser.parse_args(argv)
-    kwargs: dict[str, Any] = ({"fd": args.fd} if args.fd is not None
-                              else {"host": args.host, "port": args.port})
-    uvicorn.run(create_app(args.db, args.readers), log_level="warning", **kwargs)
+    application = create_app(args.db, args.readers)
+    if args.fd is None:
+        uvicorn.run(application, host=args.host, port=args.port, log_level="warning")
+        return 0
+    # socket(fileno=...) finds the socket's real family. (uvicorn's own fd= option takes it
+    # for a Unix socket, so asyncio would not set TCP_NODELAY on a TCP one, and every
+    # keep-alive request would wait ~40 ms for a delayed ACK.)
+    sock = socket.socket(fileno=args.fd)
+    server = uvicorn.Server(uvicorn.Config(application, log_level="warning"))
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:   # uvicorn re-raises the Ctrl-C it handled, once shut down
+        pass
     return 0
 
 

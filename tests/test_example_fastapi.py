@@ -98,7 +98,7 @@ def make_ops(rng: random.Random, ids: list[int], n: int) -> list[tuple]:
     return ops
 
 
-async def drive(url: str, concurrency: int = 64):
+async def drive(url: str, concurrency: int = 16):
     """Send the load; check every answer; return what the database must now hold."""
     rng = random.Random(4321)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
