@@ -1,0 +1,205 @@
+"""examples/fastapi_app.py served for real: uvicorn in a child process on 127.0.0.1, a few
+thousand concurrent requests (reads and writes) from httpx.AsyncClient, every answer checked,
+a graceful shutdown (SIGINT: the lifespan closes the AsyncPool), then the final database
+checked with the stdlib sqlite3 module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import httpx
+import pytest
+
+import fastpool
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="sends SIGINT to the server")
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "fastapi_app.py"
+# The child must import the same fastpool as this test (a checkout with PYTHONPATH=src, or
+# the installed package).
+FASTPOOL_ROOT = str(Path(fastpool.__file__).resolve().parent.parent)
+
+
+class Server:
+    """The example app under uvicorn in a child process, on a socket bound here."""
+
+    def __init__(self, db: Path, readers: int) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(512)
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            [FASTPOOL_ROOT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+        env["PYTHONWARNINGS"] = "default"    # let ResourceWarnings show up in stderr
+        self.proc = subprocess.Popen(
+            [sys.executable, str(EXAMPLE), "--db", str(db), "--fd", str(self.sock.fileno()),
+             "--readers", str(readers)],
+            pass_fds=(self.sock.fileno(),), env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                _, err = self.proc.communicate()
+                raise AssertionError(f"the server exited with {self.proc.returncode}:\n{err}")
+            try:
+                if httpx.get(self.url + "/health", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError("the server did not answer /health in time")
+            time.sleep(0.1)
+
+    def stop(self) -> tuple[int, str]:
+        """Graceful shutdown, as Ctrl-C does it; return (exit code, stderr)."""
+        self.sock.close()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+        try:
+            _, err = self.proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            _, err = self.proc.communicate()
+            raise AssertionError(f"the server did not shut down:\n{err}") from None
+        return self.proc.returncode, err
+
+
+def make_ops(rng: random.Random, ids: list[int], n: int) -> list[tuple]:
+    ops: list[tuple] = []
+    for i in range(n):
+        r = rng.random()
+        if r < 0.40:
+            ops.append(("get", rng.choice(ids), None))
+        elif r < 0.50:
+            ops.append(("list", None, None))
+        elif r < 0.85:
+            ops.append(("add", rng.choice(ids), rng.randrange(1, 10)))
+        elif r < 0.95:
+            ops.append(("create", None, (f"new-{i}", rng.randrange(0, 5))))
+        elif r < 0.97:
+            ops.append(("missing", 10**9 + i, None))
+        else:
+            ops.append(("bad", rng.choice(ids), None))
+    return ops
+
+
+async def drive(url: str, concurrency: int = 16):
+    """Send the load; check every answer; return what the database must now hold."""
+    rng = random.Random(4321)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
+        gate = asyncio.Semaphore(concurrency)
+
+        async def call(method, path, body=None):
+            async with gate:
+                resp = await client.request(method, path, json=body)
+                return resp.status_code, resp.json()
+
+        seeds = [(f"item-{i}", rng.randrange(0, 50)) for i in range(40)]
+        created = await asyncio.gather(
+            *(call("POST", "/items", {"name": n, "qty": q}) for n, q in seeds))
+        assert all(status == 201 for status, _ in created), created
+        items = {body["id"]: (body["name"], body["qty"]) for _, body in created}
+        assert len(items) == len(seeds) and sorted(items.values()) == sorted(seeds)
+        ids = sorted(items)
+
+        ops = make_ops(rng, ids, 3000)
+
+        def request_for(op):
+            kind, item_id, arg = op
+            if kind in ("get", "missing"):
+                return call("GET", f"/items/{item_id}")
+            if kind == "list":
+                return call("GET", "/items?limit=5")
+            if kind == "add":
+                return call("POST", f"/items/{item_id}/add", {"n": arg})
+            if kind == "create":
+                return call("POST", "/items", {"name": arg[0], "qty": arg[1]})
+            return call("POST", f"/items/{item_id}/add", {"n": -1})
+
+        answers = await asyncio.gather(*(request_for(op) for op in ops))
+        stats_status, stats = await call("GET", "/stats")
+
+    added: dict[int, list[int]] = defaultdict(list)
+    seen_qty: dict[int, list[int]] = defaultdict(list)
+    new_items: dict[int, tuple[str, int]] = {}
+    for (kind, item_id, arg), (status, body) in zip(ops, answers, strict=True):
+        if kind == "get":
+            assert status == 200, body
+            assert body["id"] == item_id and body["name"] == items[item_id][0]
+            assert body["qty"] >= items[item_id][1]
+        elif kind == "list":
+            assert status == 200, body
+            assert body["total"] >= len(items)
+            assert [it["id"] for it in body["items"]] == ids[:5]
+        elif kind == "add":
+            assert status == 200, body
+            assert body["id"] == item_id
+            added[item_id].append(arg)
+            seen_qty[item_id].append(body["qty"])
+        elif kind == "create":
+            assert status == 201, body
+            assert (body["name"], body["qty"]) == arg
+            assert body["id"] not in items and body["id"] not in new_items
+            new_items[body["id"]] = arg
+        elif kind == "missing":
+            assert status == 404 and "no item" in body["detail"], body
+        else:
+            assert status == 422, body    # FastAPI's validation error: n must be >= 1
+
+    # Increments of one item went through the single writer one at a time: each answered a
+    # distinct running total, the largest being the start plus all of them.
+    for item_id, ns in added.items():
+        answers_for_item = seen_qty[item_id]
+        assert len(set(answers_for_item)) == len(answers_for_item)
+        assert max(answers_for_item) == items[item_id][1] + sum(ns)
+
+    assert stats_status == 200
+    assert stats["timeouts"] == 0 and stats["readers_in_use"] == 0
+    assert not stats["writer_busy"] and stats["closed"] is False
+    return items, added, new_items
+
+
+@pytest.mark.timeout(300)
+def test_fastapi_app_under_uvicorn(tmp_path):
+    db = tmp_path / "inventory.db"
+    server = Server(db, readers=4)
+    try:
+        server.wait_ready()
+        items, added, new_items = asyncio.run(drive(server.url))
+    finally:
+        code, err = server.stop()
+    assert code == 0, err
+    assert "Traceback" not in err and "ResourceWarning" not in err, err
+
+    expected = {i: (n, q + sum(added.get(i, []))) for i, (n, q) in items.items()}
+    expected.update(new_items)
+    moves = sum(len(ns) for ns in added.values())
+    moves += sum(1 for _, q in list(items.values()) + list(new_items.values()) if q)
+    check = sqlite3.connect(db)
+    try:
+        assert check.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        rows = check.execute("SELECT id, name, qty FROM items").fetchall()
+        assert {i: (n, q) for i, n, q in rows} == expected
+        assert check.execute("SELECT count(*) FROM moves").fetchone() == (moves,)
+        assert check.execute(
+            "SELECT count(*) FROM items WHERE qty != "
+            "(SELECT coalesce(sum(n), 0) FROM moves WHERE item_id = items.id)"
+        ).fetchone() == (0,)
+    finally:
+        check.close()
