@@ -123,3 +123,111 @@ def test_soak_memory_descriptors_wal_and_leases_stay_bounded(tmp_path):
     assert growth < RSS_GROWTH_LIMIT, f"resident memory grew by {growth / 2**20:.1f} MiB"
     pool.close()
     assert open_fds() - fds_before == set(), "the closed pool left file descriptors open"
+
+
+@pytest.mark.timeout(SECONDS * 3 + 120)
+def test_async_soak_memory_descriptors_wal_and_leases_stay_bounded(tmp_path):
+    """The same load through an AsyncPool on one event loop, with some reads cancelled by
+    timeouts mid-flight: memory, WAL, leases and descriptors stay bounded the same way."""
+    import asyncio
+
+    fds_before = open_fds()
+    db = tmp_path / "soak-async.db"
+    wal = tmp_path / "soak-async.db-wal"
+    ops = [0] * 6
+    largest_wal = [0]
+    timed_out = [0]
+    marks: dict[str, int] = {}
+
+    async def main() -> dict[str, object]:
+        apool = fastpool.AsyncPool(db, readers=4)
+        await apool.execute("CREATE TABLE t(id INTEGER PRIMARY KEY, k INTEGER, v TEXT)")
+        await apool.execute("CREATE INDEX t_k ON t(k)")
+        await apool.executemany(
+            "INSERT INTO t(k, v) VALUES (?, ?)", [(i % 97, "x" * 64) for i in range(ROWS)]
+        )
+        stop = asyncio.Event()
+
+        async def reader(i: int) -> None:
+            rnd = random.Random(i)
+            while not stop.is_set():
+                top = (await apool.fetchone("SELECT max(id) FROM t"))[0]
+                await apool.fetchone("SELECT v FROM t WHERE id = ?", (rnd.randint(top - ROWS, top),))
+                async with apool.reader() as r:
+                    await r.fetchall("SELECT id, v FROM t WHERE k = ? LIMIT 20", (rnd.randrange(97),))
+                    async for _ in await r.execute("SELECT id FROM t ORDER BY id DESC LIMIT 5"):
+                        pass
+                if rnd.random() < 0.02:
+                    # A read long enough to be cut by its timeout: interrupted, slot returned.
+                    try:
+                        await asyncio.wait_for(
+                            apool.fetchone(
+                                "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 "
+                                "FROM r WHERE i < 3000000) SELECT count(*) FROM r"
+                            ),
+                            timeout=0.002,
+                        )
+                    except asyncio.TimeoutError:
+                        timed_out[0] += 1
+                ops[i] += 1
+
+        async def writer(i: int) -> None:
+            rnd = random.Random(100 + i)
+            while not stop.is_set():
+                if rnd.random() < 0.5:
+                    await apool.execute(
+                        "INSERT INTO t(k, v) VALUES (?, ?)", (rnd.randrange(97), "y" * 64)
+                    )
+                    await apool.execute("DELETE FROM t WHERE id = (SELECT min(id) FROM t)")
+                else:
+                    try:
+                        async with apool.writer() as w:
+                            await w.execute(
+                                "UPDATE t SET v = ? WHERE k = ?", ("z" * 64, rnd.randrange(97))
+                            )
+                            if rnd.random() < 0.1:
+                                raise LookupError("rolled back on purpose")
+                    except LookupError:
+                        pass
+                ops[i] += 1
+                if ops[i] % 50 == 0:
+                    largest_wal[0] = max(largest_wal[0], wal.stat().st_size)
+
+        tasks = [asyncio.ensure_future(reader(i)) for i in range(4)]
+        tasks += [asyncio.ensure_future(writer(i)) for i in range(4, 6)]
+
+        async def measure() -> None:
+            await asyncio.sleep(WARMUP)
+            marks["rss_warm"] = rss_bytes()
+            await asyncio.sleep(SECONDS - WARMUP)
+            marks["rss_end"] = rss_bytes()
+
+        try:
+            watcher = asyncio.ensure_future(measure())
+            done, _ = await asyncio.wait([watcher, *tasks], return_when=asyncio.FIRST_COMPLETED)
+            for t in done:
+                t.result()  # a task that failed fails the test here
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        for t in tasks:
+            t.result()
+        assert (await apool.fetchone("SELECT count(*) FROM t")) == (ROWS,)
+        stats = apool.stats()
+        await apool.close()
+        return stats
+
+    stats = asyncio.run(main())
+    assert min(ops) > 0, f"a task made no progress: {ops}"
+    assert stats["readers_in_use"] == 0 and not stats["writer_busy"], stats
+    assert stats["waiting_readers"] == 0 and stats["waiting_writers"] == 0
+    assert stats["discarded"] == 0, stats
+    assert largest_wal[0] < WAL_BOUND, f"the WAL reached {largest_wal[0] / 2**20:.1f} MiB"
+    growth = marks["rss_end"] - marks["rss_warm"]
+    print(
+        f"\nasync soak: {SECONDS:.0f} s, {sum(ops)} loop iterations, {timed_out[0]} reads cut by "
+        f"timeouts, RSS {marks['rss_warm'] / 2**20:.1f} -> {marks['rss_end'] / 2**20:.1f} MiB, "
+        f"WAL max {largest_wal[0] / 2**20:.1f} MiB, {stats['checkpoints']} checkpoints"
+    )
+    assert growth < RSS_GROWTH_LIMIT, f"resident memory grew by {growth / 2**20:.1f} MiB"
+    assert open_fds() - fds_before == set(), "the closed pool left file descriptors open"

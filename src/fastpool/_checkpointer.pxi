@@ -53,6 +53,11 @@ cdef class Checkpointer:
                 fp_flag_store(&self.restart_at, <uint32_t>self.autocheckpoint)
             if not bits & WAL_FULL:
                 continue
+            if fp_flag_load(&self.restart_wanted):
+                # The pool runs a RESTART between the next two writers; it does the whole
+                # job, and a PASSIVE run now would hold the checkpoint lock it needs, so the
+                # RESTART would fail and a hot writer would outrun every later attempt.
+                continue
             log = done = -1
             rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done)
             fp_counter_add(&self.runs, 1)
