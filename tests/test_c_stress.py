@@ -22,6 +22,7 @@ CSRC = ROOT / "csrc"
 LIB_SOURCES = sorted(CSRC.glob("*.c"))
 STRESS_SOURCE = ROOT / "tests" / "c" / "stress_slots.c"
 NOTIFY_SOURCE = ROOT / "tests" / "c" / "stress_notify.c"
+ASYNC_SOURCE = ROOT / "tests" / "c" / "stress_async.c"
 
 # Keeps the whole module well under 30 s on 2 cores (the full scale=1 run
 # takes ~14 s per TSan build there); raise it locally for longer soaks.
@@ -111,6 +112,24 @@ def test_notify_stress_under_tsan(compiler_name, defines, tmp_path):
             pytest.skip(f"{compiler_name} not installed (the cc builds are the required ones)")
     exe = tmp_path / "stress_notify"
     _compile(compiler, exe, TSAN_FLAGS + defines, LIB_SOURCES + [NOTIFY_SOURCE])
+    res = _run_stress(exe, os.environ.get("FP_STRESS_SCALE", DEFAULT_SCALE[compiler_name]))
+    report = f"exit code {res.returncode}\n--- stdout ---\n{res.stdout}\n--- stderr ---\n{res.stderr}"
+    assert res.returncode == 0, report
+    assert "ThreadSanitizer" not in res.stderr, report
+    assert "unit: ok" in res.stdout and "all checks passed" in res.stdout, report
+
+
+@pytest.mark.parametrize("compiler_name", ["cc", "clang"])
+def test_async_queue_stress_under_tsan(compiler_name, tmp_path):
+    """fp_async: producers post, one consumer polls the descriptor; no lost wake-up, no race."""
+    if compiler_name == "cc":
+        compiler = _require_cc()
+    else:
+        compiler = shutil.which(compiler_name)
+        if compiler is None:
+            pytest.skip(f"{compiler_name} not installed (the cc builds are the required ones)")
+    exe = tmp_path / "stress_async"
+    _compile(compiler, exe, TSAN_FLAGS, LIB_SOURCES + [ASYNC_SOURCE])
     res = _run_stress(exe, os.environ.get("FP_STRESS_SCALE", DEFAULT_SCALE[compiler_name]))
     report = f"exit code {res.returncode}\n--- stdout ---\n{res.stdout}\n--- stderr ---\n{res.stderr}"
     assert res.returncode == 0, report
