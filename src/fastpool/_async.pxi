@@ -31,6 +31,7 @@ cdef enum:
     OP_EXECUTEMANY = 3
     OP_SCRIPT = 4
     OP_CHECKPOINT = 5
+    OP_LOCK = 6                 # only wait for the cross-process writer lock
     INLINE_OPS = 400            # VM instructions between two looks at the clock (~5 µs)
     YIELD_NS = 2000000          # an inline streak longer than this lets other tasks run
     SLOW_SQL_MAX = 4096
@@ -125,9 +126,16 @@ cdef class Job:
         cdef AsyncEngine engine = self.engine
         cdef int64_t started = fp_monotonic_ns()
         try:
+            if self.take_xlock:
+                # Another process holds the writer lock: sleep on it here, not on the loop.
+                # It is ours (the process's) from now on; giving the writer back releases it.
+                engine.pool.take_xlock()
             if self.cancelled:
                 raise OperationalError("interrupted before it started: the task was cancelled")
-            self.result = run_op(self.conn, self.op, self.sql, self.params)
+            if self.op == OP_LOCK:
+                self.result = None
+            else:
+                self.result = run_op(self.conn, self.op, self.sql, self.params)
         except BaseException as exc:
             self.exc = exc
         self.elapsed_ns = fp_monotonic_ns() - started
@@ -403,7 +411,7 @@ cdef class AsyncEngine:
         return len(self.slow_sql)
 
     cdef Job submit(self, Connection conn, int op, str sql, object params, int role,
-                    uint32_t slot, Lease lease):
+                    uint32_t slot, Lease lease, bint take_xlock=False):
         cdef Job job = Job.__new__(Job)
         if self.loop is None:
             raise InternalError("the async engine has no event loop bound")
@@ -415,6 +423,7 @@ cdef class AsyncEngine:
         job.role = role
         job.slot = slot
         job.lease = lease
+        job.take_xlock = take_xlock
         job.future = self.loop.create_future()
         job.item.token = self.next_token
         self.next_token += 1
@@ -492,11 +501,18 @@ cdef class AsyncEngine:
         cdef Lease lease
         try:
             self.check_open()
-            conn = pool.writer_connection()
+            conn = pool.writer_connection(False)
         except BaseException:
             fp_slots_release(pool.writer_slot, 0)
             raise
         lease = pool.lease(WRITER, 0, conn)
+        if not pool.try_xlock():
+            # Another process is writing: wait for it on a worker, never on the loop. (The
+            # fast path may run before this loop is bound: then take the awaiting path.)
+            if self.loop is None:
+                pool.give_back(lease)
+                return NEED
+            return self.submit(conn, op, sql, params, WRITER, 0, lease, True)
         if sql in self.slow_sql:
             return self.submit(conn, op, sql, params, WRITER, 0, lease)
         try:
@@ -550,7 +566,17 @@ cdef class AsyncEngine:
 
     def release(self, bint writer, uint32_t slot):
         """Give back a slot taken with acquire() but never made into a lease."""
+        if writer:
+            self.pool.release_xlock()   # taken (or kept for us) for a lease that never began
         fp_slots_release(self.pool.writer_slot if writer else self.pool.reader_slots, slot)
+
+    def lock_writer(self):
+        """Holding the writer slot: None when the cross-process writer lock is ours (or not
+        used), else a Job to await that waits for it on a worker thread."""
+        cdef PoolCore pool = self.pool
+        if pool.try_xlock():
+            return None
+        return self.submit(pool.writer_conn, OP_LOCK, "", None, -1, 0, None, True)
 
     def lease_on(self, bint writer, uint32_t slot, bint begin=True):
         """Make a Lease of an acquired slot; a writer lease begins its transaction (IMMEDIATE)."""
@@ -567,6 +593,7 @@ cdef class AsyncEngine:
         try:
             self.check_open()
         except BaseException:
+            pool.release_xlock()
             fp_slots_release(pool.writer_slot, 0)
             raise
         lease = pool.lease(WRITER, 0, pool.writer_connection())
@@ -578,6 +605,9 @@ cdef class AsyncEngine:
         except BaseException:
             pool.give_back(lease)
             raise
+        # As in Pool.writer(): if SQLite rolls the whole transaction back by itself, later
+        # statements and the block's end raise instead of committing half of it.
+        lease.conn.guard_tx = True
         lease.changes_at_begin = lease.conn.total_changes
         return lease
 

@@ -194,7 +194,8 @@ cdef class PoolCore:
     cdef uint32_t acquire(self, fp_slots *slots, int role) except? 0xFFFFFFFF
     cdef str timeout_message(self, int role, int64_t waited_ns)
     cdef Connection reader_connection(self, uint32_t slot)
-    cdef Connection writer_connection(self)
+    cdef Connection writer_connection(self, bint lock=*)
+    cdef bint try_xlock(self) noexcept
     cdef int check_file(self) except -1
     cdef int take_xlock(self) except -1
     cdef void drop_kept_xlock(self) noexcept
@@ -252,7 +253,7 @@ cdef class AsyncEngine:
     cdef int check_open(self) except -1
     cdef object inline(self, Connection conn, int op, str sql, object params, bint interruptible)
     cdef Job submit(self, Connection conn, int op, str sql, object params, int role,
-                    uint32_t slot, Lease lease)
+                    uint32_t slot, Lease lease, bint take_xlock=*)
     cdef void note_inline(self) noexcept
 
 
@@ -272,6 +273,7 @@ cdef class Job:
     cdef readonly bint done
     cdef int64_t elapsed_ns          # how long the worker ran it
     cdef bint cancelled              # the awaiting task was cancelled: stop, or do not start
+    cdef bint take_xlock             # first wait for the cross-process writer lock (off the loop)
 
     cdef void fire(self)
 

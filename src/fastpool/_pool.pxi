@@ -275,6 +275,16 @@ cdef class PoolCore:
             self.xlock_batch = 0
             fp_xlock_release(self.xlock)    # fails only if not ours: nothing to undo
 
+    cdef bint try_xlock(self) noexcept:
+        # Holding the writer slot: True when the cross-process lock is not used, already held
+        # or free right now (then taken); False when someone else holds it.
+        if self.xlock == NULL or self.xlock_held:
+            return True
+        if fp_xlock_acquire(self.xlock, 0) == FP_XLOCK_OK:
+            self.xlock_held = True
+            return True
+        return False
+
     cdef int take_xlock(self) except -1:
         cdef int rc
         cdef int64_t timeout = <int64_t>(self.opts.busy_timeout * 1e9)
@@ -456,14 +466,16 @@ cdef class PoolCore:
                 raise
         return <Connection>conn
 
-    cdef Connection writer_connection(self):
+    cdef Connection writer_connection(self, bint lock=True):
         # Called holding the writer slot. A writer discarded earlier is reopened here.
+        # lock=False leaves the cross-process lock to the caller (AsyncPool takes it with
+        # try_xlock, or waits for it on a worker thread, never on the event loop).
         try:
             if self.writer_conn.db == NULL and not self.is_closed:
                 self.writer_conn = self.open_writer()
             if self.file_id is not None:
                 self.check_file()
-            if self.xlock != NULL and not self.xlock_held:
+            if lock and self.xlock != NULL and not self.xlock_held:
                 self.take_xlock()
         except BaseException:
             self.writer_owner = 0

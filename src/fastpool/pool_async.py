@@ -207,6 +207,14 @@ class AsyncLease:
                 self._lease = held
                 return self
         slot = await _slot(self._engine, self._writer, self._timeout)
+        if self._writer:
+            job = self._engine.lock_writer()
+            if job is not None:  # another process writes: its lock is awaited off the loop
+                try:
+                    await _finish(job)
+                except BaseException:
+                    self._engine.release(True, slot)
+                    raise
         self._lease = self._engine.lease_on(self._writer, slot, self._begin)
         if self._writer:
             owner.task = asyncio.current_task()
