@@ -30,6 +30,9 @@ SCALE = 10 if LONG else 1
 # OverflowError: an int beyond 64 bits (README, "Errors"; the sqlite3 module does the same).
 DOCUMENTED = (fastpool.Error, TypeError, ValueError, OverflowError)
 
+# The long run takes about 10 minutes per test on 2 cores.
+pytestmark = pytest.mark.timeout(3600 if LONG else 300)
+
 
 def examples(n: int):
     """Settings for n examples (n * SCALE with FASTPOOL_LONG=1), no per-example deadline."""
