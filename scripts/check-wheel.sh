@@ -126,24 +126,35 @@ for f in /usr/include/sqlite3.h /usr/include/sqlite3ext.h /usr/lib/*/libsqlite3.
     [ -f "$f" ] && [ ! -L "$f" ] && dev_files+=("$f")
 done
 echo "SQLite development files to hide: ${dev_files[*]:-none installed}"
+# A header that stops any compilation that includes it.
+printf '#error "the SQLite headers are hidden for this check (scripts/check-wheel.sh)"\n' \
+    > "$WORK/hidden.h"
 hide() {
-    # hide FILES... -- CMD...: run CMD in a mount namespace with each FILE replaced by an empty
-    # file. Without unshare (or the right to use it) CMD runs as is, and says so.
+    # hide FILES... -- CMD...: run CMD in a mount namespace with each FILE covered: headers by
+    # one that fails with #error, anything else by an empty file. Without unshare (or the
+    # right to use it) CMD runs as is, and says so.
     local files=()
     while [ "$1" != "--" ]; do files+=("$1"); shift; done
     shift
     if unshare --mount --propagation private true 2>/dev/null; then
-        local script='for f in "${@:2:$1}"; do mount --bind /dev/null "$f"; done; shift $(($1 + 1)); exec "$@"'
-        unshare --mount --propagation private bash -c "$script" hide "${#files[@]}" "${files[@]}" "$@"
+        local script='for f in "${@:3:$1}"; do
+                case "$f" in *.h) mount --bind "$2" "$f" ;; *) mount --bind /dev/null "$f" ;; esac
+            done; shift $(($1 + 2)); exec "$@"'
+        unshare --mount --propagation private bash -c "$script" hide \
+            "${#files[@]}" "$WORK/hidden.h" "${files[@]}" "$@"
     else
         echo "(unshare is not available: SQLite's files stay visible for this run)"
         "$@"
     fi
 }
 
-step "does the test venv see the SQLite headers? (must not, inside the namespace)"
-hide "${dev_files[@]}" -- bash -c \
-    'if echo "#include <sqlite3.h>" | cc -E - >/dev/null 2>&1; then echo "sqlite3.h: visible"; else echo "sqlite3.h: hidden"; fi'
+step "can anything compile against SQLite inside the namespace? (must not)"
+if unshare --mount --propagation private true 2>/dev/null; then
+    hide "${dev_files[@]}" -- bash -c 'if echo "#include <sqlite3.h>" | cc -E - >/dev/null 2>&1
+        then echo "sqlite3.h: usable"; exit 1; else echo "sqlite3.h: hidden (#include fails)"; fi'
+else
+    echo "(unshare is not available here: the tests below run with SQLite's files visible)"
+fi
 
 step "smoke test with the shared libsqlite3 hidden as well"
 libs=("${dev_files[@]}")

@@ -8,6 +8,7 @@
 # Once a checkpoint finds the log past the threshold, the thread asks the pool for a RESTART,
 # which the pool runs between two writers, holding the writer slot (PoolCore.restart_wal).
 
+import sys
 import threading
 
 cdef enum:
@@ -92,6 +93,11 @@ cdef class Checkpointer:
     def join(self, timeout=None):
         """Stop the thread and wait for it (it closes its connection on the way out)."""
         self.stop()
+        if sys.is_finalizing():
+            # At interpreter exit this daemon thread can no longer take the GIL back (3.13
+            # parks it for good), so it never returns from _run and a join would hang the
+            # exit. Its connection's files close with the process; commits are already durable.
+            return
         self.thread.join(timeout)
 
     cdef void abandon(self) noexcept:
