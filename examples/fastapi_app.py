@@ -65,21 +65,21 @@ class Move(BaseModel):
 # -- lease dependencies --------------------------------------------------------------------
 
 
-async def reader(request: Request) -> AsyncIterator[Any]:
+async def reader(request: Request) -> AsyncIterator[fastpool.AsyncLease]:
     """One of the pool's read-only connections, for the duration of the endpoint."""
     async with request.app.state.pool.reader() as conn:
         yield conn
 
 
-async def writer(request: Request) -> AsyncIterator[Any]:
+async def writer(request: Request) -> AsyncIterator[fastpool.AsyncLease]:
     """The writer, in a transaction: committed when the endpoint returns, rolled back if it
     raises. Writers wait for it in the order they arrived."""
     async with request.app.state.pool.writer() as conn:
         yield conn
 
 
-Reader = Annotated[Any, Depends(reader, scope="function")]
-Writer = Annotated[Any, Depends(writer, scope="function")]
+Reader = Annotated[fastpool.AsyncLease, Depends(reader, scope="function")]
+Writer = Annotated[fastpool.AsyncLease, Depends(writer, scope="function")]
 
 
 # -- the app --------------------------------------------------------------------------------
