@@ -133,9 +133,12 @@ def test_async_queue_stress_under_tsan(compiler_name, defines, tmp_path):
         if compiler is None:
             pytest.skip(f"{compiler_name} not installed (the cc builds are the required ones)")
     exe = tmp_path / "stress_async"
-    _compile(compiler, exe, TSAN_FLAGS + defines, LIB_SOURCES + [ASYNC_SOURCE])
+    _compile(compiler, exe, [*TSAN_FLAGS, *defines], [*LIB_SOURCES, ASYNC_SOURCE])
     res = _run_stress(exe, os.environ.get("FP_STRESS_SCALE", DEFAULT_SCALE[compiler_name]))
-    report = f"exit code {res.returncode}\n--- stdout ---\n{res.stdout}\n--- stderr ---\n{res.stderr}"
+    report = (
+        f"exit code {res.returncode}\n--- stdout ---\n{res.stdout}\n"
+        f"--- stderr ---\n{res.stderr}"
+    )
     assert res.returncode == 0, report
     assert "ThreadSanitizer" not in res.stderr, report
     assert "queue:" in res.stdout and "all checks passed" in res.stdout, report

@@ -181,7 +181,7 @@ def test_any_parameters_through_every_entry_point(pool, sql, params, how):
 
 # Words that cannot write outside the database file (no ATTACH, VACUUM INTO) or loop for ever
 # (no WITH RECURSIVE).
-TOKENS = (  # noqa: SIM905 - a word list reads better as one string
+TOKENS = (
     "SELECT INSERT UPDATE DELETE FROM WHERE INTO VALUES SET t a b c id ( ) , ; * ? ?1 :a @b $c "
     "1 -1 0x7fffffffffffffff 1e999 'x' '' NULL AND OR NOT IN LIKE GLOB ORDER BY LIMIT OFFSET "
     "GROUP HAVING JOIN ON AS CREATE TABLE INDEX DROP IF EXISTS BEGIN COMMIT ROLLBACK SAVEPOINT "

@@ -152,9 +152,11 @@ def test_async_soak_memory_descriptors_wal_and_leases_stay_bounded(tmp_path):
             rnd = random.Random(i)
             while not stop.is_set():
                 top = (await apool.fetchone("SELECT max(id) FROM t"))[0]
-                await apool.fetchone("SELECT v FROM t WHERE id = ?", (rnd.randint(top - ROWS, top),))
+                key = rnd.randint(top - ROWS, top)
+                await apool.fetchone("SELECT v FROM t WHERE id = ?", (key,))
                 async with apool.reader() as r:
-                    await r.fetchall("SELECT id, v FROM t WHERE k = ? LIMIT 20", (rnd.randrange(97),))
+                    k = rnd.randrange(97)
+                    await r.fetchall("SELECT id, v FROM t WHERE k = ? LIMIT 20", (k,))
                     async for _ in await r.execute("SELECT id FROM t ORDER BY id DESC LIMIT 5"):
                         pass
                 if rnd.random() < 0.02:

@@ -50,14 +50,14 @@ from fastpool.pool_async import AsyncCursor, AsyncLease, AsyncPool
 __version__ = "0.1.0"
 
 __all__ = [
-    "AsyncCursor",
-    "AsyncLease",
-    "AsyncPool",
     "BINARY",
     "DATETIME",
     "NUMBER",
     "ROWID",
     "STRING",
+    "AsyncCursor",
+    "AsyncLease",
+    "AsyncPool",
     "Binary",
     "BusyError",
     "Connection",

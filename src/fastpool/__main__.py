@@ -8,7 +8,7 @@ if sys.argv[1:2] == ["bench"]:
 
     raise SystemExit(main(sys.argv[2:]))
 
-from fastpool._demo import main  # noqa: E402
+from fastpool._demo import main
 
 if __name__ == "__main__":
     raise SystemExit(main())
