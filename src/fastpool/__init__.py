@@ -36,10 +36,14 @@ from fastpool.errors import (
     Warning,
 )
 from fastpool.pool import Pool
+from fastpool.pool_async import AsyncCursor, AsyncLease, AsyncPool
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncCursor",
+    "AsyncLease",
+    "AsyncPool",
     "BINARY",
     "DATETIME",
     "NUMBER",

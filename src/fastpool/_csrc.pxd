@@ -126,3 +126,25 @@ cdef extern from "fp_atomic.h" nogil:
     void fp_flag_store(fp_atomic_u32 *f, uint32_t value) noexcept
     uint32_t fp_flag_load(const fp_atomic_u32 *f) noexcept
     uint32_t fp_flag_exchange(fp_atomic_u32 *f, uint32_t value) noexcept
+
+
+cdef extern from "fp_async.h" nogil:
+    ctypedef struct fp_cq_item:
+        fp_cq_item *next
+        uint64_t token
+
+    ctypedef struct fp_cq:
+        pass
+
+    ctypedef struct fp_async_waiter:
+        fp_waiter waiter
+        fp_cq_item item
+        fp_cq *cq
+
+    fp_cq *fp_cq_new() noexcept
+    void fp_cq_free(fp_cq *q) noexcept
+    int fp_cq_fd(const fp_cq *q) noexcept
+    int fp_cq_post(fp_cq *q, fp_cq_item *item) noexcept
+    fp_cq_item *fp_cq_take_all(fp_cq *q) noexcept
+    void fp_async_waiter_init(fp_async_waiter *w, fp_cq *cq, uint64_t token) noexcept
+    int64_t fp_monotonic_ns() noexcept

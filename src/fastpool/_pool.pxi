@@ -557,6 +557,7 @@ cdef class PoolCore:
             return (<Lease>lease).live().checkpoint(mode)
 
     def writer_no_transaction(self):
+        """Check out the writer without opening a transaction (for checkpoints and VACUUM)."""
         cdef Lease lease
         self.acquire(self.writer_slot, WRITER)
         self.writer_owner = PyThread_get_thread_ident()

@@ -1,0 +1,600 @@
+# The asyncio engine behind fastpool.AsyncPool.
+#
+# The cost to beat is the thread hop: aiosqlite pays a future, a Python queue and a
+# call_soon_threadsafe per query, tens of microseconds, while a point select takes a few.
+# So a statement first runs *inline*, on the event loop's thread, under a time budget
+# (budget_ns, ~200 µs) measured by a progress handler. Nearly every OLTP statement finishes
+# well inside it and costs no more than a synchronous call. A statement on a reader that
+# outruns the budget is interrupted (a read-only statement can be: nothing to roll back)
+# and run again from the start on a worker thread; its SQL is remembered, so the next run
+# goes to a worker at once. On the writer nothing is interrupted (an interrupted write
+# rolls back the whole transaction): a write that outran the budget finishes inline once,
+# and from then on its SQL goes to a worker.
+#
+# Completions come back through one C completion queue (csrc/fp_async): workers and threads
+# that return a slot to an asyncio waiter post an item and, only when the queue was idle,
+# write one eventfd (self-pipe off Linux) that the loop watches with add_reader. Each
+# wake-up drains every completion posted so far.
+#
+# Waiting for a slot uses fp_slots' asynchronous waiters: the releasing thread's wake
+# callback posts to the queue (no GIL needed), so reader slots and the writer's FIFO are
+# the same ones the blocking pool uses, and a waiter that was cancelled or timed out is
+# unlinked (or, if the grant raced it, gives the slot straight back): never a lost slot.
+
+import queue
+import sys
+
+cdef enum:
+    OP_FETCHONE = 0
+    OP_FETCHALL = 1
+    OP_EXECUTE = 2
+    OP_EXECUTEMANY = 3
+    OP_SCRIPT = 4
+    OP_CHECKPOINT = 5
+    INLINE_OPS = 400            # VM instructions between two looks at the clock (~5 µs)
+    YIELD_NS = 2000000          # an inline streak longer than this lets other tasks run
+    SLOW_SQL_MAX = 4096
+    WORKER_NICE = 10            # added to the worker threads' nice value (Linux)
+
+# SlotWaiter.state
+cdef enum:
+    W_WAITING = 0               # linked in the slot queue (as far as the loop knows)
+    W_GRANTED = 1               # the slot is ours and not yet taken by the owner
+    W_TAKEN = 2                 # the owner took the slot
+    W_RELEASED = 3              # granted, then given straight back (owner gone)
+    W_WITHDRAWN = 4             # unlinked before any grant: no slot
+
+ASYNC_OPS = {"fetchone": OP_FETCHONE, "fetchall": OP_FETCHALL, "execute": OP_EXECUTE,
+             "executemany": OP_EXECUTEMANY, "executescript": OP_SCRIPT,
+             "checkpoint": OP_CHECKPOINT}
+
+
+class _Need:
+    """Returned by the engine's fast paths when the call must take the awaiting path."""
+    __slots__ = ()
+
+    def __repr__(self):
+        return "<fastpool NEED>"
+
+
+NEED = _Need()
+
+
+cdef struct InlineBudget:
+    int64_t deadline
+    int expired
+
+
+cdef int on_inline_progress(void *arg) noexcept nogil:
+    cdef InlineBudget *b = <InlineBudget *>arg
+    if fp_monotonic_ns() >= b.deadline:
+        b.expired = 1
+        return 1            # interrupts the statement: SQLITE_INTERRUPT
+    return 0
+
+
+cdef object run_op(Connection conn, int op, str sql, object params):
+    cdef Cursor cur
+    if op == OP_FETCHONE:
+        return conn.fetchone(sql, params)
+    if op == OP_FETCHALL:
+        return conn.fetchall(sql, params)
+    if op == OP_EXECUTE:
+        # Rows are fetched now, so the cursor holds no statement (and no WAL snapshot) across
+        # the awaits that follow, and reading it never touches the connection again.
+        cur = conn.execute(sql, params)
+        cur.materialize()
+        return cur
+    if op == OP_EXECUTEMANY:
+        return conn.executemany(sql, params)
+    if op == OP_SCRIPT:
+        return conn.executescript(sql)
+    if op == OP_CHECKPOINT:
+        return conn.checkpoint(sql)
+    raise InternalError(f"unknown async operation {op}")
+
+
+def _async_worker(jobs):
+    # A daemon thread: it never keeps the interpreter alive. Long statements drop the GIL
+    # through the connection's own progress handler.
+    #
+    # It runs at a lower CPU priority than the event loop's thread. The GIL is not the only
+    # thing the two share: on a busy machine a worker grinding through a long query and the
+    # loop waking for a timer compete for the same cores, and measured here (2 cores, load
+    # ~5) that alone made 40-100 ms heartbeat gaps. Linux gives each thread its own nice
+    # value (elsewhere setpriority(PRIO_PROCESS, tid) would name a process: not done).
+    if sys.platform.startswith("linux"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WORKER_NICE)
+        except OSError:
+            pass        # not allowed here: run at the loop's priority
+    while True:
+        job = jobs.get()
+        if job is None:
+            return
+        (<Job>job).run()
+        job = None
+
+
+@cython.final
+cdef class Job:
+    """A statement handed to a worker thread (internal)."""
+
+    def run(self):
+        # On a worker thread.
+        cdef AsyncEngine engine = self.engine
+        cdef int64_t started = fp_monotonic_ns()
+        try:
+            if self.cancelled:
+                raise OperationalError("interrupted before it started: the task was cancelled")
+            self.result = run_op(self.conn, self.op, self.sql, self.params)
+        except BaseException as exc:
+            self.exc = exc
+        self.elapsed_ns = fp_monotonic_ns() - started
+        self.params = None
+        # The engine keeps this Job in `pending` until the loop took the item.
+        fp_cq_post(engine.cq, &self.item)
+
+    def interrupt(self):
+        """Interrupt the statement (sqlite3_interrupt on exactly this job's connection)."""
+        # sqlite3_interrupt() only stops a statement that is running: one called just before
+        # the worker starts it is forgotten. So the worker also checks `cancelled` first, and
+        # the facade calls this again until the job is done.
+        cdef Connection conn = self.conn
+        if self.done or conn is None or conn.db == NULL:
+            return
+        if not self.cancelled:
+            self.cancelled = True
+            self.engine.n_cancel += 1
+        sqlite3_interrupt(conn.db)
+
+    cdef void fire(self):
+        # On the loop: the worker is done with the connection.
+        cdef PoolCore pool = self.engine.pool
+        self.done = True
+        self.engine.in_flight -= 1
+        if self.elapsed_ns < self.engine.budget_ns // 2 and self.exc is None:
+            # Fast again (the earlier run was slow for another reason: a lock, a cold cache,
+            # the machine): try it inline next time.
+            self.engine.slow_sql.pop(self.sql, None)
+        if self.role == READER:
+            pool.release_reader(self.slot, self.conn)
+        elif self.role == WRITER:
+            pool.give_back(self.lease)
+        self.lease = None
+        self.conn = None
+        fut = self.future
+        if fut.done():
+            return          # the awaiting task was cancelled and is gone
+        if self.exc is not None:
+            fut.set_exception(self.exc)
+        else:
+            fut.set_result(self.result)
+        self.exc = self.result = None
+
+
+@cython.final
+cdef class SlotWaiter:
+    """An asyncio task waiting for a reader slot or the writer (internal)."""
+
+    cdef void fire(self):
+        # On the loop: the grant's wake callback ran.
+        self.woken = True
+        if self.state != W_WAITING:
+            return          # already settled by abandon() or expire(); nothing to hand over
+        self.state = W_GRANTED
+        if self.future.done():
+            # The owner was cancelled and will call abandon(), or is gone: give it back now.
+            self.give_back_slot()
+        else:
+            self.future.set_result(None)
+
+    cdef void give_back_slot(self) noexcept:
+        self.state = W_RELEASED
+        fp_slots_release(self.slots, self.node.waiter.slot)
+
+    def take(self):
+        """The granted slot, now owned by the caller."""
+        if self.state != W_GRANTED:
+            raise InternalError(f"slot waiter in state {self.state} has no slot to take")
+        self.state = W_TAKEN
+        self.engine.pool.n_checkouts += 1
+        return self.node.waiter.slot
+
+    def abandon(self):
+        """The owner gives up (cancelled, failed): withdraw, or give a granted slot back."""
+        cdef uint32_t slot
+        cdef int rc
+        if self.state == W_GRANTED:
+            self.give_back_slot()
+        elif self.state == W_WAITING:
+            rc = fp_slots_cancel(self.slots, &self.node.waiter, &slot)
+            if rc == FP_SLOTS_CANCELLED:
+                self.state = W_WITHDRAWN
+                self.engine.pending.pop(self.node.item.token, None)
+            elif rc == FP_SLOTS_OK:
+                # Granted while we were giving up; its wake item is still on its way, so the
+                # engine keeps this object until it arrives.
+                self.give_back_slot()
+
+    def expire(self, message):
+        """Acquisition timeout: fail with PoolTimeout unless the grant won the race."""
+        cdef uint32_t slot
+        cdef int rc
+        if self.state != W_WAITING:
+            return
+        rc = fp_slots_cancel(self.slots, &self.node.waiter, &slot)
+        if rc == FP_SLOTS_CANCELLED:
+            self.state = W_WITHDRAWN
+            self.engine.pending.pop(self.node.item.token, None)
+            self.engine.pool.n_timeouts += 1
+            if not self.future.done():
+                self.future.set_exception(PoolTimeout(message))
+        elif rc == FP_SLOTS_OK:
+            self.state = W_GRANTED
+            if self.future.done():
+                self.give_back_slot()
+            else:
+                self.future.set_result(None)
+
+    def fail(self, exc):
+        """Withdraw and fail the waiting task with ``exc`` (the pool is closing)."""
+        cdef uint32_t slot
+        cdef int rc
+        if self.state != W_WAITING:
+            return
+        rc = fp_slots_cancel(self.slots, &self.node.waiter, &slot)
+        if rc == FP_SLOTS_CANCELLED:
+            self.state = W_WITHDRAWN
+            self.engine.pending.pop(self.node.item.token, None)
+        elif rc == FP_SLOTS_OK:
+            self.give_back_slot()
+        if not self.future.done():
+            self.future.set_exception(exc)
+
+
+@cython.final
+cdef class AsyncEngine:
+    """The asyncio execution engine of one pool (internal: fastpool.AsyncPool is its face)."""
+
+    def __cinit__(self):
+        self.cq = NULL
+
+    def __init__(self, PoolCore pool, double budget=0.0002):
+        self.pool = pool
+        self.cq = fp_cq_new()
+        if self.cq == NULL:
+            raise OSError("fastpool could not create its event-loop wake-up descriptor")
+        self.pending = {}
+        self.next_token = 1
+        self.jobs = queue.SimpleQueue()
+        self.workers = []
+        self.budget_ns = <int64_t>(budget * 1e9)
+        self.slow_sql = {}
+        self.last_yield_ns = fp_monotonic_ns()
+
+    def __dealloc__(self):
+        # Jobs and waiters whose completion may still be posted keep this object alive
+        # (they are referenced from `pending` and reference it back), so nobody posts now.
+        if self.cq != NULL:
+            fp_cq_free(self.cq)
+            self.cq = NULL
+
+    # -- the event loop --------------------------------------------------------------------
+
+    def bind(self, loop):
+        """Watch the completion queue from ``loop`` (the running loop of the caller)."""
+        if loop is self.loop:
+            return
+        old = self.loop
+        if old is not None and not old.is_closed():
+            if self.pending:
+                raise InterfaceError(
+                    "this AsyncPool is in use by another event loop; use one pool per loop")
+            old.remove_reader(fp_cq_fd(self.cq))
+        loop.add_reader(fp_cq_fd(self.cq), self.drain)
+        self.loop = loop
+
+    def drain(self):
+        """Take every posted completion and settle its future (the loop's reader callback)."""
+        cdef fp_cq_item *item = fp_cq_take_all(self.cq)
+        cdef fp_cq_item *nxt
+        cdef uint64_t token
+        while item != NULL:
+            nxt = item.next
+            token = item.token
+            obj = self.pending.pop(token, None)
+            if obj is not None:
+                if type(obj) is Job:
+                    (<Job>obj).fire()
+                else:
+                    (<SlotWaiter>obj).fire()
+            item = nxt
+
+    def stop(self):
+        """Stop watching the descriptor and let the worker threads end."""
+        if self.loop is not None and not self.loop.is_closed():
+            try:
+                self.loop.remove_reader(fp_cq_fd(self.cq))
+            except RuntimeError:
+                pass        # called from another thread or during interpreter shutdown
+        self.loop = None
+        for _ in self.workers:
+            self.jobs.put(None)
+        self.workers = []
+
+    # -- checks and accounting ---------------------------------------------------------------
+
+    cdef int check_open(self) except -1:
+        if self.closing or self.pool.is_closed:
+            raise PoolClosed("the pool is closed; create a new pool to keep working")
+        if self.pool.fork_generation != FORK_GENERATION:
+            raise InterfaceError(
+                "this AsyncPool was created before os.fork(); create a new AsyncPool in the "
+                "child process")
+        return 0
+
+    cdef void note_inline(self) noexcept:
+        cdef int64_t now = fp_monotonic_ns()
+        self.n_inline += 1
+        if now - self.last_yield_ns > YIELD_NS:
+            self.last_yield_ns = now
+            self.yield_due = True
+
+    def yielded(self):
+        """The facade let other tasks run."""
+        self.yield_due = False
+
+    def busy(self, bint except_writer=False):
+        """True while a lease is out or a statement runs on a worker."""
+        cdef PoolCore pool = self.pool
+        return (self.in_flight > 0 or fp_slots_free_count(pool.reader_slots) < pool.nreaders
+                or (not except_writer and fp_slots_free_count(pool.writer_slot) == 0))
+
+    def stats(self):
+        """The engine's counters."""
+        return {"inline_calls": self.n_inline, "worker_calls": self.n_worker,
+                "budget_interrupts": self.n_budget, "cancel_interrupts": self.n_cancel}
+
+    # -- running a statement -------------------------------------------------------------------
+
+    cdef object inline(self, Connection conn, int op, str sql, object params, bint interruptible):
+        # Run on the loop's thread. Returns NEED when the statement outran the budget and was
+        # interrupted (it left nothing behind: read-only, no transaction of its own).
+        cdef InlineBudget budget
+        cdef int64_t started
+        if conn.in_call:
+            raise InterfaceError(
+                "this connection is still running a statement (another task awaits it); a "
+                "lease serves one task at a time: await each call before the next")
+        if conn.db == NULL:
+            raise InterfaceError("the connection is closed")
+        if not interruptible:
+            started = fp_monotonic_ns()
+            result = run_op(conn, op, sql, params)
+            if fp_monotonic_ns() - started > self.budget_ns:
+                self.learn_slow(sql)
+            self.note_inline()
+            return result
+        budget.deadline = fp_monotonic_ns() + self.budget_ns
+        budget.expired = 0
+        sqlite3_progress_handler(conn.db, INLINE_OPS, on_inline_progress, &budget)
+        try:
+            result = run_op(conn, op, sql, params)
+        except OperationalError:
+            if budget.expired:
+                self.n_budget += 1
+                self.learn_slow(sql)
+                return NEED
+            raise
+        finally:
+            if conn.db != NULL:
+                # Back to the pool's handler, which drops the GIL during long statements.
+                sqlite3_progress_handler(conn.db, PROGRESS_OPS, on_progress, &conn.hooks)
+        self.note_inline()
+        return result
+
+    def learn_slow(self, sql):
+        if len(self.slow_sql) >= SLOW_SQL_MAX:
+            self.slow_sql.clear()
+        self.slow_sql[sql] = True
+
+    def slow_count(self):
+        return len(self.slow_sql)
+
+    cdef Job submit(self, Connection conn, int op, str sql, object params, int role,
+                    uint32_t slot, Lease lease):
+        cdef Job job = Job.__new__(Job)
+        if self.loop is None:
+            raise InternalError("the async engine has no event loop bound")
+        job.engine = self
+        job.conn = conn
+        job.op = op
+        job.sql = sql
+        job.params = params
+        job.role = role
+        job.slot = slot
+        job.lease = lease
+        job.future = self.loop.create_future()
+        job.item.token = self.next_token
+        self.next_token += 1
+        self.pending[job.item.token] = job
+        self.in_flight += 1
+        self.n_worker += 1
+        if self.in_flight > len(self.workers):
+            t = threading.Thread(target=_async_worker, args=(self.jobs,),
+                                 name="fastpool-async-worker", daemon=True)
+            t.start()
+            self.workers.append(t)
+        self.jobs.put(job)
+        return job
+
+    # -- one-shots ---------------------------------------------------------------------------
+
+    def read(self, int op, str sql, object params=()):
+        """Fast path of a one-shot read: the result, or NEED (no free reader, or slow SQL)."""
+        cdef uint32_t slot
+        cdef PoolCore pool = self.pool
+        cdef Connection conn
+        self.check_open()
+        if sql in self.slow_sql:
+            return NEED
+        if fp_slots_try_acquire(pool.reader_slots, &slot) != FP_SLOTS_OK:
+            return NEED
+        pool.n_checkouts += 1
+        conn = pool.reader_connection(slot)
+        try:
+            return self.inline(conn, op, sql, params, True)
+        finally:
+            pool.release_reader(slot, conn)
+
+    def read_on(self, uint32_t slot, int op, str sql, object params=()):
+        """A one-shot read holding ``slot``: the result, or a Job that gives the slot back."""
+        cdef PoolCore pool = self.pool
+        cdef Connection conn
+        try:
+            self.check_open()
+            conn = pool.reader_connection(slot)
+        except BaseException:
+            fp_slots_release(pool.reader_slots, slot)
+            raise
+        if sql not in self.slow_sql:
+            try:
+                result = self.inline(conn, op, sql, params, True)
+            except BaseException:
+                pool.release_reader(slot, conn)
+                raise
+            if result is not NEED:
+                pool.release_reader(slot, conn)
+                return result
+        return self.submit(conn, op, sql, params, READER, slot, None)
+
+    def write(self, int op, str sql, object params=()):
+        """Fast path of a one-shot write: the result, or NEED (writer busy, or slow SQL)."""
+        cdef PoolCore pool = self.pool
+        cdef uint32_t slot
+        self.check_open()
+        if sql in self.slow_sql:
+            return NEED
+        if fp_slots_try_acquire(pool.writer_slot, &slot) != FP_SLOTS_OK:
+            return NEED
+        pool.n_checkouts += 1
+        return self.write_on(op, sql, params)
+
+    def write_on(self, int op, str sql, object params=()):
+        """A one-shot write holding the writer slot: the result, or a Job that returns it."""
+        cdef PoolCore pool = self.pool
+        cdef Connection conn
+        cdef Lease lease
+        try:
+            self.check_open()
+            conn = pool.writer_connection()
+        except BaseException:
+            fp_slots_release(pool.writer_slot, 0)
+            raise
+        lease = pool.lease(WRITER, 0, conn)
+        if sql in self.slow_sql:
+            return self.submit(conn, op, sql, params, WRITER, 0, lease)
+        try:
+            return self.inline(conn, op, sql, params, False)
+        finally:
+            pool.give_back(lease)
+
+    # -- leases ------------------------------------------------------------------------------
+
+    def acquire(self, bint writer):
+        """A slot now (int), or a SlotWaiter to await (FIFO for the writer)."""
+        cdef PoolCore pool = self.pool
+        cdef fp_slots *slots = pool.writer_slot if writer else pool.reader_slots
+        cdef uint32_t slot
+        cdef SlotWaiter w
+        cdef int rc
+        self.check_open()
+        if not writer and fp_slots_try_acquire(slots, &slot) == FP_SLOTS_OK:
+            pool.n_checkouts += 1
+            return slot
+        if self.loop is None:
+            raise InternalError("the async engine has no event loop bound")
+        w = SlotWaiter.__new__(SlotWaiter)
+        w.engine = self
+        w.slots = slots
+        w.role = WRITER if writer else READER
+        w.state = W_WAITING
+        fp_async_waiter_init(&w.node, self.cq, self.next_token)
+        self.next_token += 1
+        rc = fp_slots_enqueue(slots, &w.node.waiter)
+        if rc == FP_SLOTS_OK:
+            pool.n_checkouts += 1
+            return w.node.waiter.slot
+        if rc != FP_SLOTS_QUEUED:
+            raise InternalError(f"the pool's slot ring failed (code {rc})")
+        w.future = self.loop.create_future()
+        self.pending[w.node.item.token] = w
+        pool.n_waits += 1
+        return w
+
+    def timeout_message(self, bint writer, double waited):
+        return self.pool.timeout_message(WRITER if writer else READER, <int64_t>(waited * 1e9))
+
+    def fail_waiters(self, exc):
+        """Fail every task still waiting for a slot with ``exc`` (the pool is closing)."""
+        for obj in list(self.pending.values()):
+            if type(obj) is SlotWaiter:
+                (<SlotWaiter>obj).fail(exc)
+
+    def release(self, bint writer, uint32_t slot):
+        """Give back a slot taken with acquire() but never made into a lease."""
+        fp_slots_release(self.pool.writer_slot if writer else self.pool.reader_slots, slot)
+
+    def lease_on(self, bint writer, uint32_t slot, bint begin=True):
+        """Make a Lease of an acquired slot; a writer lease begins its transaction (IMMEDIATE)."""
+        cdef PoolCore pool = self.pool
+        cdef Lease lease
+        cdef Connection conn
+        if not writer:
+            try:
+                self.check_open()
+            except BaseException:
+                fp_slots_release(pool.reader_slots, slot)
+                raise
+            return pool.lease(READER, slot, pool.reader_connection(slot))
+        try:
+            self.check_open()
+        except BaseException:
+            fp_slots_release(pool.writer_slot, 0)
+            raise
+        lease = pool.lease(WRITER, 0, pool.writer_connection())
+        if not begin:
+            lease.plain = True
+            return lease
+        try:
+            lease.conn.executescript("BEGIN IMMEDIATE")
+        except BaseException:
+            pool.give_back(lease)
+            raise
+        lease.changes_at_begin = lease.conn.total_changes
+        return lease
+
+    def call(self, Lease lease, int op, str sql, object params=()):
+        """A statement on a lease: the result, or a Job to await."""
+        cdef Connection conn = lease.live()
+        if op == OP_CHECKPOINT or sql in self.slow_sql:
+            if conn.in_call:
+                raise InterfaceError(
+                    "this connection is still running a statement (another task awaits it); "
+                    "a lease serves one task at a time: await each call before the next")
+            return self.submit(conn, op, sql, params, -1, 0, None)
+        # A script is never interrupted and run again: its first statements would run twice.
+        result = self.inline(conn, op, sql, params, lease.role == READER and op != OP_SCRIPT)
+        if result is NEED:
+            return self.submit(conn, op, sql, params, -1, 0, None)
+        return result
+
+    def end(self, Lease lease, exc_type):
+        """End a lease: COMMIT (clean exit) or ROLLBACK a writer's transaction, give it back."""
+        cdef Connection conn = lease.conn
+        if conn is not None and conn.in_call:
+            # Only reachable if a task left a call running; wait for nothing, take it back
+            # once it ends: interrupt it so that is soon.
+            raise InterfaceError("a statement is still running on this lease; await it first")
+        return lease.__exit__(exc_type, None, None)
