@@ -393,5 +393,15 @@ def checkout_round(
         "ops": count,
         "ops_per_s": count / (ns / 1e9),
         "ns_per_op": ns / count,
+        "loop_ns_per_op": _empty_loop_ns(),
         "errors": 0,
     }
+
+
+def _empty_loop_ns(n: int = 100_000) -> float:
+    """What ``for _ in range(n): pass`` costs per iteration, right now (the checkout loops
+    pay it too; the acceptance line subtracts it)."""
+    started = time.perf_counter_ns()
+    for _ in range(n):
+        pass
+    return (time.perf_counter_ns() - started) / n
