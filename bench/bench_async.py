@@ -215,7 +215,9 @@ def run_on(loop_kind: str, coro: Coroutine[Any, Any, Any]) -> Any:
         return runner.run(coro)
 
 
-def one(workload: str, name: str, path: Path, scale: float, loop_kind: str) -> tuple[int, float, int]:
+def one(
+    workload: str, name: str, path: Path, scale: float, loop_kind: str
+) -> tuple[int, float, int]:
     if workload == "select" and name == "sync":
         return sync_select_round(path, scale)
     if workload == "select":
@@ -269,11 +271,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.rounds < 1:
         parser.error("--rounds must be >= 1")
     report = side_by_side(args.rounds, args.loop, args.scale)
-    print(f"fastpool {fastpool.__version__}, SQLite {fastpool.sqlite_version()}, "
-          f"Python {sys.version.split()[0]}, loop {args.loop}, {args.rounds} interleaved rounds, "
-          f"{os.cpu_count()} CPUs")
-    for workload, unit, tasks in (("select", "ops/s", SELECT_TASKS), ("insert", "commits/s",
-                                                                       INSERT_TASKS)):
+    print(
+        f"fastpool {fastpool.__version__}, SQLite {fastpool.sqlite_version()}, "
+        f"Python {sys.version.split()[0]}, loop {args.loop}, {args.rounds} interleaved rounds, "
+        f"{os.cpu_count()} CPUs"
+    )
+    for workload, unit, tasks in (
+        ("select", "ops/s", SELECT_TASKS),
+        ("insert", "commits/s", INSERT_TASKS),
+    ):
         print(f"\n{workload} ({tasks} tasks): median {unit} (rounds)")
         for name, value in report["medians"][workload].items():
             rounds = ", ".join(f"{v:,.0f}" for v in report["rounds"][workload][name])
@@ -330,8 +336,9 @@ if pytest is not None:
     def test_side_by_side_runs(benchmark: Any) -> None:
         # The runner itself, tiny, so CI notices when it breaks.
         scale = 0.01 if benchmark.disabled else 0.2
-        report = benchmark.pedantic(lambda: side_by_side(1, "asyncio", scale), rounds=1,
-                                    iterations=1)
+        report = benchmark.pedantic(
+            lambda: side_by_side(1, "asyncio", scale), rounds=1, iterations=1
+        )
         assert set(report["medians"]["select"]) == set(SELECT_CONTESTANTS)
         assert report["errors"]["insert/fastpool"] == 0
 

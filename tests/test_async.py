@@ -101,7 +101,9 @@ def test_one_shots_leases_and_cursors(arun, db):
                 assert conn.kind == "reader" and not conn.closed
                 assert await conn.fetchone("SELECT count(*) FROM t") == (3,)
                 assert await conn.fetchall("SELECT v FROM t WHERE id > :n", {"n": 1}) == [
-                    ("b",), ("c",)]
+                    ("b",),
+                    ("c",),
+                ]
                 cur = await conn.execute("SELECT id, v FROM t ORDER BY id")
                 assert [d[0] for d in cur.description] == ["id", "v"]
                 assert await cur.fetchone() == (1, "a")
@@ -128,7 +130,7 @@ def test_writer_commits_rolls_back_and_commit_rollback_methods(arun, db):
             with pytest.raises(ZeroDivisionError):
                 async with apool.writer() as w:
                     await w.execute("INSERT INTO t(v) VALUES ('lost')")
-                    1 / 0
+                    raise ZeroDivisionError
             async with apool.writer() as w:
                 await w.execute("INSERT INTO t(v) VALUES ('kept')")
                 await w.commit()
@@ -148,7 +150,7 @@ def test_writer_commits_rolls_back_and_commit_rollback_methods(arun, db):
 def test_errors_are_clear(arun, db):
     async def main():
         async with await new_pool(db, row_factory=fastpool.Row) as apool:
-            with pytest.raises(fastpool.OperationalError, match="pool.writer"):
+            with pytest.raises(fastpool.OperationalError, match=r"pool\.writer"):
                 await apool.fetchone("INSERT INTO t(v) VALUES ('x')")
             with pytest.raises(fastpool.OperationalError, match="no such table"):
                 await apool.fetchall("SELECT * FROM missing")
@@ -171,8 +173,12 @@ def test_use_after_close_raises_pool_closed(arun, db):
         await apool.close()
         await apool.close()  # idempotent
         assert apool.closed
-        for call in (apool.fetchone("SELECT 1"), apool.fetchall("SELECT 1"),
-                     apool.execute("DELETE FROM t"), apool.executemany("DELETE FROM t", [])):
+        for call in (
+            apool.fetchone("SELECT 1"),
+            apool.fetchall("SELECT 1"),
+            apool.execute("DELETE FROM t"),
+            apool.executemany("DELETE FROM t", []),
+        ):
             with pytest.raises(fastpool.PoolClosed):
                 await call
         with pytest.raises(fastpool.PoolClosed):
@@ -242,9 +248,9 @@ def test_a_slow_read_moves_to_a_worker_and_comes_back_right(arun, db):
 
 def test_loop_never_stalls_during_a_two_second_query(arun, db):
     # The machine is shared (2 cores, other processes): a heartbeat gap can also come from
-    # the OS not scheduling this process at all. So the measurement gets three tries and
-    # passes on a clean one; an engine that blocked the loop fails all three (each would show
-    # a gap of about two seconds).
+    # the OS not scheduling this process at all (measured here at load ~8: 200 ms gaps with
+    # no query running). So the measurement gets five tries and passes on a clean one; an
+    # engine that blocked the loop fails all five (each would show a gap of about two seconds).
     async def measure(apool, n):
         gaps: list[float] = []
         stop = False
@@ -278,7 +284,7 @@ def test_loop_never_stalls_during_a_two_second_query(arun, db):
                 per_row = (time.perf_counter() - started) / 500_000
             n = int(2.0 / per_row)
             worst = []
-            for _ in range(3):
+            for _ in range(5):
                 worst.append(await measure(apool, n))
                 if worst[-1] < 0.050:
                     return
@@ -317,13 +323,16 @@ def test_async_writes_are_checkpointed_and_the_wal_stays_bounded(arun, db):
         async with await new_pool(db, pragmas={"wal_autocheckpoint": 100}) as apool:
             payload = "x" * 2000
             for _ in range(40):
+
                 async def batch():
                     for _ in range(25):
                         async with apool.writer() as w:
                             await w.execute("INSERT INTO t(v) VALUES (?)", (payload,))
 
-                await asyncio.gather(*(batch() for _ in range(4)),
-                                     *(apool.fetchall("SELECT count(*) FROM t") for _ in range(4)))
+                await asyncio.gather(
+                    *(batch() for _ in range(4)),
+                    *(apool.fetchall("SELECT count(*) FROM t") for _ in range(4)),
+                )
             s = apool.stats()
             assert s["checkpoints"] > 0 and s["checkpoint_errors"] == 0, s
             assert await apool.fetchone("SELECT count(*) FROM t") == (4000,)
@@ -416,8 +425,7 @@ def test_writer_fifo_survives_cancellations(arun, db):
             cancelled = [i for i, r in enumerate(results) if isinstance(r, asyncio.CancelledError)]
             assert cancelled == [1, 4, 5]
             assert order == [0, 2, 3, 6, 7]
-            assert await apool.fetchall("SELECT v FROM t ORDER BY id") == [
-                (str(i),) for i in order]
+            assert await apool.fetchall("SELECT v FROM t ORDER BY id") == [(str(i),) for i in order]
             assert_all_idle(apool, 2)
 
     arun(main())
@@ -553,7 +561,11 @@ def test_nested_writer_in_the_same_task_is_a_savepoint(arun, db):
                 await wait_for_stat(apool, "waiting_writers", 1)
             await other
             assert await apool.fetchall("SELECT v FROM t ORDER BY id") == [
-                ("outer",), ("joined",), ("kept",), ("other",)]
+                ("outer",),
+                ("joined",),
+                ("kept",),
+                ("other",),
+            ]
             assert_all_idle(apool, 2)
 
     arun(main())

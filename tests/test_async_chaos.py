@@ -50,8 +50,9 @@ def test_chaos(tmp_path, factory):
         apool = fastpool.AsyncPool(tmp_path / "chaos.db", readers=3, acquisition_timeout=5.0)
         async with apool.writer() as w:
             await w.execute("CREATE TABLE accounts(id INTEGER PRIMARY KEY, balance INTEGER)")
-            await w.executemany("INSERT INTO accounts VALUES (?, ?)",
-                                [(i, START) for i in range(ACCOUNTS)])
+            await w.executemany(
+                "INSERT INTO accounts VALUES (?, ?)", [(i, START) for i in range(ACCOUNTS)]
+            )
             # Teach the engine that SLOW_CREDIT is slow (a write is never interrupted inline,
             # so its first run finishes on the loop; from then on it runs on a worker).
             await w.execute(SLOW_CREDIT, (0, 50_000, 0))
@@ -89,15 +90,17 @@ def test_chaos(tmp_path, factory):
             a, b = rng.sample(range(ACCOUNTS), 2)
             amount = rng.randrange(1, 50)
             async with apool.writer() as w:
-                await w.execute("UPDATE accounts SET balance = balance - ? WHERE id = ?",
-                                (amount, a))
+                await w.execute(
+                    "UPDATE accounts SET balance = balance - ? WHERE id = ?", (amount, a)
+                )
                 if kind == 0:
                     await asyncio.sleep(rng.random() * 0.001)  # cancelled mid-transaction
                 if kind == 1:  # 1 in 4 transfers
                     await w.execute(SLOW_CREDIT, (amount, rng.randrange(2_000, 8_000), b))
                 else:
-                    await w.execute("UPDATE accounts SET balance = balance + ? WHERE id = ?",
-                                    (amount, b))
+                    await w.execute(
+                        "UPDATE accounts SET balance = balance + ? WHERE id = ?", (amount, b)
+                    )
 
         async def one(i):
             job = read(rng.randrange(3)) if rng.random() < 0.6 else transfer(rng.randrange(4))
@@ -135,18 +138,37 @@ def test_chaos(tmp_path, factory):
                 for _ in range(6):
                     rng.choice(tasks[-80:]).cancel()
         results = await asyncio.gather(*tasks, return_exceptions=True)
-        unexpected = [r for r in results
-                      if r is not None and not isinstance(r, asyncio.CancelledError)]
+        unexpected = [
+            r for r in results if r is not None and not isinstance(r, asyncio.CancelledError)
+        ]
         assert not unexpected, (seed, unexpected[:5])
         assert not bad_totals, (seed, bad_totals[:5])
+
+        # Chaos cancels running statements only when a timeout happens to land on one. Make
+        # sure each run also cancels two that are surely running on a worker: an endless read,
+        # and an endless write inside a transfer (which must roll back).
+        apool._engine.learn_slow(SLOW_CREDIT)  # it is: a write is never interrupted inline
+        for kind in (0, 1):
+            calls = apool.stats()["worker_calls"]
+            task = asyncio.create_task(endless(kind))
+            while apool.stats()["worker_calls"] == calls:  # until it runs on a worker
+                await asyncio.sleep(0.005)
+            await asyncio.sleep(0.02)
+            interrupts = apool.stats()["cancel_interrupts"]
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert apool.stats()["cancel_interrupts"] == interrupts + 1
 
         s = apool.stats()
         assert s["readers_idle"] == 3 and s["readers_in_use"] == 0, (seed, s)
         assert not s["writer_busy"] and s["waiting_writers"] == s["waiting_readers"] == 0, s
         assert not apool._engine.busy()
-        assert s["worker_calls"] > 0 and s["cancel_interrupts"] > 0, (seed, s)
-        print(f"seed={seed} {outcomes} worker_calls={s['worker_calls']} "
-              f"cancel_interrupts={s['cancel_interrupts']} timeouts={s['timeouts']}")
+        assert s["worker_calls"] > 0 and s["cancel_interrupts"] >= 2, (seed, s)
+        print(
+            f"seed={seed} {outcomes} worker_calls={s['worker_calls']} "
+            f"cancel_interrupts={s['cancel_interrupts']} timeouts={s['timeouts']}"
+        )
         assert outcomes["ok"] > 0 and outcomes["timeout"] + outcomes["cancelled"] > 0, outcomes
         async with apool.writer_no_transaction() as w:
             assert not w.in_transaction

@@ -25,15 +25,22 @@ def run_child(code: str, db: Path, loop: str) -> tuple[subprocess.CompletedProce
     prelude = (
         "import asyncio, threading, time, fastpool\n"
         f"DB = {str(db)!r}\n"
-        "ENDLESS = ('WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 1e15)'"
+        "ENDLESS = ('WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r '"
+        "'WHERE i < 1e15)'"
         " ' SELECT sum(i) FROM r')\n"
-        + ("import uvloop\nnew_loop = uvloop.new_event_loop\n" if loop == "uvloop"
-           else "new_loop = asyncio.new_event_loop\n")
+        + (
+            "import uvloop\nnew_loop = uvloop.new_event_loop\n"
+            if loop == "uvloop"
+            else "new_loop = asyncio.new_event_loop\n"
+        )
     )
     started = time.monotonic()
     res = subprocess.run(
         [sys.executable, "-W", "always::ResourceWarning", "-c", prelude + textwrap.dedent(code)],
-        capture_output=True, text=True, timeout=EXIT_LIMIT, env=env,
+        capture_output=True,
+        text=True,
+        timeout=EXIT_LIMIT,
+        env=env,
     )
     return res, time.monotonic() - started
 
@@ -44,7 +51,8 @@ def loop(request):
 
 
 def test_a_program_that_never_closes_exits_with_a_warning(tmp_path, loop):
-    res, took = run_child("""
+    res, took = run_child(
+        """
         async def main():
             apool = fastpool.AsyncPool(DB, 2)
             await apool.execute("CREATE TABLE t(x)")
@@ -57,7 +65,10 @@ def test_a_program_that_never_closes_exits_with_a_warning(tmp_path, loop):
         with asyncio.Runner(loop_factory=new_loop) as r:
             r.run(main())
         print("done")
-    """, tmp_path / "never.db", loop)
+    """,
+        tmp_path / "never.db",
+        loop,
+    )
     assert res.returncode == 0, res.stderr
     assert res.stdout.split() == ["(10,)", "(2000000,)", "done"]
     assert "ResourceWarning" in res.stderr and "still open at interpreter exit" in res.stderr
@@ -67,7 +78,8 @@ def test_a_program_that_never_closes_exits_with_a_warning(tmp_path, loop):
 def test_exit_while_a_worker_runs_an_endless_query(tmp_path, loop):
     # The loop is simply abandoned (no cancellation reaches the task): the worker thread is
     # still inside SQLite when the interpreter exits.
-    res, took = run_child("""
+    res, took = run_child(
+        """
         loop = new_loop()
         apool = fastpool.AsyncPool(DB, 2)
         async def start():
@@ -78,7 +90,10 @@ def test_exit_while_a_worker_runs_an_endless_query(tmp_path, loop):
             return task
         task = loop.run_until_complete(start())
         print("exiting", apool.stats()["readers_in_use"])
-    """, tmp_path / "endless.db", loop)
+    """,
+        tmp_path / "endless.db",
+        loop,
+    )
     assert res.returncode == 0, res.stderr
     assert res.stdout.split() == ["exiting", "1"]
     assert "ResourceWarning" in res.stderr
@@ -86,7 +101,8 @@ def test_exit_while_a_worker_runs_an_endless_query(tmp_path, loop):
 
 
 def test_asyncio_run_cancels_a_running_query_and_exits(tmp_path, loop):
-    res, took = run_child("""
+    res, took = run_child(
+        """
         async def main():
             apool = fastpool.AsyncPool(DB, 2)
             asyncio.ensure_future(apool.fetchone(ENDLESS))   # left running
@@ -96,20 +112,25 @@ def test_asyncio_run_cancels_a_running_query_and_exits(tmp_path, loop):
         with asyncio.Runner(loop_factory=new_loop) as r:
             r.run(main())
         print("interrupts", kept.stats()["cancel_interrupts"], kept.stats()["readers_in_use"])
-    """, tmp_path / "cancelled.db", loop)
+    """,
+        tmp_path / "cancelled.db",
+        loop,
+    )
     assert res.returncode == 0, res.stderr
     assert res.stdout.split() == ["interrupts", "1", "0"]
     assert took < 20
 
 
 def test_close_stops_the_worker_threads(tmp_path, loop):
-    res, _ = run_child("""
+    res, _ = run_child(
+        """
         async def main():
             async with fastpool.AsyncPool(DB, 2) as apool:
                 await asyncio.gather(*(apool.fetchone(
                     "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r "
                     "WHERE i < 1000000) SELECT count(*) FROM r") for _ in range(3)))
-                print("workers", sum(t.name == "fastpool-async-worker" for t in threading.enumerate()) > 0)
+                names = [t.name for t in threading.enumerate()]
+                print("workers", "fastpool-async-worker" in names)
             deadline = time.monotonic() + 10
             while any(t.name == "fastpool-async-worker" for t in threading.enumerate()):
                 assert time.monotonic() < deadline
@@ -117,7 +138,10 @@ def test_close_stops_the_worker_threads(tmp_path, loop):
             print("stopped")
         with asyncio.Runner(loop_factory=new_loop) as r:
             r.run(main())
-    """, tmp_path / "stop.db", loop)
+    """,
+        tmp_path / "stop.db",
+        loop,
+    )
     assert res.returncode == 0, res.stderr
     assert res.stdout.split() == ["workers", "True", "stopped"]
     assert "ResourceWarning" not in res.stderr

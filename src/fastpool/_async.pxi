@@ -447,6 +447,8 @@ cdef class AsyncEngine:
             return self.inline(conn, op, sql, params, True)
         finally:
             pool.release_reader(slot, conn)
+            if self.pending:
+                self.drain()
 
     def read_on(self, uint32_t slot, int op, str sql, object params=()):
         """A one-shot read holding ``slot``: the result, or a Job that gives the slot back."""
@@ -466,6 +468,8 @@ cdef class AsyncEngine:
                 raise
             if result is not NEED:
                 pool.release_reader(slot, conn)
+                if self.pending:
+                    self.drain()
                 return result
         return self.submit(conn, op, sql, params, READER, slot, None)
 
@@ -499,6 +503,8 @@ cdef class AsyncEngine:
             return self.inline(conn, op, sql, params, False)
         finally:
             pool.give_back(lease)
+            if self.pending:
+                self.drain()
 
     # -- leases ------------------------------------------------------------------------------
 
@@ -597,4 +603,10 @@ cdef class AsyncEngine:
             # Only reachable if a task left a call running; wait for nothing, take it back
             # once it ends: interrupt it so that is soon.
             raise InterfaceError("a statement is still running on this lease; await it first")
-        return lease.__exit__(exc_type, None, None)
+        try:
+            return lease.__exit__(exc_type, None, None)
+        finally:
+            if self.pending:
+                # The writer (or a reader) may just have been handed to a waiting task: settle
+                # its future now rather than one loop iteration and a select() later.
+                self.drain()

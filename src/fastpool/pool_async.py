@@ -135,7 +135,7 @@ class _WriterOwner:
     # The task holding an AsyncPool's writer, so that a nested apool.writer() in that task
     # becomes a SAVEPOINT (and apool.execute joins its transaction) instead of waiting for
     # itself. Tasks play the part threads play for Pool.
-    __slots__ = ("task", "lease", "savepoints")
+    __slots__ = ("lease", "savepoints", "task")
 
     def __init__(self) -> None:
         self.task: asyncio.Task[Any] | None = None
@@ -158,8 +158,16 @@ class AsyncLease:
     raises (also when the task is cancelled). A lease serves one task at a time.
     """
 
-    __slots__ = ("_engine", "_lease", "_writer", "_begin", "_timeout", "_used", "_owner",
-                 "_savepoint")
+    __slots__ = (
+        "_begin",
+        "_engine",
+        "_lease",
+        "_owner",
+        "_savepoint",
+        "_timeout",
+        "_used",
+        "_writer",
+    )
 
     def __init__(
         self,
@@ -181,7 +189,8 @@ class AsyncLease:
     async def _checkout(self) -> AsyncLease:
         if self._used:
             raise InterfaceError(
-                "this lease was already checked out once; call reader()/writer() again")
+                "this lease was already checked out once; call reader()/writer() again"
+            )
         self._used = True
         owner = self._owner
         if self._writer:
@@ -189,8 +198,8 @@ class AsyncLease:
             if held is not None:
                 if not self._begin:
                     raise InterfaceError(
-                        "this task already holds the writer in a transaction; end that block "
-                        "first")
+                        "this task already holds the writer in a transaction; end that block first"
+                    )
                 owner.savepoints += 1
                 name = f"fastpool_async_{owner.savepoints}"
                 self._engine.call(held, _SCRIPT, f"SAVEPOINT {name}", ())
@@ -232,7 +241,11 @@ class AsyncLease:
             return False
         if self._writer and self._owner.lease is lease:
             self._owner.task = self._owner.lease = None
-        self._engine.end(lease, exc_type)
+        engine = self._engine
+        engine.end(lease, exc_type)
+        if engine.yield_due:  # a streak of inline calls: let other tasks run, holding nothing
+            engine.yielded()
+            await asyncio.sleep(0)
         return False
 
     def _live(self) -> Lease:
@@ -248,7 +261,9 @@ class AsyncLease:
         r = self._engine.call(self._live(), op, sql, params)
         if r.__class__ is Job:
             return await _finish(r)
-        if self._engine.yield_due:
+        # Never yield holding the writer: every task would queue behind it, and from then on
+        # each transaction would need a hand-off (writer leases yield in __aexit__ instead).
+        if self._engine.yield_due and not self._writer:
             self._engine.yielded()
             await asyncio.sleep(0)
         return r
@@ -385,7 +400,8 @@ class AsyncPool:
         return AsyncLease(self._engine, False, True, self._timeout, self._owner)
 
     def writer(self) -> AsyncLease:
-        """Check out the writer, in FIFO order of arrival; return it as an AsyncLease in a transaction.
+        """Check out the writer, in FIFO order of arrival; return it as an AsyncLease in a
+        transaction.
 
         ``async with apool.writer() as conn:`` runs ``BEGIN IMMEDIATE`` now, ``COMMIT`` at the end
         of the block, or ``ROLLBACK`` if the block raises. Inside it, a nested ``apool.writer()``
@@ -541,7 +557,7 @@ class AsyncPool:
         try:
             self._engine.stop()
             core.close(timeout=0)
-        except Exception:  # noqa: BLE001 - a finalizer must not raise (e.g. at shutdown)
+        except Exception:
             pass
 
     def __repr__(self) -> str:
