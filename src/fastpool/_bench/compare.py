@@ -151,6 +151,9 @@ def update_readme(path: str, results: dict[str, Any], images: str) -> bool:
         "",
         report.summary_table(results),
         "",
+        "Ratios are medians of per-round ratios (each round runs both systems seconds apart), so "
+        "on a noisy machine they can differ from the ratio of the two medians.",
+        "",
         f"![throughput]({images}/overview.png)",
         "",
         f"![latency]({images}/latency-overview.png)",

@@ -386,7 +386,15 @@ def markdown(results: dict[str, Any], images: str | None = None) -> str:
         out += [f"Libraries: {libs}. SQLite library — {sq}.", ""]
     pragmas = ", ".join(f"{k}={v}" for k, v in PRAGMAS.items())
     out += [f"Pragmas (every connection of every system): {pragmas}.", ""]
-    out += ["## Summary", "", summary_table(results), ""]
+    out += [
+        "## Summary",
+        "",
+        summary_table(results),
+        "",
+        "Ratios are medians of per-round ratios (each round runs both systems seconds apart), so "
+        "on a noisy machine they can differ from the ratio of the two medians.",
+        "",
+    ]
     out += [
         "## Every system, as a multiple of each workload's baseline",
         "",
