@@ -358,7 +358,14 @@ async def async_round(
     started = time.perf_counter_ns()
     box[0] = started + int(duration * 1e9)
     gate.set()
-    stats = await asyncio.gather(*tasks)
+    try:
+        stats = await asyncio.gather(*tasks)
+    except BaseException:
+        # One task failed: stop the others before the next system's turn begins.
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
     return summarize_round(started, stats)
 
 
