@@ -151,6 +151,9 @@ def update_readme(path: str, results: dict[str, Any], images: str) -> bool:
         "",
         report.summary_table(results),
         "",
+        "Ratios are medians of per-round ratios (each round runs both systems seconds apart), so "
+        "on a noisy machine they can differ from the ratio of the two medians.",
+        "",
         f"![throughput]({images}/overview.png)",
         "",
         f"![latency]({images}/latency-overview.png)",
@@ -202,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.from_json:
         with open(args.from_json, encoding="utf-8") as f:
             results = json.load(f)
+        results["acceptance"] = report.acceptance(results)  # as this version checks them
         if args.json and os.path.abspath(args.json) != os.path.abspath(args.from_json):
             _write(args.json, json.dumps(results, indent=1) + "\n")
     else:

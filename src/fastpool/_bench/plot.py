@@ -31,6 +31,13 @@ def _color(name: str, baseline: str | None) -> str:
     return BASELINE_COLOR if name == baseline else OTHER_COLOR
 
 
+def _no_minor_labels(ax: Any) -> None:
+    """Only decades are labelled on a log axis (minor labels collide on narrow ranges)."""
+    from matplotlib.ticker import NullFormatter
+
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
 def _throughput(ax: Any, w: dict[str, Any], small: bool = False) -> None:
     meds = medians(w)
     names = sorted(meds, key=lambda n: meds[n][w["metric"]])
@@ -38,6 +45,7 @@ def _throughput(ax: Any, w: dict[str, Any], small: bool = False) -> None:
     ax.barh(names, values, color=[_color(n, w.get("baseline")) for n in names])
     if values and max(values) / max(min(values), 1e-9) > 50:
         ax.set_xscale("log")
+        _no_minor_labels(ax)
     ax.set_xlabel(w["unit"] + (" (log scale)" if ax.get_xscale() == "log" else ""))
     ax.set_title(w["title"], fontsize=9 if small else 11)
     for i, (n, v) in enumerate(zip(names, values, strict=True)):
@@ -65,8 +73,13 @@ def _latency(ax: Any, w: dict[str, Any], kind: str, small: bool = False) -> bool
         if tick.get_text().startswith("fastpool"):
             tick.set_color(FASTPOOL_COLOR)
             tick.set_fontweight("bold")
-    ax.set_xscale("log")
-    ax.set_xlabel(f"{kind} latency, µs (log scale; shorter is better)")
+    values = [meds[n][f"{kind}_{key}_us"] for n in names for key, _ in PERCENTILES]
+    log = max(values) / max(min(values), 1e-9) > 20
+    if log:
+        ax.set_xscale("log")
+        _no_minor_labels(ax)
+    scale = "log scale; " if log else ""
+    ax.set_xlabel(f"{kind} latency, µs ({scale}shorter is better)")
     ax.set_title(f"{w['title']}: {kind}s", fontsize=9 if small else 11)
     ax.legend(fontsize=7, loc="lower right")
     return True

@@ -515,7 +515,7 @@ class FastpoolAsync(System):
 
     async def aopen(self, path: str) -> None:
         self.stack = contextlib.AsyncExitStack()
-        pool = fastpool.AsyncPool(path, readers=POOL_SIZE, pragmas=dict(PRAGMAS))  # type: ignore[attr-defined]
+        pool = fastpool.AsyncPool(path, readers=POOL_SIZE, pragmas=dict(PRAGMAS))
         self.apool = await self.stack.enter_async_context(pool)
 
     async def async_ops(self) -> AsyncOps:

@@ -358,7 +358,14 @@ async def async_round(
     started = time.perf_counter_ns()
     box[0] = started + int(duration * 1e9)
     gate.set()
-    stats = await asyncio.gather(*tasks)
+    try:
+        stats = await asyncio.gather(*tasks)
+    except BaseException:
+        # One task failed: stop the others before the next system's turn begins.
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
     return summarize_round(started, stats)
 
 
@@ -393,5 +400,15 @@ def checkout_round(
         "ops": count,
         "ops_per_s": count / (ns / 1e9),
         "ns_per_op": ns / count,
+        "loop_ns_per_op": _empty_loop_ns(),
         "errors": 0,
     }
+
+
+def _empty_loop_ns(n: int = 100_000) -> float:
+    """What ``for _ in range(n): pass`` costs per iteration, right now (the checkout loops
+    pay it too; the acceptance line subtracts it)."""
+    started = time.perf_counter_ns()
+    for _ in range(n):
+        pass
+    return (time.perf_counter_ns() - started) / n
