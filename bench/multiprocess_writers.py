@@ -70,9 +70,21 @@ def one_run(directory: str, lock: str, processes: int, threads: int, seconds: fl
     start = time.time() + 1.5
     children = [
         subprocess.Popen(
-            [sys.executable, "-c", WORKER, path, str(p), str(threads), str(seconds), lock,
-             repr(start)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            [
+                sys.executable,
+                "-c",
+                WORKER,
+                path,
+                str(p),
+                str(threads),
+                str(seconds),
+                lock,
+                repr(start),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for p in range(processes)
     ]
     per_process = []
@@ -121,19 +133,30 @@ def main() -> None:
             for lock in ("off", "on") if r % 2 == 0 else ("on", "off"):
                 result = one_run(directory, lock, args.processes, args.threads, args.seconds)
                 runs[lock].append(result)
-                print(f"round {r + 1} writer_lock={lock:3}: "
-                      + ", ".join(f"{k} {v:.2f}" for k, v in result.items()), flush=True)
-    medians = {lock: {key: statistics.median(run[key] for run in rs) for key in rs[0]}
-               for lock, rs in runs.items()}
-    print(f"\n{args.processes} processes x {args.threads} threads, {args.seconds:g} s per run, "
-          f"median of {args.rounds} rounds")
-    print(f"{'writer_lock':12} {'commits/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'p99.9 ms':>9} "
-          f"{'max ms':>8} {'min share':>9} {'busy':>5}")
+                print(
+                    f"round {r + 1} writer_lock={lock:3}: "
+                    + ", ".join(f"{k} {v:.2f}" for k, v in result.items()),
+                    flush=True,
+                )
+    medians = {
+        lock: {key: statistics.median(run[key] for run in rs) for key in rs[0]}
+        for lock, rs in runs.items()
+    }
+    print(
+        f"\n{args.processes} processes x {args.threads} threads, {args.seconds:g} s per run, "
+        f"median of {args.rounds} rounds"
+    )
+    print(
+        f"{'writer_lock':12} {'commits/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'p99.9 ms':>9} "
+        f"{'max ms':>8} {'min share':>9} {'busy':>5}"
+    )
     for lock in ("off", "on"):
         m = medians[lock]
-        print(f"{lock:12} {m['commits_per_s']:10.0f} {m['p50_ms']:8.2f} {m['p99_ms']:8.2f} "
-              f"{m['p999_ms']:9.2f} {m['max_ms']:8.1f} {m['min_process_share']:9.2f} "
-              f"{m['busy_errors']:5.0f}")
+        print(
+            f"{lock:12} {m['commits_per_s']:10.0f} {m['p50_ms']:8.2f} {m['p99_ms']:8.2f} "
+            f"{m['p999_ms']:9.2f} {m['max_ms']:8.1f} {m['min_process_share']:9.2f} "
+            f"{m['busy_errors']:5.0f}"
+        )
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"args": vars(args), "runs": runs, "medians": medians}, f, indent=2)

@@ -136,8 +136,7 @@ def test_async_queue_stress_under_tsan(compiler_name, defines, tmp_path):
     _compile(compiler, exe, [*TSAN_FLAGS, *defines], [*LIB_SOURCES, ASYNC_SOURCE])
     res = _run_stress(exe, os.environ.get("FP_STRESS_SCALE", DEFAULT_SCALE[compiler_name]))
     report = (
-        f"exit code {res.returncode}\n--- stdout ---\n{res.stdout}\n"
-        f"--- stderr ---\n{res.stderr}"
+        f"exit code {res.returncode}\n--- stdout ---\n{res.stdout}\n--- stderr ---\n{res.stderr}"
     )
     assert res.returncode == 0, report
     assert "ThreadSanitizer" not in res.stderr, report

@@ -26,16 +26,30 @@ SCALE = os.environ.get("FP_STRESS_SCALE", "10" if os.environ.get("FASTPOOL_LONG"
 def test_xlock_across_processes_under_asan_and_ubsan(tmp_path):
     cc = shutil.which("cc")
     if cc is None:
-        pytest.fail("no C compiler: `cc` is not on PATH (e.g. `apt-get install gcc`)",
-                    pytrace=False)
+        pytest.fail(
+            "no C compiler: `cc` is not on PATH (e.g. `apt-get install gcc`)", pytrace=False
+        )
     exe = tmp_path / "stress_xlock"
-    cmd = [cc, "-std=c11", "-Wall", "-Wextra", "-Werror", "-O1", "-g",
-           "-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
-           f"-I{CSRC}", *map(str, SOURCES), "-o", str(exe)]
+    cmd = [
+        cc,
+        "-std=c11",
+        "-Wall",
+        "-Wextra",
+        "-Werror",
+        "-O1",
+        "-g",
+        "-fsanitize=address,undefined",
+        "-fno-sanitize-recover=undefined",
+        f"-I{CSRC}",
+        *map(str, SOURCES),
+        "-o",
+        str(exe),
+    ]
     built = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert built.returncode == 0, f"{' '.join(cmd)}\n{built.stderr}"
-    res = subprocess.run([str(exe), str(tmp_path / "lockfile"), SCALE], capture_output=True,
-                         text=True, timeout=600)
+    res = subprocess.run(
+        [str(exe), str(tmp_path / "lockfile"), SCALE], capture_output=True, text=True, timeout=600
+    )
     report = f"exit {res.returncode}\n{res.stdout}\n{res.stderr}"
     assert res.returncode == 0, report
     assert "Sanitizer" not in res.stderr and "runtime error" not in res.stderr, report

@@ -88,7 +88,9 @@ def run_kills(tmp_path, synchronous: str, kills: int, seed: int) -> dict[str, in
     for _ in range(kills):
         child = subprocess.Popen(
             [sys.executable, "-c", CHILD, str(path), synchronous, str(last + 1)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         try:
             assert read_line(child.stdout.fileno()) == b"ready\n", child.stderr.read().decode()
             time.sleep(rnd.uniform(0.0, 0.04))
@@ -102,8 +104,12 @@ def run_kills(tmp_path, synchronous: str, kills: int, seed: int) -> dict[str, in
     # A commit can be durable but unacknowledged (killed between COMMIT and the pipe write):
     # at most one per kill.
     assert last - len(acked) <= kills, (last, len(acked))
-    return {"kills": kills, "acked": len(acked), "last": last,
-            "committed_unacked": last - len(acked)}
+    return {
+        "kills": kills,
+        "acked": len(acked),
+        "last": last,
+        "committed_unacked": last - len(acked),
+    }
 
 
 @pytest.mark.parametrize(

@@ -28,11 +28,16 @@ def small_fs(tmp_path):
     mount_point.mkdir()
     if not sys.platform.startswith("linux"):
         pytest.skip("mounts a tmpfs (Linux)")
-    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)],
-                         capture_output=True, text=True)
+    res = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)],
+        capture_output=True,
+        text=True,
+    )
     if res.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here ({res.stderr.strip()}); "
-                    "tests/test_faults.py covers disk full with max_page_count")
+        pytest.skip(
+            f"cannot mount a small tmpfs here ({res.stderr.strip()}); "
+            "tests/test_faults.py covers disk full with max_page_count"
+        )
     try:
         yield mount_point
     finally:

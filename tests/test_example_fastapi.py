@@ -42,13 +42,26 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(
-            [FASTPOOL_ROOT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
-        env["PYTHONWARNINGS"] = "default"    # let ResourceWarnings show up in stderr
+            [FASTPOOL_ROOT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+        )
+        env["PYTHONWARNINGS"] = "default"  # let ResourceWarnings show up in stderr
         self.proc = subprocess.Popen(
-            [sys.executable, str(EXAMPLE), "--db", str(db), "--fd", str(self.sock.fileno()),
-             "--readers", str(readers)],
-            pass_fds=(self.sock.fileno(),), env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            [
+                sys.executable,
+                str(EXAMPLE),
+                "--db",
+                str(db),
+                "--fd",
+                str(self.sock.fileno()),
+                "--readers",
+                str(readers),
+            ],
+            pass_fds=(self.sock.fileno(),),
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
@@ -112,7 +125,8 @@ async def drive(url: str, concurrency: int = 16):
 
         seeds = [(f"item-{i}", rng.randrange(0, 50)) for i in range(40)]
         created = await asyncio.gather(
-            *(call("POST", "/items", {"name": n, "qty": q}) for n, q in seeds))
+            *(call("POST", "/items", {"name": n, "qty": q}) for n, q in seeds)
+        )
         assert all(status == 201 for status, _ in created), created
         items = {body["id"]: (body["name"], body["qty"]) for _, body in created}
         assert len(items) == len(seeds) and sorted(items.values()) == sorted(seeds)
@@ -160,7 +174,7 @@ async def drive(url: str, concurrency: int = 16):
         elif kind == "missing":
             assert status == 404 and "no item" in body["detail"], body
         else:
-            assert status == 422, body    # FastAPI's validation error: n must be >= 1
+            assert status == 422, body  # FastAPI's validation error: n must be >= 1
 
     # Increments of one item went through the single writer one at a time: each answered a
     # distinct running total, the largest being the start plus all of them.

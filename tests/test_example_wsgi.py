@@ -35,14 +35,15 @@ def serve(db, readers):
     """Serve the example app on 127.0.0.1 from a thread; yield (port, pool); shut down."""
     app = load_example()
     server, pool = app.create_server(str(db), "127.0.0.1", 0, readers=readers)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              name="wsgi-server")
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="wsgi-server"
+    )
     thread.start()
     try:
         yield server.server_address[1], pool
     finally:
-        server.shutdown()           # stops serve_forever
-        server.server_close()       # joins the request threads (block_on_close)
+        server.shutdown()  # stops serve_forever
+        server.server_close()  # joins the request threads (block_on_close)
         thread.join(10)
         pool.close(timeout=5)
     assert not thread.is_alive(), "the server thread did not stop"
@@ -76,8 +77,9 @@ def drive(port):
     # Seed items concurrently: every create answers 201 with a fresh id.
     seeds = [(f"item-{i}", rng.randrange(0, 50)) for i in range(40)]
     with ThreadPoolExecutor(16) as ex:
-        created = list(ex.map(
-            lambda s: request(port, "POST", "/items", {"name": s[0], "qty": s[1]}), seeds))
+        created = list(
+            ex.map(lambda s: request(port, "POST", "/items", {"name": s[0], "qty": s[1]}), seeds)
+        )
     assert all(status == 201 for status, _ in created)
     items = {body["id"]: (body["name"], body["qty"]) for _, body in created}
     assert len(items) == len(seeds)
@@ -119,8 +121,8 @@ def drive(port):
         results = list(ex.map(run, ops))
     assert len(results) == len(ops)
 
-    added = defaultdict(list)      # item id -> increments sent
-    seen_qty = defaultdict(list)   # item id -> quantities answered by increments
+    added = defaultdict(list)  # item id -> increments sent
+    seen_qty = defaultdict(list)  # item id -> quantities answered by increments
     new_items = {}
     for (kind, item_id, arg), (status, body) in results:
         if kind == "get":
@@ -190,15 +192,17 @@ def test_increments_from_many_clients_all_land(tmp_path):
     db = tmp_path / "counters.db"
     expected: dict[int, int] = {}
     with serve(db, readers=1) as (port, pool), ThreadPoolExecutor(16) as ex:
-        created = list(ex.map(
-            lambda i: request(port, "POST", "/items", {"name": f"x{i}", "qty": 0}), range(5)))
+        created = list(
+            ex.map(lambda i: request(port, "POST", "/items", {"name": f"x{i}", "qty": 0}), range(5))
+        )
         for status, body in created:
             assert status == 201
             expected[body["id"]] = 0
         ids = sorted(expected)
         plan = [(ids[i % len(ids)], 1 + i % 7) for i in range(1500)]
-        answers = list(ex.map(
-            lambda p: request(port, "POST", f"/items/{p[0]}/add", {"n": p[1]}), plan))
+        answers = list(
+            ex.map(lambda p: request(port, "POST", f"/items/{p[0]}/add", {"n": p[1]}), plan)
+        )
         for (item_id, n), (status, body) in zip(plan, answers, strict=True):
             assert status == 200 and body["id"] == item_id, body
             expected[item_id] += n
@@ -207,6 +211,8 @@ def test_increments_from_many_clients_all_land(tmp_path):
     try:
         assert dict(check.execute("SELECT id, qty FROM items")) == expected
         assert check.execute("SELECT count(*), sum(n) FROM moves").fetchone() == (
-            len(plan), sum(n for _, n in plan))
+            len(plan),
+            sum(n for _, n in plan),
+        )
     finally:
         check.close()

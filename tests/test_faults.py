@@ -24,7 +24,7 @@ import fastpool
 from fastpool import errors
 
 LONG = os.environ.get("FASTPOOL_LONG") == "1"
-ROUNDS = 30 if LONG else 3      # repetitions of each injected fault (FASTPOOL_LONG=1: 30)
+ROUNDS = 30 if LONG else 3  # repetitions of each injected fault (FASTPOOL_LONG=1: 30)
 
 
 def writable(path) -> bool:
@@ -44,8 +44,10 @@ def writable(path) -> bool:
 
 
 def _run(*cmd: str) -> bool:
-    return shutil.which(cmd[0]) is not None and subprocess.run(
-        cmd, capture_output=True).returncode == 0
+    return (
+        shutil.which(cmd[0]) is not None
+        and subprocess.run(cmd, capture_output=True).returncode == 0
+    )
 
 
 @contextlib.contextmanager
@@ -104,8 +106,10 @@ def interrupting_pool(make_pool):
     return pool
 
 
-BIG_INSERT = ("INSERT INTO t(v) WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r "
-              "WHERE i < 100000) SELECT stop_at(i) FROM r")
+BIG_INSERT = (
+    "INSERT INTO t(v) WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r "
+    "WHERE i < 100000) SELECT stop_at(i) FROM r"
+)
 
 
 @pytest.mark.parametrize("cause", ["interrupt", "or_rollback"])
@@ -126,11 +130,11 @@ def test_writer_block_never_commits_half_a_transaction_sqlite_rolled_back(make_p
         with pytest.raises(errors.OperationalError) as later:
             w.execute("INSERT INTO t(v) VALUES ('second half')")
         assert later.value.sqlite_errorname == "SQLITE_ABORT_ROLLBACK"
-            # The block ends "cleanly": its COMMIT must not pretend anything was committed.
+        # The block ends "cleanly": its COMMIT must not pretend anything was committed.
     assert info.value.sqlite_errorname == "SQLITE_ABORT_ROLLBACK"
     assert pool.fetchall("SELECT v FROM t") == []
     assert pool.stats()["discarded"] == 0 and not pool.stats()["writer_busy"]
-    with pool.writer() as w:      # the writer is healthy, the next block starts clean
+    with pool.writer() as w:  # the writer is healthy, the next block starts clean
         w.execute("INSERT INTO t(v) VALUES ('next')")
     assert pool.fetchall("SELECT v FROM t") == [("next",)]
 
@@ -142,7 +146,7 @@ def test_rollback_inside_the_block_recovers_after_sqlite_rolled_back(make_pool):
             w.execute(BIG_INSERT)
         with pytest.raises(errors.OperationalError):
             w.commit()
-        w.rollback()        # acknowledges the loss and begins a new transaction
+        w.rollback()  # acknowledges the loss and begins a new transaction
         assert w.in_transaction
         w.execute("INSERT INTO t(v) VALUES ('retried')")
     assert pool.fetchall("SELECT v FROM t") == [("retried",)]
@@ -243,11 +247,11 @@ def test_damaged_file_gives_a_clear_error_and_discards_the_connection(tmp_path):
     damage(path)
     try:
         pool = fastpool.Pool(path, readers=2)
-    except errors.DatabaseError as exc:     # damage found while opening: fine, if clear
+    except errors.DatabaseError as exc:  # damage found while opening: fine, if clear
         assert str(path) in str(exc)
         return
     with pool:
-        for _ in range(ROUNDS):   # each failure discards its reader; the next one reopens
+        for _ in range(ROUNDS):  # each failure discards its reader; the next one reopens
             with pytest.raises(errors.DatabaseError) as info:
                 pool.fetchall("SELECT * FROM t")
             assert info.value.sqlite_errorname.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB"))
@@ -333,7 +337,7 @@ def test_database_deleted_or_replaced_while_open(tmp_path, how):
                 os.unlink(f"{path}{suffix}")
         if how == "replaced":
             make_db(path, rows=3)
-        time.sleep(0.15)    # the writer looks at most every 100 ms
+        time.sleep(0.15)  # the writer looks at most every 100 ms
         for _ in range(ROUNDS):
             with pytest.raises(errors.OperationalError, match=how) as info:
                 pool.execute("INSERT INTO t(v) VALUES ('lost?')")
@@ -385,8 +389,9 @@ def test_pool_finalizer_survives_missing_module_globals(tmp_path):
         "print('finalized', pool.closed)\n"
     )
     env = dict(os.environ, PYTHONWARNINGS="ignore")
-    out = subprocess.run([os.sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=60, env=env)
+    out = subprocess.run(
+        [os.sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env
+    )
     assert out.returncode == 0, out.stderr
     assert "finalized True" in out.stdout
     assert "Exception ignored" not in out.stderr, out.stderr
@@ -403,7 +408,8 @@ def test_finalizers_at_shutdown_with_pools_and_leases_in_globals(tmp_path):
         "c = Cycle(); c.me = c; c.pool = pool; c.lease = lease\n"
         "del pool, lease\n"
     )
-    out = subprocess.run([os.sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=60)
+    out = subprocess.run(
+        [os.sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 0, out.stderr
     assert "Traceback" not in out.stderr and "Exception ignored" not in out.stderr, out.stderr

@@ -41,8 +41,12 @@ def examples(n: int):
         deadline=None,
         database=None,
         derandomize=not LONG,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                               HealthCheck.large_base_example, HealthCheck.filter_too_much],
+        suppress_health_check=[
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+            HealthCheck.large_base_example,
+            HealthCheck.filter_too_much,
+        ],
     )
 
 
@@ -64,29 +68,44 @@ def no_lease_out(pool) -> None:
 
 # -- values -----------------------------------------------------------------------------------
 
-any_char = st.characters(blacklist_categories=())      # includes lone surrogates
+any_char = st.characters(blacklist_categories=())  # includes lone surrogates
 scalars = st.one_of(
     st.none(),
     st.booleans(),
-    st.integers(),                                      # unbounded: far beyond 64 bits
+    st.integers(),  # unbounded: far beyond 64 bits
     st.sampled_from([2**63 - 1, -(2**63), 2**63, -(2**63) - 1, 2**64, 10**100, -(10**400)]),
     st.floats(allow_nan=True, allow_infinity=True),
     st.text(any_char, max_size=40),
     st.binary(max_size=64),
     st.binary(max_size=64).map(bytearray),
     st.binary(max_size=64).map(memoryview),
-    st.sampled_from([1_000_000, 1_500_001]).map(lambda n: "x" * n),          # huge text
-    st.sampled_from([1_000_000, 1_500_001]).map(lambda n: b"\x00" * n),      # huge blob
+    st.sampled_from([1_000_000, 1_500_001]).map(lambda n: "x" * n),  # huge text
+    st.sampled_from([1_000_000, 1_500_001]).map(lambda n: b"\x00" * n),  # huge blob
     st.sampled_from(["\ud800", "a\udfffb", "\x00in\x00", "\U0010ffff"]),
-    st.sampled_from([object(), 1j, decimal.Decimal("1.5"), datetime.date(2020, 1, 2),
-                     uuid.UUID(int=5), Ellipsis, NotImplemented, type, print, range(3),
-                     frozenset({1})]),
+    st.sampled_from(
+        [
+            object(),
+            1j,
+            decimal.Decimal("1.5"),
+            datetime.date(2020, 1, 2),
+            uuid.UUID(int=5),
+            Ellipsis,
+            NotImplemented,
+            type,
+            print,
+            range(3),
+            frozenset({1}),
+        ]
+    ),
 )
 values = st.recursive(
     scalars,
-    lambda inner: st.one_of(st.lists(inner, max_size=3), st.tuples(inner, inner),
-                            st.dictionaries(st.text(max_size=3), inner, max_size=3),
-                            st.frozensets(st.integers(), max_size=3)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.tuples(inner, inner),
+        st.dictionaries(st.text(max_size=3), inner, max_size=3),
+        st.frozensets(st.integers(), max_size=3),
+    ),
     max_leaves=6,
 )
 
@@ -146,14 +165,16 @@ param_sets = st.one_of(
     st.lists(values, max_size=4),
     st.lists(values, max_size=4).map(tuple),
     st.dictionaries(st.sampled_from(["a", "b", "c", "d", "", "a b"]), values, max_size=4),
-    st.dictionaries(st.one_of(st.integers(), st.none(), st.binary(max_size=2)), values,
-                    max_size=2),
+    st.dictionaries(st.one_of(st.integers(), st.none(), st.binary(max_size=2)), values, max_size=2),
     values,
 )
 
 
-@given(sql=st.sampled_from(SQLS), params=param_sets,
-       how=st.sampled_from(["fetchone", "fetchall", "execute", "reader", "writer", "many"]))
+@given(
+    sql=st.sampled_from(SQLS),
+    params=param_sets,
+    how=st.sampled_from(["fetchone", "fetchall", "execute", "reader", "writer", "many"]),
+)
 @examples(3800)
 @seed(2)
 def test_any_parameters_through_every_entry_point(pool, sql, params, how):
@@ -213,50 +234,99 @@ def test_random_sql_text(pool, sql, on):
     no_lease_out(pool)
     # The pool is still usable: the writer can write and a reader can read.
     pool.execute("INSERT INTO t(a) VALUES (1)") if pool.fetchone(
-        "SELECT count(*) FROM sqlite_schema WHERE name = 't'") == (1,) else None
+        "SELECT count(*) FROM sqlite_schema WHERE name = 't'"
+    ) == (1,) else None
 
 
 # -- pragmas and constructor arguments --------------------------------------------------------
 
 # Pragmas that change the whole process (every connection of every pool), not one connection.
-PROCESS_WIDE = {"soft_heap_limit", "hard_heap_limit", "temp_store_directory",
-                "data_store_directory", "threads", "shrink_memory"}
+PROCESS_WIDE = {
+    "soft_heap_limit",
+    "hard_heap_limit",
+    "temp_store_directory",
+    "data_store_directory",
+    "threads",
+    "shrink_memory",
+}
 _probe = fastpool.Connection(":memory:")
-PRAGMA_NAMES = sorted({name for (name,) in _probe.fetchall("PRAGMA pragma_list")}
-                      - PROCESS_WIDE)
+PRAGMA_NAMES = sorted({name for (name,) in _probe.fetchall("PRAGMA pragma_list")} - PROCESS_WIDE)
 _probe.close()
 
 pragma_values = st.one_of(
-    st.booleans(), st.integers(min_value=-(2**70), max_value=2**70), st.floats(),
-    st.text(any_char, max_size=12), st.sampled_from(["wal", "delete", "off", "normal", "full",
-                                                     "memory", "exclusive", "1", "-1"]),
-    st.none(), st.binary(max_size=4), st.lists(st.integers(), max_size=2),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(),
+    st.text(any_char, max_size=12),
+    st.sampled_from(["wal", "delete", "off", "normal", "full", "memory", "exclusive", "1", "-1"]),
+    st.none(),
+    st.binary(max_size=4),
+    st.lists(st.integers(), max_size=2),
 )
-pragma_names = st.one_of(st.sampled_from(PRAGMA_NAMES), st.text(any_char, max_size=12),
-                         st.integers(), st.sampled_from(["Journal_Mode", " synchronous ", ""]))
-odd = st.sampled_from([None, -1, 0, 1, 2, 3, True, False, 1.5, float("nan"), float("inf"),
-                       -0.0, "2", b"2", 2**24 + 1, 2**63, 2**100, [], {}, object()])
+pragma_names = st.one_of(
+    st.sampled_from(PRAGMA_NAMES),
+    st.text(any_char, max_size=12),
+    st.integers(),
+    st.sampled_from(["Journal_Mode", " synchronous ", ""]),
+)
+odd = st.sampled_from(
+    [
+        None,
+        -1,
+        0,
+        1,
+        2,
+        3,
+        True,
+        False,
+        1.5,
+        float("nan"),
+        float("inf"),
+        -0.0,
+        "2",
+        b"2",
+        2**24 + 1,
+        2**63,
+        2**100,
+        [],
+        {},
+        object(),
+    ]
+)
 
 
-ARG_NAMES = ["readers", "statement_cache_size", "acquisition_timeout", "max_lifetime",
-             "idle_timeout", "min_readers", "debug", "writer_lock"]
-good_args = st.fixed_dictionaries({}, optional={
-    "readers": st.integers(1, 3),
-    "statement_cache_size": st.sampled_from([0, 1, 128]),
-    "acquisition_timeout": st.sampled_from([None, 0.5, 5.0]),
-    "max_lifetime": st.sampled_from([None, 0.01, 60.0]),
-    "idle_timeout": st.sampled_from([None, 0.01, 60.0]),
-    "min_readers": st.sampled_from([None, 0, 1]),
-    "debug": st.booleans(),
-    "writer_lock": st.booleans(),
-})
+ARG_NAMES = [
+    "readers",
+    "statement_cache_size",
+    "acquisition_timeout",
+    "max_lifetime",
+    "idle_timeout",
+    "min_readers",
+    "debug",
+    "writer_lock",
+]
+good_args = st.fixed_dictionaries(
+    {},
+    optional={
+        "readers": st.integers(1, 3),
+        "statement_cache_size": st.sampled_from([0, 1, 128]),
+        "acquisition_timeout": st.sampled_from([None, 0.5, 5.0]),
+        "max_lifetime": st.sampled_from([None, 0.01, 60.0]),
+        "idle_timeout": st.sampled_from([None, 0.01, 60.0]),
+        "min_readers": st.sampled_from([None, 0, 1]),
+        "debug": st.booleans(),
+        "writer_lock": st.booleans(),
+    },
+)
 bad_args = st.dictionaries(st.sampled_from(ARG_NAMES), odd, max_size=2)
 
 
 @given(
-    pragmas=st.one_of(st.dictionaries(pragma_names, pragma_values, max_size=4),
-                      st.dictionaries(st.sampled_from(PRAGMA_NAMES), pragma_values, max_size=3),
-                      odd),
+    pragmas=st.one_of(
+        st.dictionaries(pragma_names, pragma_values, max_size=4),
+        st.dictionaries(st.sampled_from(PRAGMA_NAMES), pragma_values, max_size=3),
+        odd,
+    ),
     good=good_args,
     bad=bad_args,
 )

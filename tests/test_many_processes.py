@@ -64,12 +64,25 @@ def run_writers(path, lock: str) -> dict[str, object]:
         pool.execute("CREATE TABLE w(proc, thread, seq, PRIMARY KEY (proc, thread, seq))")
         pool.execute("CREATE TABLE totals(n)")
         pool.execute("INSERT INTO totals VALUES (0)")
-    start = time.time() + 1.5       # all processes imported and opened before anyone writes
+    start = time.time() + 1.5  # all processes imported and opened before anyone writes
     children = [
         subprocess.Popen(
-            [sys.executable, "-c", WORKER, str(path), str(p), str(THREADS), str(PER_THREAD),
-             lock, str(BUSY_TIMEOUT_MS), repr(start)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            [
+                sys.executable,
+                "-c",
+                WORKER,
+                str(path),
+                str(p),
+                str(THREADS),
+                str(PER_THREAD),
+                lock,
+                str(BUSY_TIMEOUT_MS),
+                repr(start),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for p in range(PROCESSES)
     ]
     results = []
@@ -109,14 +122,20 @@ def test_writer_lock_is_taken_over_from_a_killed_process(tmp_path):
     with fastpool.Pool(path, readers=1) as pool:
         pool.execute("CREATE TABLE t(v)")
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys, time, fastpool\n"
-         "pool = fastpool.Pool(sys.argv[1], readers=1)\n"
-         "w = pool.writer()\n"
-         "w.execute('INSERT INTO t VALUES (1)')\n"
-         "print('holding', flush=True)\n"
-         "time.sleep(600)\n", str(path)],
-        stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import sys, time, fastpool\n"
+            "pool = fastpool.Pool(sys.argv[1], readers=1)\n"
+            "w = pool.writer()\n"
+            "w.execute('INSERT INTO t VALUES (1)')\n"
+            "print('holding', flush=True)\n"
+            "time.sleep(600)\n",
+            str(path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline() == "holding\n"
     finally:
@@ -132,17 +151,24 @@ def test_writer_lock_waits_busy_timeout_then_raises_busy_error(tmp_path):
     with fastpool.Pool(path, readers=1) as pool:
         pool.execute("CREATE TABLE t(v)")
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys, fastpool\n"
-         "pool = fastpool.Pool(sys.argv[1], readers=1)\n"
-         "w = pool.writer()\n"
-         "print('holding', flush=True)\n"
-         "sys.stdin.readline()\n"
-         "w.execute('INSERT INTO t VALUES (1)')\n"
-         "w.close()\n"
-         "w = None\n"
-         "pool.close()\n", str(path)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import sys, fastpool\n"
+            "pool = fastpool.Pool(sys.argv[1], readers=1)\n"
+            "w = pool.writer()\n"
+            "print('holding', flush=True)\n"
+            "sys.stdin.readline()\n"
+            "w.execute('INSERT INTO t VALUES (1)')\n"
+            "w.close()\n"
+            "w = None\n"
+            "pool.close()\n",
+            str(path),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline() == "holding\n"
         with fastpool.Pool(path, readers=1, pragmas={"busy_timeout": 300}) as pool:
@@ -187,7 +213,7 @@ def test_writer_lock_in_a_forked_child(tmp_path):
         if pid == 0:
             code = 1
             try:
-                os.read(r, 1)           # the parent holds the writer now
+                os.read(r, 1)  # the parent holds the writer now
                 pool.execute("INSERT INTO t VALUES ('child')")
                 code = 0
             finally:
@@ -195,7 +221,7 @@ def test_writer_lock_in_a_forked_child(tmp_path):
         with pool.writer() as w:
             w.execute("INSERT INTO t VALUES ('parent')")
             os.write(w_fd, b"x")
-            time.sleep(0.3)             # the child waits on the lock meanwhile
+            time.sleep(0.3)  # the child waits on the lock meanwhile
             assert w.fetchall("SELECT v FROM t") == [("parent",)]
         _, status = os.waitpid(pid, 0)
         os.close(r)
@@ -206,11 +232,18 @@ def test_writer_lock_in_a_forked_child(tmp_path):
 
 def other_process_can_write(path) -> None:
     out = subprocess.run(
-        [sys.executable, "-c",
-         "import sys, fastpool\n"
-         "with fastpool.Pool(sys.argv[1], readers=1, pragmas={'busy_timeout': 1000}) as p:\n"
-         "    p.execute('INSERT INTO t VALUES (-1)')\n", str(path)],
-        capture_output=True, text=True, timeout=60)
+        [
+            sys.executable,
+            "-c",
+            "import sys, fastpool\n"
+            "with fastpool.Pool(sys.argv[1], readers=1, pragmas={'busy_timeout': 1000}) as p:\n"
+            "    p.execute('INSERT INTO t VALUES (-1)')\n",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
 
 

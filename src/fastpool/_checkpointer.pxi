@@ -81,11 +81,13 @@ cdef class Checkpointer:
             fp_flag_store(&self.restart_wanted, 1)
         else:
             # A reader outlasted the wait (a long query) and keeps its snapshot in the log. Ask
-            # again once the log has grown by a quarter of the threshold, later by its whole
-            # excess: one long reader stalls writers only a logarithmic number of times while
-            # the log grows past it.
-            fp_flag_store(&self.restart_at, <uint32_t>(
-                log + max(self.autocheckpoint // 4, log - self.autocheckpoint)))
+            # again once the log has grown by a quarter of the threshold, later by its excess,
+            # but never by more than the threshold: a long reader then costs a brief writer
+            # wait per threshold's worth of log, and readers that merely happened to be in the
+            # log (frequent ones) cannot ratchet the next try out to a log of many times the
+            # threshold (measured: 36 MiB with the uncapped doubling, reads cut by timeouts).
+            fp_flag_store(&self.restart_at, <uint32_t>(log + min(
+                self.autocheckpoint, max(self.autocheckpoint // 4, log - self.autocheckpoint))))
 
     cdef void stop(self) noexcept:
         fp_notify_post(&self.events, STOP)

@@ -203,6 +203,7 @@ class SlotWaiter:
 @final
 class AsyncEngine:
     """The asyncio execution engine of one pool (internal)."""
+
     closing: bool
     @property
     def yield_due(self) -> bool: ...
