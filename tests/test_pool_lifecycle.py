@@ -375,3 +375,15 @@ def test_pool_garbage_collected_without_close_warns(tmp_path):
         gc.collect()
     assert all(c.closed for c in conns)
     pool.close()
+
+
+def test_a_discarded_connection_is_logged_on_the_fastpool_logger(make_pool, caplog):
+    seen = []
+    pool = make_pool(readers=1, on_connect=seen.append)
+    seen[1].close()  # the idle reader, closed behind the pool's back
+    with caplog.at_level("WARNING", logger="fastpool"):
+        assert pool.fetchone("SELECT 1") == (1,)
+    records = [r for r in caplog.records if r.name == "fastpool"]
+    assert len(records) == 1 and records[0].levelname == "WARNING"
+    assert "discarded a broken read-only connection" in records[0].getMessage()
+    assert repr(seen[1].path) in records[0].getMessage()

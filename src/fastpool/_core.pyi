@@ -1,6 +1,7 @@
 """Type stubs for the Cython core, fastpool._core."""
 
 import asyncio
+import logging
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
@@ -175,6 +176,7 @@ class PoolCore:
 # -- the asyncio engine behind fastpool.AsyncPool (internal) ---------------------------------
 
 ASYNC_OPS: dict[str, int]
+log: logging.Logger
 
 class _Need: ...
 

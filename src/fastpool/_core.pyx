@@ -24,6 +24,7 @@ from fastpool._sqlite3 cimport *
 from fastpool._csrc cimport *
 from libc.stdint cimport int64_t, uint32_t
 
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -41,6 +42,10 @@ from fastpool.errors import (
     Warning,
     error_for_code,
 )
+
+# The library's logger: events that change the pool's connections without an exception in
+# the caller's hands (a broken connection replaced, a writer that could not be reopened).
+log = logging.getLogger("fastpool")
 
 # PEP 249's exception classes, by name, for Connection.__getattr__.
 cdef dict DBAPI_ERRORS = {cls.__name__: cls for cls in (

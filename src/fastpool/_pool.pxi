@@ -362,6 +362,12 @@ cdef class PoolCore:
             conn.close()
         except BaseException:
             pass    # a connection broken enough to be discarded may fail to close; it is gone
+        try:
+            log.warning("discarded a broken %s connection to %r (fatal error or closed "
+                        "underneath); a fresh one is opened on next use",
+                        "read-only" if conn.readonly else "writer", conn.path)
+        except BaseException:
+            pass    # logging must never break a return path
 
     cdef void close_all_connections(self) noexcept:
         for i in range(self.nreaders):
@@ -517,6 +523,8 @@ cdef class PoolCore:
             except BaseException as exc:
                 # Keep the closed one: every writer call raises InterfaceError until a later
                 # return manages to reopen it.
+                log.error("could not reopen the writer connection to %r: %s",
+                          self.opts.path, exc)
                 warnings.warn(f"fastpool could not reopen the writer connection: {exc}",
                               RuntimeWarning, stacklevel=2)
         if self.is_closed and self.collected:
