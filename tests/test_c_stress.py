@@ -77,81 +77,48 @@ VARIANTS = [
 ]
 
 
+def _compiler(name: str) -> str:
+    if name == "cc":
+        return _require_cc()
+    compiler = shutil.which(name)
+    if compiler is None:
+        pytest.skip(f"{name} not installed (the cc builds are the required ones)")
+    return compiler
+
+
+# Each stress program, with the lines its output must contain besides "all checks passed".
+PROGRAMS = [
+    # fp_slots over fp_ring and fp_park: no slot lost or handed out twice, strict FIFO.
+    pytest.param(STRESS_SOURCE, [], id="slots"),
+    # fp_notify: producers ping-pong with one consumer; no lost wake-up, no race.
+    pytest.param(NOTIFY_SOURCE, ["unit: ok"], id="notify"),
+    # fp_async: completion queue and async slot waiters; no lost item, grant or slot.
+    pytest.param(ASYNC_SOURCE, ["queue:", "waiters:"], id="async"),
+]
+
+
+@pytest.mark.parametrize("source, markers", PROGRAMS)
 @pytest.mark.parametrize("compiler_name, defines", VARIANTS)
-def test_c_stress_under_tsan(compiler_name, defines, tmp_path):
-    if compiler_name == "cc":
-        compiler = _require_cc()
-    else:
-        compiler = shutil.which(compiler_name)
-        if compiler is None:
-            pytest.skip(f"{compiler_name} not installed (the cc builds are the required ones)")
-    scale = os.environ.get("FP_STRESS_SCALE", DEFAULT_SCALE[compiler_name])
-
-    exe = tmp_path / "stress_slots"
-    _compile(compiler, exe, TSAN_FLAGS + defines, [*LIB_SOURCES, STRESS_SOURCE])
-    res = _run_stress(exe, scale)
-
-    report = (
-        f"exit code {res.returncode}\n--- stdout ---\n{res.stdout}\n--- stderr ---\n{res.stderr}"
-    )
-    assert res.returncode == 0, report
-    assert "ThreadSanitizer" not in res.stderr, report
-    assert "all checks passed" in res.stdout, report
-    if defines:
-        assert "condvar fallback" in res.stdout, report
-    else:
-        assert "futex" in res.stdout, report
-
-
-@pytest.mark.parametrize("compiler_name, defines", VARIANTS)
-def test_notify_stress_under_tsan(compiler_name, defines, tmp_path):
-    """fp_notify: producers ping-pong with one consumer; no lost wake-up, no race."""
-    if compiler_name == "cc":
-        compiler = _require_cc()
-    else:
-        compiler = shutil.which(compiler_name)
-        if compiler is None:
-            pytest.skip(f"{compiler_name} not installed (the cc builds are the required ones)")
-    exe = tmp_path / "stress_notify"
-    _compile(compiler, exe, TSAN_FLAGS + defines, [*LIB_SOURCES, NOTIFY_SOURCE])
+def test_stress_program_under_tsan(source, markers, compiler_name, defines, tmp_path):
+    compiler = _compiler(compiler_name)
+    exe = tmp_path / source.stem
+    _compile(compiler, exe, [*TSAN_FLAGS, *defines], [*LIB_SOURCES, source])
     res = _run_stress(exe, os.environ.get("FP_STRESS_SCALE", DEFAULT_SCALE[compiler_name]))
     report = (
         f"exit code {res.returncode}\n--- stdout ---\n{res.stdout}\n--- stderr ---\n{res.stderr}"
     )
     assert res.returncode == 0, report
     assert "ThreadSanitizer" not in res.stderr, report
-    assert "unit: ok" in res.stdout and "all checks passed" in res.stdout, report
-
-
-@pytest.mark.parametrize("compiler_name, defines", VARIANTS)
-def test_async_queue_stress_under_tsan(compiler_name, defines, tmp_path):
-    """fp_async: completion queue and async slot waiters; no lost item, grant or slot."""
-    if compiler_name == "cc":
-        compiler = _require_cc()
-    else:
-        compiler = shutil.which(compiler_name)
-        if compiler is None:
-            pytest.skip(f"{compiler_name} not installed (the cc builds are the required ones)")
-    exe = tmp_path / "stress_async"
-    _compile(compiler, exe, [*TSAN_FLAGS, *defines], [*LIB_SOURCES, ASYNC_SOURCE])
-    res = _run_stress(exe, os.environ.get("FP_STRESS_SCALE", DEFAULT_SCALE[compiler_name]))
-    report = (
-        f"exit code {res.returncode}\n--- stdout ---\n{res.stdout}\n--- stderr ---\n{res.stderr}"
-    )
-    assert res.returncode == 0, report
-    assert "ThreadSanitizer" not in res.stderr, report
-    assert "queue:" in res.stdout and "all checks passed" in res.stdout, report
+    for marker in [*markers, "all checks passed"]:
+        assert marker in res.stdout, report
+    if source == STRESS_SOURCE:  # it says which park backend it ran on
+        assert ("condvar fallback" if defines else "futex") in res.stdout, report
 
 
 @pytest.mark.parametrize("compiler_name", ["cc", "clang"])
 def test_csrc_builds_warning_free(compiler_name, tmp_path):
     """Library sources compile with -Wall -Wextra -Werror -pedantic, both backends."""
-    if compiler_name == "cc":
-        compiler = _require_cc()
-    else:
-        compiler = shutil.which(compiler_name)
-        if compiler is None:
-            pytest.skip(f"{compiler_name} not installed")
+    compiler = _compiler(compiler_name)
     for defines in ([], ["-DFP_PARK_FORCE_CONDVAR"]):
         for src in LIB_SOURCES:
             obj = tmp_path / (src.stem + ".o")
