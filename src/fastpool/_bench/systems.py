@@ -408,7 +408,7 @@ class DBUtilsPooledDB(System):
         return None if _has("dbutils") else "DBUtils is not installed (pip install DBUtils)"
 
     def open(self, path: str) -> None:
-        from dbutils.pooled_db import PooledDB  # type: ignore[import-untyped]
+        from dbutils.pooled_db import PooledDB
 
         self.pool = PooledDB(
             sqlite3,
@@ -644,7 +644,7 @@ class Aiosqlitepool(System):
         return None
 
     async def aopen(self, path: str) -> None:
-        from aiosqlitepool import SQLiteConnectionPool  # type: ignore[import-untyped]
+        from aiosqlitepool import SQLiteConnectionPool
 
         self.pool = SQLiteConnectionPool(
             lambda: _aiosqlite_connect(path), pool_size=AIOSQLITEPOOL_SIZE
