@@ -20,6 +20,10 @@ if [ ! -e "$libasan" ]; then
     echo "libasan not found (gcc -print-file-name=libasan.so gave '$libasan')" >&2
     exit 1
 fi
+# Preloaded too, so that ASan's C++ exception interceptor finds the real __cxa_throw: without
+# it, the first C++ exception in any extension (matplotlib's, in the benchmark smoke test)
+# aborts the process with an ASan CHECK failure that has nothing to do with our code.
+libstdcxx=$(gcc -print-file-name=libstdc++.so.6)
 
 # Excluded: the C stress tests (they build ThreadSanitizer binaries, which cannot run with
 # ASan preloaded; they run in the normal suite) and the soak test (ASan's shadow memory and
@@ -34,7 +38,7 @@ fi
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:halt_on_error=1:print_summary=1"
 export PYTHONPATH="$scratch/src"
 export PYTHONMALLOC=malloc    # let ASan see Python's allocations too
-LD_PRELOAD="$libasan" "$python" -m pytest -p no:cacheprovider -q "$@" 2>&1 | tee "$scratch/asan.log"
+LD_PRELOAD="$libasan $libstdcxx" "$python" -m pytest -p no:cacheprovider -q "$@" 2>&1 | tee "$scratch/asan.log"
 status=${PIPESTATUS[0]}
 if grep -q "ERROR: AddressSanitizer" "$scratch/asan.log"; then
     echo "AddressSanitizer reported an error (see above)" >&2
