@@ -17,7 +17,8 @@ from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.string cimport memchr
 from libc.stdlib cimport malloc, free
 from libc.limits cimport INT_MAX
-from libc.errno cimport errno
+from libc.errno cimport errno, ENOENT
+from posix.stat cimport stat, struct_stat
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 
 from fastpool._sqlite3 cimport *
