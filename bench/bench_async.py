@@ -37,7 +37,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -205,14 +205,12 @@ async def insert_round(name: str, path: Path, scale: float) -> tuple[int, float,
 
 
 def run_on(loop_kind: str, coro: Coroutine[Any, Any, Any]) -> Any:
+    # asyncio.run / uvloop.run rather than asyncio.Runner, which Python 3.10 lacks.
     if loop_kind == "uvloop":
         import uvloop
 
-        factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
-    else:
-        factory = asyncio.new_event_loop
-    with asyncio.Runner(loop_factory=factory) as runner:
-        return runner.run(coro)
+        return uvloop.run(coro)
+    return asyncio.run(coro)
 
 
 def one(

@@ -37,24 +37,24 @@ BULK_INSERT = (
 )
 
 
-def loop_factory(kind: str) -> Callable[[], asyncio.AbstractEventLoop]:
+# asyncio.timeout() is new in Python 3.11; on 3.10 the tests use wait_for in its place.
+HAS_ASYNCIO_TIMEOUT = hasattr(asyncio, "timeout")
+
+
+def loop_runner(kind: str) -> Callable[[Awaitable[Any]], Any]:
+    """asyncio.run, or uvloop.run: a fresh loop of that kind per call (both work on 3.10,
+    where asyncio.Runner does not exist)."""
     if kind == "uvloop":
         import uvloop  # in the test extras: a missing uvloop fails these tests, never skips
 
-        return uvloop.new_event_loop  # type: ignore[no-any-return]
-    return asyncio.new_event_loop
+        return uvloop.run  # type: ignore[no-any-return]
+    return asyncio.run  # type: ignore[return-value]
 
 
 @pytest.fixture(params=["asyncio", "uvloop"])
 def arun(request) -> Callable[[Awaitable[Any]], Any]:
     """Run a coroutine to completion on a fresh loop of the parametrized kind."""
-    factory = loop_factory(request.param)
-
-    def run(coro: Awaitable[Any]) -> Any:
-        with asyncio.Runner(loop_factory=factory) as runner:
-            return runner.run(coro)  # type: ignore[arg-type]
-
-    return run
+    return loop_runner(request.param)
 
 
 @pytest.fixture
@@ -374,10 +374,11 @@ def test_cancel_while_waiting_for_a_reader_loses_no_slot(arun, db):
             async with apool.reader():
                 with pytest.raises(asyncio.TimeoutError):
                     await asyncio.wait_for(apool.fetchone("SELECT 3"), 0.05)
-                with pytest.raises(TimeoutError):
-                    async with asyncio.timeout(0.05):
-                        async with apool.reader():
-                            pass
+                if HAS_ASYNCIO_TIMEOUT:
+                    with pytest.raises(TimeoutError):
+                        async with asyncio.timeout(0.05):
+                            async with apool.reader():
+                                pass
             assert_all_idle(apool, 1)
             assert await apool.fetchone("SELECT 4") == (4,)
 
@@ -456,9 +457,13 @@ def test_cancel_during_a_reader_statement_interrupts_exactly_that_connection(aru
             assert_all_idle(apool, 2)
             # asyncio.timeout and wait_for around a running statement, on a lease
             async with apool.reader() as conn:
-                with pytest.raises(TimeoutError):
-                    async with asyncio.timeout(0.1):
-                        await conn.fetchone(ENDLESS)
+                if HAS_ASYNCIO_TIMEOUT:
+                    with pytest.raises(TimeoutError):
+                        async with asyncio.timeout(0.1):
+                            await conn.fetchone(ENDLESS)
+                else:  # Python 3.10: the same cancellation through wait_for
+                    with pytest.raises(asyncio.TimeoutError):
+                        await asyncio.wait_for(conn.fetchone(ENDLESS), 0.1)
                 assert await conn.fetchone("SELECT 5") == (5,)  # the lease is still usable
                 with pytest.raises(asyncio.TimeoutError):
                     await asyncio.wait_for(conn.fetchall(ENDLESS), 0.1)

@@ -29,9 +29,9 @@ def run_child(code: str, db: Path, loop: str) -> tuple[subprocess.CompletedProce
         "'WHERE i < 1e15)'"
         " ' SELECT sum(i) FROM r')\n"
         + (
-            "import uvloop\nnew_loop = uvloop.new_event_loop\n"
+            "import uvloop\nnew_loop, run = uvloop.new_event_loop, uvloop.run\n"
             if loop == "uvloop"
-            else "new_loop = asyncio.new_event_loop\n"
+            else "new_loop, run = asyncio.new_event_loop, asyncio.run\n"
         )
     )
     started = time.monotonic()
@@ -62,8 +62,7 @@ def test_a_program_that_never_closes_exits_with_a_warning(tmp_path, loop):
             print(await apool.fetchone("WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1"
                                        " FROM r WHERE i < 2000000) SELECT count(*) FROM r"))
             globals()["kept"] = apool   # never closed, still referenced at exit
-        with asyncio.Runner(loop_factory=new_loop) as r:
-            r.run(main())
+        run(main())
         print("done")
     """,
         tmp_path / "never.db",
@@ -109,8 +108,7 @@ def test_asyncio_run_cancels_a_running_query_and_exits(tmp_path, loop):
             while apool.stats()["worker_calls"] < 1:
                 await asyncio.sleep(0.01)
             globals()["kept"] = apool
-        with asyncio.Runner(loop_factory=new_loop) as r:
-            r.run(main())
+        run(main())
         print("interrupts", kept.stats()["cancel_interrupts"], kept.stats()["readers_in_use"])
     """,
         tmp_path / "cancelled.db",
@@ -136,8 +134,7 @@ def test_close_stops_the_worker_threads(tmp_path, loop):
                 assert time.monotonic() < deadline
                 await asyncio.sleep(0.01)
             print("stopped")
-        with asyncio.Runner(loop_factory=new_loop) as r:
-            r.run(main())
+        run(main())
     """,
         tmp_path / "stop.db",
         loop,
