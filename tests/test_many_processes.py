@@ -271,7 +271,20 @@ def test_writer_lock_is_never_left_held_by_an_idle_process(tmp_path, end):
                 counts["closed"] += 1
                 return
 
+    def slow_holder():
+        # Holds the writer far beyond the 2 ms acquisition timeout now and then, so writers
+        # queued behind it time out however fast the machine hands the writer on.
+        while not stop.is_set():
+            try:
+                with pool.writer() as w:
+                    w.execute("INSERT INTO t VALUES (2)")
+                    time.sleep(0.02)
+            except (fastpool.PoolTimeout, fastpool.PoolClosed):
+                pass
+            time.sleep(0.01)
+
     threads = [threading.Thread(target=hammer) for _ in range(8)]
+    threads.append(threading.Thread(target=slow_holder))
     for t in threads:
         t.start()
     time.sleep(0.5)
