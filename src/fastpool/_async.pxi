@@ -608,7 +608,7 @@ cdef class AsyncEngine:
         # As in Pool.writer(): if SQLite rolls the whole transaction back by itself, later
         # statements and the block's end raise instead of committing half of it.
         lease.conn.guard_tx = True
-        lease.changes_at_begin = lease.conn.total_changes
+        lease.changes_at_begin = sqlite3_total_changes64(lease.conn.db)
         return lease
 
     def call(self, Lease lease, int op, str sql, object params=()):

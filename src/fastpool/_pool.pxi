@@ -496,7 +496,7 @@ cdef class PoolCore:
         return self.writer_conn
 
     cdef void release_reader(self, uint32_t slot, Connection conn) noexcept:
-        if conn.fatal or conn.closed:
+        if conn.fatal or conn.db == NULL:
             self.discard(conn)
             self.readers[slot] = None       # reopened by its next user
         elif self.track_time:
@@ -658,7 +658,7 @@ cdef class PoolCore:
             self.give_back(lease)
             raise
         self.writer_conn.guard_tx = True
-        lease.changes_at_begin = self.writer_conn.total_changes
+        lease.changes_at_begin = sqlite3_total_changes64(self.writer_conn.db)
         return lease
 
     cpdef object fetchone(self, str sql, object params=()):
