@@ -218,8 +218,9 @@ def db_path(tmp_path):
 def checkouts(db_path):
     """The checkout+return loops, 1000 per call: fastpool (``with pool.reader()``, and
     ``pool.reader().close()`` without the ``with`` protocol), the queue pool, the bare queue,
-    and two references: ``with threading.Lock()`` (the cheapest ``with`` on a C object, no
-    allocation) and the empty loop they all pay."""
+    and three references: ``with threading.Lock()`` (the cheapest ``with`` on a C object, no
+    allocation), ``with`` on a Python object whose ``__enter__``/``__exit__`` do nothing (the
+    floor for any context manager) and the empty loop they all pay."""
     pool = fastpool.Pool(db_path, readers=4)
     queue_pool = BACKENDS["queue"](db_path)
     reader = pool.reader
@@ -251,6 +252,20 @@ def checkouts(db_path):
             with lock:
                 pass
 
+    class Nothing:
+        def __enter__(self) -> None:
+            pass
+
+        def __exit__(self, *exc: object) -> None:
+            pass
+
+    nothing = Nothing()
+
+    def with_nothing():
+        for _ in loop:
+            with nothing:
+                pass
+
     def empty_loop():
         for _ in loop:
             pass
@@ -262,6 +277,7 @@ def checkouts(db_path):
             "queue-contextmanager": queue_contextmanager,
             "queue-get-put": queue_get_put,
             "with-lock": with_lock,
+            "with-nothing": with_nothing,
             "empty-loop": empty_loop,
         }
         stats = pool.stats()
@@ -281,6 +297,7 @@ def checkouts(db_path):
         "queue-contextmanager",
         "queue-get-put",
         "with-lock",
+        "with-nothing",
         "empty-loop",
     ],
 )
