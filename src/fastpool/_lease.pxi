@@ -2,9 +2,9 @@
 # lease raises InterfaceError, so a connection can never be used by two borrowers at once.
 
 # A lease refers only to its pool and its connection, and fastpool never stores a lease, so
-# a lease is not part of a reference cycle: it needs no GC tracking. Untracked, its finalizer
-# runs on every deallocation (there is no "already finalized" mark), so objects recycled from
-# the freelist still warn about leaks. Together: no allocation and no GC work per checkout.
+# a lease is not part of a reference cycle: it needs no GC tracking, and no GC pass can clear
+# its fields before __dealloc__ reads them to take a leaked connection back. Objects recycled
+# from the freelist save an allocation per checkout.
 @cython.final
 @cython.no_gc
 @cython.freelist(16)
@@ -156,7 +156,9 @@ cdef class Lease:
             self.pool.give_back(self)
         return False
 
-    def __del__(self):
+    def __dealloc__(self):
+        # Not __del__: a lease is never in a reference cycle (see above), so its fields are
+        # all still set here, and a plain deallocation skips the finalizer protocol.
         if self.conn is None or self.role == SAVEPOINT or self.pool is None:
             return
         try:
