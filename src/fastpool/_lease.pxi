@@ -116,10 +116,16 @@ cdef class Lease:
             conn.executescript(f"ROLLBACK TO {self.savepoint}; RELEASE {self.savepoint}")
         return 0
 
+    # __enter__, __exit__ and PoolCore.reader are plain C methods, not Cython function objects:
+    # cheaper to call on every checkout. The 'clinic' signature keeps inspect.signature working.
+    @cython.binding(False)
+    @cython.embedsignature.format('clinic')
     def __enter__(self):
         self.live()
         return self
 
+    @cython.binding(False)
+    @cython.embedsignature.format('clinic')
     def __exit__(self, exc_type, exc, tb):
         cdef Connection conn = self.conn
         if conn is None:

@@ -624,6 +624,8 @@ cdef class PoolCore:
 
     # -- public API ----------------------------------------------------------------------------
 
+    @cython.binding(False)                      # a plain C method: see Lease.__enter__
+    @cython.embedsignature.format('clinic')
     def reader(self):
         """Check out one of the read-only connections; return it as a Lease.
 
