@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import fastpool
+from fastpool._core import Connection as CoreConnection
 
 from .data import (
     BUSY_TIMEOUT,
@@ -38,6 +39,28 @@ from .data import (
 
 #: Connections of aiosqlitepool (the size its issue-4 comparison names: pool_size 10).
 AIOSQLITEPOOL_SIZE = 10
+
+
+def _fastpool_has_own_sqlite() -> bool:
+    """True when fastpool runs on another copy of SQLite than the stdlib's (a wheel bundles
+    one); False for a source build on the system's libsqlite3, which both then share."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        options = tuple(row[0] for row in conn.execute("PRAGMA compile_options"))
+    finally:
+        conn.close()
+    stdlib = (sqlite3.sqlite_version, options)
+    return stdlib != (fastpool.sqlite_version(), fastpool.sqlite_compile_options())
+
+
+#: See ``ApswPerThread``: a second copy of SQLite must not open the database the stdlib's has
+#: open, so a wheel-installed fastpool gets its own copy of the database, like apsw.
+FASTPOOL_OWN_SQLITE = _fastpool_has_own_sqlite()
+
+
+def _fastpool_keeper(path: str) -> Any:
+    """An autocommit connection of fastpool's own SQLite, for the suite's housekeeping."""
+    return CoreConnection(path, busy_timeout=BUSY_TIMEOUT, autocommit=True)
 
 
 @dataclass
@@ -139,6 +162,10 @@ class FastpoolSync(System):
     checkout = True
     errors = (fastpool.OperationalError,)
     package = "fastpool"
+    private_database = FASTPOOL_OWN_SQLITE
+
+    def keeper_connect(self, path: str) -> Any:
+        return _fastpool_keeper(path)
 
     def open(self, path: str) -> None:
         self.pool = fastpool.Pool(path, readers=POOL_SIZE, pragmas=dict(PRAGMAS))
@@ -507,6 +534,10 @@ class FastpoolAsync(System):
     checkout = True
     errors = (fastpool.OperationalError,)
     package = "fastpool"
+    private_database = FASTPOOL_OWN_SQLITE
+
+    def keeper_connect(self, path: str) -> Any:
+        return _fastpool_keeper(path)
 
     def missing(self) -> str | None:
         if not hasattr(fastpool, "AsyncPool"):
