@@ -11,7 +11,6 @@ import os
 import random
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from example_checks import check_final_database
 
 import fastpool
 
@@ -201,19 +201,4 @@ def test_fastapi_app_under_uvicorn(tmp_path):
     assert code == 0, err
     assert "Traceback" not in err and "ResourceWarning" not in err, err
 
-    expected = {i: (n, q + sum(added.get(i, []))) for i, (n, q) in items.items()}
-    expected.update(new_items)
-    moves = sum(len(ns) for ns in added.values())
-    moves += sum(1 for _, q in list(items.values()) + list(new_items.values()) if q)
-    check = sqlite3.connect(db)
-    try:
-        assert check.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-        rows = check.execute("SELECT id, name, qty FROM items").fetchall()
-        assert {i: (n, q) for i, n, q in rows} == expected
-        assert check.execute("SELECT count(*) FROM moves").fetchone() == (moves,)
-        assert check.execute(
-            "SELECT count(*) FROM items WHERE qty != "
-            "(SELECT coalesce(sum(n), 0) FROM moves WHERE item_id = items.id)"
-        ).fetchone() == (0,)
-    finally:
-        check.close()
+    check_final_database(db, items, added, new_items)

@@ -278,10 +278,10 @@ def test_writer_lock_is_never_left_held_by_an_idle_process(tmp_path, end):
             try:
                 with pool.writer() as w:
                     w.execute("INSERT INTO t VALUES (2)")
-                    time.sleep(0.02)
+                    stop.wait(0.02)
             except (fastpool.PoolTimeout, fastpool.PoolClosed):
                 pass
-            time.sleep(0.01)
+            stop.wait(0.01)
 
     threads = [threading.Thread(target=hammer) for _ in range(8)]
     threads.append(threading.Thread(target=slow_holder))

@@ -58,11 +58,6 @@ def _fastpool_has_own_sqlite() -> bool:
 FASTPOOL_OWN_SQLITE = _fastpool_has_own_sqlite()
 
 
-def _fastpool_keeper(path: str) -> Any:
-    """An autocommit connection of fastpool's own SQLite, for the suite's housekeeping."""
-    return CoreConnection(path, busy_timeout=BUSY_TIMEOUT, autocommit=True)
-
-
 @dataclass
 class Ops:
     """What one worker thread can do; each call is one complete operation."""
@@ -153,7 +148,17 @@ class System:
 # -- threaded systems ------------------------------------------------------------------------------
 
 
-class FastpoolSync(System):
+class _FastpoolDatabase(System):
+    """What both fastpool systems share: a database of their own when fastpool's SQLite is
+    not the stdlib's (``FASTPOOL_OWN_SQLITE``), housekept through fastpool's own library."""
+
+    private_database = FASTPOOL_OWN_SQLITE
+
+    def keeper_connect(self, path: str) -> Any:
+        return CoreConnection(path, busy_timeout=BUSY_TIMEOUT, autocommit=True)
+
+
+class FastpoolSync(_FastpoolDatabase):
     name = "fastpool"
     how = (
         f"fastpool.Pool(path, readers={POOL_SIZE}); pool.fetchone / pool.fetchall; "
@@ -162,10 +167,6 @@ class FastpoolSync(System):
     checkout = True
     errors = (fastpool.OperationalError,)
     package = "fastpool"
-    private_database = FASTPOOL_OWN_SQLITE
-
-    def keeper_connect(self, path: str) -> Any:
-        return _fastpool_keeper(path)
 
     def open(self, path: str) -> None:
         self.pool = fastpool.Pool(path, readers=POOL_SIZE, pragmas=dict(PRAGMAS))
@@ -524,7 +525,7 @@ async def _aiosqlite_connect(path: str) -> Any:
     return db
 
 
-class FastpoolAsync(System):
+class FastpoolAsync(_FastpoolDatabase):
     name = "fastpool-async"
     kind = "async"
     how = (
@@ -534,10 +535,6 @@ class FastpoolAsync(System):
     checkout = True
     errors = (fastpool.OperationalError,)
     package = "fastpool"
-    private_database = FASTPOOL_OWN_SQLITE
-
-    def keeper_connect(self, path: str) -> Any:
-        return _fastpool_keeper(path)
 
     def missing(self) -> str | None:
         if not hasattr(fastpool, "AsyncPool"):
