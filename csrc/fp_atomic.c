@@ -33,3 +33,9 @@ uint32_t fp_flag_exchange(fp_atomic_u32 *f, uint32_t value)
 {
     return atomic_exchange_explicit(f, value, memory_order_acq_rel);
 }
+
+void fp_flag_store_fenced(fp_atomic_u32 *f, uint32_t value)
+{
+    atomic_store_explicit(f, value, memory_order_seq_cst);
+    atomic_thread_fence(memory_order_seq_cst);
+}

@@ -24,5 +24,8 @@ void fp_flag_store(fp_atomic_u32 *f, uint32_t value);
 uint32_t fp_flag_load(const fp_atomic_u32 *f);
 /* Set to `value` and return what it was (acq_rel). */
 uint32_t fp_flag_exchange(fp_atomic_u32 *f, uint32_t value);
+/* Set to `value`, then a full (seq_cst) fence: two threads that each store their own flag
+ * and then load the other's cannot both miss the other's store (Dekker). */
+void fp_flag_store_fenced(fp_atomic_u32 *f, uint32_t value);
 
 #endif /* FP_ATOMIC_H */

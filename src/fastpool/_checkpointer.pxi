@@ -25,6 +25,8 @@ cdef class Checkpointer:
         fp_notify_init(&self.events)
         fp_flag_store(&self.restart_wanted, 0)
         fp_flag_store(&self.restart_at, 0)
+        fp_flag_store(&self.in_checkpoint, 0)
+        fp_flag_store(&self.fork_pause, 0)
         fp_counter_init(&self.runs)
         fp_counter_init(&self.errors)
         fp_counter_init(&self.restarts)
@@ -60,13 +62,45 @@ cdef class Checkpointer:
                 # RESTART would fail and a hot writer would outrun every later attempt.
                 continue
             log = done = -1
+            self.enter_sqlite()
             rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done)
+            self.leave_sqlite()
             fp_counter_add(&self.runs, 1)
             if rc == SQLITE_OK or rc & 0xFF == SQLITE_BUSY:     # BUSY: the pool's RESTART runs
                 if log >= 0 and <uint32_t>log >= fp_flag_load(&self.restart_at):
                     fp_flag_store(&self.restart_wanted, 1)
             else:
                 fp_counter_add(&self.errors, 1)
+
+    # A fork() must not copy this connection into the child in the middle of a checkpoint
+    # (SQLite's per-process locks and mutexes would stay taken there for good): the forking
+    # thread sets fork_pause and waits for in_checkpoint to drop; this thread, seeing the
+    # pause, stays out of SQLite until the fork is done. Both sides store, fence, then load,
+    # so at least one of them sees the other.
+
+    cdef void enter_sqlite(self) noexcept nogil:
+        while True:
+            fp_flag_store_fenced(&self.in_checkpoint, 1)
+            if not fp_flag_load(&self.fork_pause):
+                return
+            fp_flag_store_fenced(&self.in_checkpoint, 0)
+            fp_park_wake_all(&self.in_checkpoint)
+            fp_park_wait(&self.fork_pause, 1, -1)
+
+    cdef void leave_sqlite(self) noexcept nogil:
+        fp_flag_store_fenced(&self.in_checkpoint, 0)
+        if fp_flag_load(&self.fork_pause):
+            fp_park_wake_all(&self.in_checkpoint)
+
+    cdef void pause_for_fork(self) noexcept:
+        fp_flag_store_fenced(&self.fork_pause, 1)
+        with nogil:
+            while fp_flag_load(&self.in_checkpoint):
+                fp_park_wait(&self.in_checkpoint, 1, -1)
+
+    cdef void resume_after_fork(self) noexcept:
+        fp_flag_store_fenced(&self.fork_pause, 0)
+        fp_park_wake_all(&self.fork_pause)
 
     cdef void restarted(self, int rc, int log) noexcept:
         # The pool's RESTART outcome.

@@ -136,6 +136,8 @@ cdef class Checkpointer:
     cdef fp_notify events           # WAL_FULL from the writer's WAL hook, STOP from the pool
     cdef fp_atomic_u32 restart_wanted   # 1: the pool should RESTART the log between writers
     cdef fp_atomic_u32 restart_at       # log size (frames) from which a RESTART is wanted
+    cdef fp_atomic_u32 in_checkpoint    # 1 while its thread is inside SQLite
+    cdef fp_atomic_u32 fork_pause       # 1 while a fork() is starting: stay out of SQLite
     cdef fp_atomic_u64 runs
     cdef fp_atomic_u64 restarts
     cdef fp_atomic_u64 errors
@@ -143,9 +145,13 @@ cdef class Checkpointer:
     cdef object thread
 
     cdef void loop(self) noexcept nogil
+    cdef void enter_sqlite(self) noexcept nogil
+    cdef void leave_sqlite(self) noexcept nogil
     cdef void restarted(self, int rc, int log) noexcept
     cdef void stop(self) noexcept
     cdef void abandon(self) noexcept
+    cdef void pause_for_fork(self) noexcept
+    cdef void resume_after_fork(self) noexcept
 
 
 cdef class PoolCore:
@@ -179,6 +185,8 @@ cdef class PoolCore:
     cdef int64_t next_file_check     # monotonic ns before which the file is not re-checked
     cdef fp_xlock *xlock             # cross-process writer lock (csrc/fp_xlock), or NULL
     cdef bint xlock_held
+    cdef str fork_error              # set in a child whose copied connections cannot be made safe
+    cdef bint wal                    # the database was in WAL mode when the writer opened
     cdef unsigned int xlock_batch    # writers in a row that kept the lock for the next one
 
     cdef int make_slots(self) except -1
@@ -190,7 +198,9 @@ cdef class PoolCore:
     cdef Connection open_reader(self, uint32_t slot)
     cdef void discard(self, Connection conn) noexcept
     cdef void close_all_connections(self) noexcept
-    cdef int after_fork(self) except -1
+    cdef int after_fork(self, bint wait=*) except -1
+    cdef int retire_parent_connections(self, bint wait) except -1
+    cdef int retire_parent_writer(self, Connection conn, bint wait) except -1
     cdef uint32_t acquire(self, fp_slots *slots, int role) except? 0xFFFFFFFF
     cdef str timeout_message(self, int role, int64_t waited_ns)
     cdef Connection reader_connection(self, uint32_t slot)

@@ -126,6 +126,7 @@ cdef extern from "fp_atomic.h" nogil:
     void fp_flag_store(fp_atomic_u32 *f, uint32_t value) noexcept
     uint32_t fp_flag_load(const fp_atomic_u32 *f) noexcept
     uint32_t fp_flag_exchange(fp_atomic_u32 *f, uint32_t value) noexcept
+    void fp_flag_store_fenced(fp_atomic_u32 *f, uint32_t value) noexcept
 
 
 cdef extern from "fp_xlock.h" nogil:
@@ -143,6 +144,19 @@ cdef extern from "fp_xlock.h" nogil:
     int fp_xlock_release(fp_xlock *lock) noexcept
     uint64_t fp_xlock_takeovers(const fp_xlock *lock) noexcept
     void fp_xlock_close(fp_xlock *lock) noexcept
+
+
+cdef extern from "fp_fencelock.h" nogil:
+    enum:
+        FP_FENCELOCK_OK
+        FP_FENCELOCK_TIMEOUT
+        FP_FENCELOCK_ERROR
+        FP_FENCELOCK_UNSUPPORTED
+        FP_SHM_WRITE_LOCK_OFFSET
+
+    int fp_fencelock_acquire(const char *path, int64_t offset, int64_t timeout_ns,
+                             int *fd_out) noexcept
+    int fp_fencelock_release(int fd, int64_t offset) noexcept
 
 
 cdef extern from "fp_async.h" nogil:

@@ -32,6 +32,21 @@ cdef unsigned int FORK_GENERATION = 0
 cdef object LIVE_POOLS = weakref.WeakSet()
 
 
+def _before_fork():
+    # No pool's checkpointer may be inside SQLite while the process is copied.
+    for pool in list(LIVE_POOLS):
+        ck = (<PoolCore>pool).checkpointer
+        if ck is not None and (<PoolCore>pool).fork_generation == FORK_GENERATION:
+            ck.pause_for_fork()
+
+
+def _after_fork_in_parent():
+    for pool in list(LIVE_POOLS):
+        ck = (<PoolCore>pool).checkpointer
+        if ck is not None:
+            ck.resume_after_fork()
+
+
 def _after_fork_in_child():
     global FORK_GENERATION
     FORK_GENERATION += 1
@@ -40,23 +55,31 @@ def _after_fork_in_child():
 
 
 cdef void forget_parent_handles(PoolCore pool) noexcept:
-    # Right after fork(), in the child: every lease and cursor lent from the parent's
-    # connections dies now (their epochs change), so none can step, COMMIT or ROLLBACK on a
-    # handle the parent owns. Nothing is closed; acquire() opens the child's own connections.
+    # Right after fork(), in the child: every cursor lent from the parent's connections dies
+    # now (their epochs change; leases die by their fork generation), so none can step,
+    # COMMIT or ROLLBACK on a copy of the parent's connections. The copies themselves are
+    # retired by after_fork() on the child's first use of the pool.
     try:
         if pool.readers is not None:
             for conn in pool.readers:
                 if conn is not None:
-                    (<Connection>conn).abandon()
+                    (<Connection>conn).epoch += 1
         if pool.writer_conn is not None:
-            pool.writer_conn.abandon()
+            pool.writer_conn.epoch += 1
         pool.writer_owner = 0
     except BaseException:
         pass    # an at-fork hook must not raise; acquire() still calls after_fork()
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
+                        after_in_child=_after_fork_in_child)
+
+
+# Descriptors that took SQLite's WAL write lock from outside SQLite to retire a parent's
+# writer in a forked child (csrc/fp_fencelock.h): never closed, because closing one would
+# drop every POSIX lock this process holds on the -shm file, live connections' included.
+cdef list FENCE_FDS = []
 
 
 def _warn_open_pools_at_exit():
@@ -312,7 +335,8 @@ cdef class PoolCore:
     cdef int start_checkpointer(self) except -1:
         # Only a WAL database has a log to checkpoint (":memory:" through memdb has none).
         opts = self.opts
-        if opts.autocheckpoint <= 0 or self.writer_conn.fetchone("PRAGMA journal_mode") != ("wal",):
+        self.wal = self.writer_conn.fetchone("PRAGMA journal_mode") == ("wal",)
+        if opts.autocheckpoint <= 0 or not self.wal:
             return 0
         conn = Connection(opts.path, pragmas=opts.writer_pragmas, statement_cache_size=0,
                           busy_timeout=opts.busy_timeout, autocheckpoint=0)
@@ -342,9 +366,11 @@ cdef class PoolCore:
         sqlite3_busy_handler(db, NULL, NULL)
         rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_RESTART, &log, &done)
         if rc & 0xFF == SQLITE_BUSY and log >= 0:
+            conn.in_call = True     # a fork() meanwhile must not reuse this copy in the child
             with nogil:
                 sqlite3_busy_handler(db, on_busy_brief, NULL)
                 rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_RESTART, &log, &done)
+            conn.in_call = False
         sqlite3_busy_handler(db, on_busy, hooks)
         ck.restarted(rc, log)
 
@@ -383,27 +409,129 @@ cdef class PoolCore:
         if self.writer_conn is not None:
             self.writer_conn.close()
 
-    cdef int after_fork(self) except -1:
-        # In a child process: never close, finalize or lock anything the parent made. The old
-        # handles and slot rings are abandoned (leaked in the child); fresh ones are opened.
+    cdef int after_fork(self, bint wait=True) except -1:
+        # In a child process, on its first use of the pool. fork() copied the parent's
+        # connections into this process together with SQLite's per-process lock bookkeeping,
+        # but not the locks the kernel holds for the parent. A copy left open would make
+        # SQLite believe this process holds the parent's locks: its new connections would
+        # skip taking them for real (reads unprotected from the parent's checkpoints), and a
+        # copied write transaction would block every writer here for good. So the copies are
+        # retired first (retire_parent_connections); then the child opens its own.
+        # wait=False (from close()) retires what can be retired now and opens nothing.
+        if self.fork_error is None:
+            self.retire_parent_connections(wait)
         for i in range(self.nreaders):
-            conn = self.readers[i]
-            if conn is not None:
-                (<Connection>conn).abandon()
             self.readers[i] = None
-        self.writer_conn.abandon()
-        if self.checkpointer is not None:
-            self.checkpointer.abandon()     # its thread was not copied into this process
-            self.checkpointer = None
+        self.checkpointer = None     # its thread was not copied into this process
         self.holders.clear()
         self.writer_owner = 0
-        self.xlock_held = False     # held (if at all) by the parent's pid, not by us
+        self.xlock_held = False     # held (if at all) by the parent, not by us
         self.xlock_batch = 0
         self.fork_generation = FORK_GENERATION
         self.make_slots()
+        if self.fork_error is not None:
+            if wait:
+                raise InterfaceError(self.fork_error)
+            return 0
         if not self.is_closed:
             self.writer_conn = self.open_writer()
             self.start_checkpointer()
+        return 0
+
+    cdef int retire_parent_connections(self, bint wait) except -1:
+        # Closing a copy is safe where SQLite's close touches only this process: no call of
+        # it running (a copy inside a call in another thread of the parent has half-done
+        # state and maybe SQLite's mutexes taken: then the pool refuses to work here), and
+        # no write transaction to roll back (retire_parent_writer waits for that).
+        copies = [c for c in self.readers if c is not None]
+        if self.checkpointer is not None:
+            copies.append(self.checkpointer.conn)   # out of SQLite: _before_fork paused it
+        writer = self.writer_conn
+        if self.opts.memory:
+            # memdb is private memory after fork: the copies are this process's own database,
+            # kept alive by them (closing the last would free it); only a copied write
+            # transaction must go.
+            if writer is not None and writer.db != NULL and not writer.in_call:
+                sqlite3_exec(writer.db, b"ROLLBACK", NULL, NULL, NULL)
+            for conn in copies:
+                (<Connection>conn).abandon()
+            if writer is not None:
+                writer.abandon()
+            return 0
+        if writer is not None:
+            copies.append(writer)
+        if any([(<Connection>c).db != NULL and (<Connection>c).in_call for c in copies]):
+            for conn in copies:
+                (<Connection>conn).abandon()
+            self.fork_error = (
+                f"this process was forked while another thread of the parent was inside a "
+                f"SQLite call on this pool's connection to {self.opts.path!r}; SQLite's state "
+                f"of that call was copied into this process and can never be released here, "
+                f"so this pool cannot be used in it. Fork before starting threads that use "
+                f"the pool (or between their calls), or use the 'spawn' or 'forkserver' "
+                f"start method")
+            return 0
+        for conn in copies:
+            if conn is not writer:
+                (<Connection>conn).close()
+        if writer is not None:
+            self.retire_parent_writer(writer, wait)
+        return 0
+
+    cdef int retire_parent_writer(self, Connection conn, bint wait) except -1:
+        # Outside a write transaction, closing the copy is as safe as any close. Inside one,
+        # close() rolls back, which edits the WAL index the processes share: first take
+        # SQLite's WAL write lock ourselves, as an open-file-description lock that SQLite's
+        # unlocks in this process cannot drop. Once we hold it, the parent's transaction is
+        # over and no other writer is in the log, so the rollback edits nobody's frames.
+        # Never while holding the cross-process writer lock: the wait is the child's alone.
+        cdef int rc, fd = -1
+        cdef int64_t timeout
+        cdef bytes shm
+        cdef const char *c_shm
+        if conn.db == NULL:
+            return 0
+        if sqlite3_txn_state(conn.db, NULL) != SQLITE_TXN_WRITE:
+            conn.close()
+            return 0
+        if not wait:
+            conn.abandon()      # the pool is closing in the child: leave the copy alone
+            return 0
+        if not self.wal:
+            conn.abandon()
+            self.fork_error = (
+                f"this process was forked inside a write transaction on {self.opts.path!r}, "
+                f"which is not in WAL mode; the copy of that transaction cannot be undone "
+                f"here without touching the parent's files, so this pool cannot be used in "
+                f"this process. Fork outside 'with pool.writer()' blocks")
+            return 0
+        shm = os.fsencode(self.file_path + "-shm")
+        c_shm = shm
+        timeout = seconds_to_ns(self.opts.busy_timeout)
+        with nogil:
+            rc = fp_fencelock_acquire(c_shm, FP_SHM_WRITE_LOCK_OFFSET, timeout, &fd)
+        if rc == FP_FENCELOCK_TIMEOUT:
+            raise error_for_code(SQLITE_BUSY, (
+                f"database is locked: this process was forked while its parent was inside a "
+                f"write transaction on {self.file_path!r}, and that transaction (or another "
+                f"process's) did not end within busy_timeout ({self.opts.busy_timeout:g} s). "
+                f"The pool works here once it has ended; fork outside 'with pool.writer()' "
+                f"blocks to avoid the wait"))
+        if rc != FP_FENCELOCK_OK:
+            reason = (os.strerror(errno) if rc == FP_FENCELOCK_ERROR
+                      else "this platform has no open-file-description locks")
+            conn.abandon()
+            self.fork_error = (
+                f"this process was forked inside a write transaction on {self.opts.path!r}, "
+                f"and the copy of that transaction cannot be undone safely here ({reason}), "
+                f"so this pool cannot be used in this process. Fork outside "
+                f"'with pool.writer()' blocks")
+            return 0
+        FENCE_FDS.append(fd)
+        try:
+            conn.close()
+        finally:
+            fp_fencelock_release(fd, FP_SHM_WRITE_LOCK_OFFSET)
         return 0
 
     # -- checkout and return -----------------------------------------------------------------
@@ -416,6 +544,8 @@ cdef class PoolCore:
         if self.fork_generation != FORK_GENERATION:
             self.after_fork()
             slots = self.writer_slot if kind == WRITER else self.reader_slots
+        if self.fork_error is not None:
+            raise InterfaceError(self.fork_error)
         if self.is_closed:
             raise PoolClosed("the pool is closed; create a new pool to keep working")
         if fp_slots_try_acquire(slots, &slot) == FP_SLOTS_OK:
@@ -773,7 +903,7 @@ cdef class PoolCore:
             raise ValueError(f"timeout must be >= 0 seconds or None, not {timeout!r}")
         self.is_closed = True
         if self.fork_generation != FORK_GENERATION:
-            self.after_fork()
+            self.after_fork(False)
         deadline = None if timeout is None else time.monotonic() + timeout
         if self.checkpointer is not None:
             self.checkpointer.join()

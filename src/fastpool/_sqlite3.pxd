@@ -13,6 +13,11 @@ cdef extern from "sqlite3.h" nogil:
     ctypedef void (*sqlite3_destructor_type)(void *)
 
     enum:
+        SQLITE_TXN_NONE
+        SQLITE_TXN_READ
+        SQLITE_TXN_WRITE
+
+    enum:
         SQLITE_OK
         SQLITE_ERROR
         SQLITE_INTERNAL
@@ -79,6 +84,7 @@ cdef extern from "sqlite3.h" nogil:
     const char *sqlite3_errmsg(sqlite3 *db)
     const char *sqlite3_errstr(int rc)
     int sqlite3_get_autocommit(sqlite3 *db)
+    int sqlite3_txn_state(sqlite3 *db, const char *zSchema)
     ctypedef int (*sqlite3_exec_callback)(void *, int, char **, char **) noexcept
     int sqlite3_exec(sqlite3 *db, const char *sql, sqlite3_exec_callback callback, void *arg,
                      char **errmsg)
