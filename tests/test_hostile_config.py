@@ -126,7 +126,7 @@ def test_wal_that_silently_does_not_take_effect_is_refused(tmp_path, recwarn, vf
     for make in (lambda: fastpool.Pool(uri), lambda: fastpool.AsyncPool(uri),
                  lambda: fastpool.connect(uri)):
         refused(make, path, errors.NotSupportedError,
-                r"journal_mode=wal.*'delete'.*journal_mode", recwarn)
+                r"journal_mode=wal.*'delete'", recwarn)
 
 
 def test_a_rollback_journal_under_dotfile_locking_is_the_users_choice(tmp_path):

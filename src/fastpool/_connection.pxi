@@ -55,12 +55,16 @@ cdef class Connection:
     """One SQLite connection (internal: the pool opens these and lends them out).
 
     Connection(path, *, readonly=False, pragmas=None, statement_cache_size=128,
-               busy_timeout=5.0, autocheckpoint=1000, row_factory=None, autocommit=True)
+               busy_timeout=5.0, autocheckpoint=1000, row_factory=None, autocommit=True,
+               defensive=True)
 
     ``path`` is a file path or a ``file:`` URI. With ``autocommit=True`` (the pool's
     connections) transactions are opened explicitly (the pool's writer does ``BEGIN
     IMMEDIATE``). With ``autocommit=False`` (``fastpool.connect``, PEP 249) a transaction is
     opened before the first statement and lasts until ``commit()`` or ``rollback()``.
+    ``defensive=True`` turns on SQLITE_DBCONFIG_DEFENSIVE (no ``PRAGMA writable_schema``
+    and other SQL that can corrupt the file). When ``pragmas`` asks for ``journal_mode=wal``
+    and SQLite does not apply it (a VFS without shared memory), NotSupportedError is raised.
     """
 
     def __cinit__(self):
@@ -71,7 +75,8 @@ cdef class Connection:
 
     def __init__(self, path, *, bint readonly=False, pragmas=None,
                  Py_ssize_t statement_cache_size=128, double busy_timeout=5.0,
-                 int autocheckpoint=1000, row_factory=None, bint autocommit=True):
+                 int autocheckpoint=1000, row_factory=None, bint autocommit=True,
+                 bint defensive=True):
         if self.db != NULL:
             raise InterfaceError("Connection.__init__ called twice")
         path = os.fspath(path)
@@ -119,25 +124,103 @@ cdef class Connection:
         self.db = db
         sqlite3_extended_result_codes(db, 1)
         install_hooks(db, &self.hooks)
+        # Off, SQL such as PRAGMA writable_schema=1 + UPDATE sqlite_master corrupts the file.
+        rc = sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, <int>defensive, <int *>NULL)
+        if rc != SQLITE_OK:
+            self.close()
+            raise error_for_code(rc, f"cannot open database {path!r}: SQLite refused to "
+                                     f"set SQLITE_DBCONFIG_DEFENSIVE ({sqlite3_errstr(rc)!r})")
+        cdef bint wants_wal = False
         try:
             for name, value in pragmas.items():
                 self.run_pragma(name, value)
+                if (type(name) is str and name.lower() == "journal_mode"
+                        and type(value) is str and value.strip().lower() == "wal"):
+                    wants_wal = True
+            if wants_wal and not readonly and sqlite3_db_readonly(db, b"main") != 1:
+                self.check_wal_applied()
         except Error as exc:
             # SQLite's message ("file is not a database") does not say which file.
             code = exc.sqlite_errorcode
             wrote = not readonly and sqlite3_db_readonly(db, b"main") == 1
+            choice = self.uri_vfs_choice()
             self.close()
             hint = (" (the file or its directory is read-only; make both writable, or open it "
                     "read-only with a 'file:...?mode=ro' URI)") if wrote else ""
             if not hint and code is not None and code & 0xFF == SQLITE_CANTOPEN:
                 hint = (" (SQLite could not open the -wal/-shm files beside it: is its "
                         "directory writable?)")
+                if choice is not None:
+                    hint = (f" (this is a WAL database, and {choice} in the URI gives SQLite "
+                            f"no shared memory for its -shm file, which WAL needs; remove "
+                            f"{choice} from the URI)")
             message = f"cannot use database {path!r}: {exc}{hint}"
             raise (error_for_code(code, message) if code is not None
                    else type(exc)(message)) from None
         except BaseException:
             self.close()
             raise
+
+    cdef int check_wal_applied(self) except -1:
+        # PRAGMA journal_mode=wal answers with the mode it left the file in, and does not fail
+        # when WAL is impossible (no shared memory under the chosen VFS): the pool would then
+        # run in rollback mode, where every commit waits for all readers to leave.
+        mode = self.pragma_text(b"PRAGMA journal_mode")
+        # An in-memory database is always in memory (or off) mode, by design.
+        if mode == "wal" or mode == "memory":
+            return 0
+        choice = self.uri_vfs_choice()
+        if choice in ("nolock=1", "vfs=unix-none"):
+            cause = (f": {choice} in the URI turns off SQLite's file locks and the shared "
+                     f"memory WAL needs")
+            fix = f"Remove {choice} from the URI (a pool also needs those locks)"
+        else:
+            cause = (f": {choice} in the URI gives SQLite no shared memory, which WAL needs"
+                     if choice is not None else
+                     ": this VFS or file system gives SQLite no shared memory, which WAL needs")
+            fix = ((f"Remove {choice} from the URI, or pass" if choice is not None else "Pass")
+                   + f" pragmas={{'journal_mode': 'delete'}} to run without WAL knowingly "
+                   f"(each commit then waits until no reader is reading)")
+        raise NotSupportedError(
+            f"journal_mode=wal was asked for, but SQLite left the database in {mode!r} "
+            f"mode{cause}. {fix}")
+
+    cdef str pragma_text(self, const char *sql):
+        # The first column of a pragma's first row as text ("" when it returns no row), read
+        # without the statement cache so opening a connection leaves the cache's counters alone.
+        cdef sqlite3_stmt *handle = NULL
+        cdef const unsigned char *text
+        cdef int rc = sqlite3_prepare_v3(self.db, sql, -1, 0, &handle, NULL)
+        if rc != SQLITE_OK:
+            sqlite3_finalize(handle)
+            self.raise_error(rc)
+        rc = sqlite3_step(handle)
+        if rc == SQLITE_ROW:
+            text = sqlite3_column_text(handle, 0)
+            result = "" if text == NULL else (<const char *>text).decode("utf-8", "replace")
+            sqlite3_finalize(handle)
+            return result
+        if rc != SQLITE_DONE:
+            sqlite3_finalize(handle)
+            self.raise_error(rc)
+        sqlite3_finalize(handle)
+        return ""
+
+    cdef str uri_vfs_choice(self):
+        # What the database's URI says about locking and shared memory ("nolock=1" or
+        # "vfs=NAME"), for messages and the pool's check; None when it says nothing.
+        cdef const char *name = NULL
+        cdef const char *vfs
+        if self.db != NULL:
+            name = sqlite3_db_filename(self.db, b"main")
+        if name == NULL or name[0] == 0:
+            return None
+        if sqlite3_uri_boolean(name, b"nolock", 0):
+            return "nolock=1"
+        vfs = sqlite3_uri_parameter(name, b"vfs")
+        if vfs != NULL:
+            return "vfs=" + vfs.decode("utf-8", "replace")
+        return None
 
     def __dealloc__(self):
         # Statements must be finalized before the handle closes; cursors may outlive us
@@ -201,6 +284,10 @@ cdef class Connection:
         exc = error_for_code(rc, message)
         pending, self.pending_exc = self.pending_exc, None
         if pending is not None:
+            if not isinstance(pending, Exception):
+                # Ctrl-C or SystemExit in a user function: the function's error already
+                # stopped the statement; the caller must see the interrupt, not a DB error.
+                raise pending
             raise exc from pending
         raise exc
 
