@@ -68,8 +68,13 @@ def works(pool):
 def test_exclusive_locking_mode_is_refused(tmp_path, recwarn, value):
     path = tmp_path / "x.db"
     for cls in (fastpool.Pool, fastpool.AsyncPool):
-        refused(lambda cls=cls: cls(path, pragmas={"locking_mode": value}), path,
-                ValueError, r"locking_mode.*exclusive.*(never|wedge)", recwarn)
+        refused(
+            lambda cls=cls: cls(path, pragmas={"locking_mode": value}),
+            path,
+            ValueError,
+            r"locking_mode.*exclusive.*(never|wedge)",
+            recwarn,
+        )
 
 
 def test_exclusive_locking_mode_from_on_connect_is_refused(tmp_path, recwarn):
@@ -78,8 +83,13 @@ def test_exclusive_locking_mode_from_on_connect_is_refused(tmp_path, recwarn):
     def on_connect(conn):
         conn.executescript("PRAGMA locking_mode = exclusive")
 
-    refused(lambda: fastpool.Pool(path, on_connect=on_connect), path,
-            errors.NotSupportedError, "locking_mode", recwarn)
+    refused(
+        lambda: fastpool.Pool(path, on_connect=on_connect),
+        path,
+        errors.NotSupportedError,
+        "locking_mode",
+        recwarn,
+    )
 
 
 def test_normal_locking_mode_still_works(tmp_path):
@@ -94,13 +104,18 @@ def test_a_uri_without_locking_is_refused_by_a_pool(tmp_path, recwarn, query, mo
     uri = f"file:{path}?{query}"
     pragmas = {"journal_mode": mode} if mode else None
     for cls in (fastpool.Pool, fastpool.AsyncPool):
-        refused(lambda cls=cls: cls(uri, pragmas=pragmas), path, errors.NotSupportedError,
-                query.split("=")[0], recwarn)
+        refused(
+            lambda cls=cls: cls(uri, pragmas=pragmas),
+            path,
+            errors.NotSupportedError,
+            query.split("=")[0],
+            recwarn,
+        )
 
 
+@needs_proc
 @pytest.mark.parametrize("query", ["nolock=1", "vfs=unix-none", "vfs=unix-dotfile"])
-def test_an_existing_wal_file_under_a_vfs_without_shared_memory_says_why(tmp_path, recwarn,
-                                                                         query):
+def test_an_existing_wal_file_under_a_vfs_without_shared_memory_says_why(tmp_path, recwarn, query):
     # Used to fail with "SQLite could not open the -wal/-shm files beside it: is its
     # directory writable?", which sent people looking at permissions.
     path = tmp_path / "x.db"
@@ -123,10 +138,12 @@ def test_an_existing_wal_file_under_a_vfs_without_shared_memory_says_why(tmp_pat
 def test_wal_that_silently_does_not_take_effect_is_refused(tmp_path, recwarn, vfs):
     path = tmp_path / "x.db"
     uri = f"file:{path}?vfs={vfs}"
-    for make in (lambda: fastpool.Pool(uri), lambda: fastpool.AsyncPool(uri),
-                 lambda: fastpool.connect(uri)):
-        refused(make, path, errors.NotSupportedError,
-                r"journal_mode=wal.*'delete'", recwarn)
+    for make in (
+        lambda: fastpool.Pool(uri),
+        lambda: fastpool.AsyncPool(uri),
+        lambda: fastpool.connect(uri),
+    ):
+        refused(make, path, errors.NotSupportedError, r"journal_mode=wal.*'delete'", recwarn)
 
 
 def test_a_rollback_journal_under_dotfile_locking_is_the_users_choice(tmp_path):
@@ -149,6 +166,22 @@ def test_explicit_rollback_journal_modes_keep_working(tmp_path, mode):
         works(pool)
         with pool.writer() as w:  # a rollback journal mode is per connection: the writer's
             assert w.fetchone("PRAGMA journal_mode") == (mode,)
+
+
+def test_journal_mode_off_is_refused_under_defensive_mode_and_allowed_without(tmp_path, recwarn):
+    # Defensive mode silently ignores journal_mode=off; asking for it must not go unnoticed.
+    path = tmp_path / "x.db"
+    refused(
+        lambda: fastpool.Pool(path, pragmas={"journal_mode": "off"}),
+        path,
+        errors.NotSupportedError,
+        "defensive=False",
+        recwarn,
+    )
+    with fastpool.Pool(path, pragmas={"journal_mode": "off"}, defensive=False) as pool:
+        works(pool)
+        with pool.writer() as w:
+            assert w.fetchone("PRAGMA journal_mode") == ("off",)
 
 
 def test_in_memory_databases_keep_working(tmp_path):
@@ -177,7 +210,8 @@ def test_writable_schema_cannot_corrupt_the_database_by_default(tmp_path):
                 conn.execute(CORRUPTING)
         assert pool.fetchone("PRAGMA integrity_check") == ("ok",)
         assert pool.fetchone("SELECT sql FROM sqlite_master WHERE name = 't'") == (
-            "CREATE TABLE t(x)",)
+            "CREATE TABLE t(x)",
+        )
     conn = fastpool.connect(path)
     try:
         conn.execute("PRAGMA writable_schema = 1")
@@ -198,7 +232,8 @@ def test_defensive_false_allows_writable_schema(tmp_path):
     conn = fastpool.connect(path, defensive=False)
     try:
         assert conn.fetchone("SELECT sql FROM sqlite_master WHERE name = 't'") == (
-            "CREATE TABLE t(x, y)",)
+            "CREATE TABLE t(x, y)",
+        )
     finally:
         conn.close()
 

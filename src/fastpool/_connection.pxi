@@ -12,6 +12,10 @@ cdef frozenset FATAL_PRIMARY_CODES = frozenset(
     [SQLITE_CORRUPT, SQLITE_NOTADB, SQLITE_IOERR, SQLITE_CANTOPEN, SQLITE_MISUSE])
 
 
+# The journal modes SQLite knows; it ignores any other value and keeps the current mode.
+cdef frozenset JOURNAL_MODES = frozenset(["delete", "truncate", "persist", "memory", "wal", "off"])
+
+
 cdef str describe_open_failure(str path, str message):
     if path == ":memory:" or path.startswith("file:"):
         return f"cannot open database {path!r}: {message}"
@@ -130,15 +134,15 @@ cdef class Connection:
             self.close()
             raise error_for_code(rc, f"cannot open database {path!r}: SQLite refused to "
                                      f"set SQLITE_DBCONFIG_DEFENSIVE ({sqlite3_errstr(rc)!r})")
-        cdef bint wants_wal = False
+        cdef str asked = None
         try:
             for name, value in pragmas.items():
                 self.run_pragma(name, value)
                 if (type(name) is str and name.lower() == "journal_mode"
-                        and type(value) is str and value.strip().lower() == "wal"):
-                    wants_wal = True
-            if wants_wal and not readonly and sqlite3_db_readonly(db, b"main") != 1:
-                self.check_wal_applied()
+                        and type(value) is str and value.strip().lower() in JOURNAL_MODES):
+                    asked = value.strip().lower()
+            if asked is not None and not readonly and sqlite3_db_readonly(db, b"main") != 1:
+                self.check_journal_mode(asked, defensive)
         except Error as exc:
             # SQLite's message ("file is not a database") does not say which file.
             code = exc.sqlite_errorcode
@@ -161,19 +165,28 @@ cdef class Connection:
             self.close()
             raise
 
-    cdef int check_wal_applied(self) except -1:
-        # PRAGMA journal_mode=wal answers with the mode it left the file in, and does not fail
-        # when WAL is impossible (no shared memory under the chosen VFS): the pool would then
-        # run in rollback mode, where every commit waits for all readers to leave.
+    cdef int check_journal_mode(self, str asked, bint defensive) except -1:
+        # PRAGMA journal_mode=X answers with the mode it left the file in, and does not fail
+        # when X is impossible (WAL without shared memory under the chosen VFS; OFF under
+        # defensive mode): the pool would then run in a mode nobody asked for.
         mode = self.pragma_text(b"PRAGMA journal_mode")
         # An in-memory database is always in memory (or off) mode, by design.
-        if mode == "wal" or mode == "memory":
+        if mode == asked or mode == "memory":
             return 0
+        prefix = (f"journal_mode={asked} was asked for, but SQLite left the database in "
+                  f"{mode!r} mode")
+        if asked == "off" and defensive:
+            raise NotSupportedError(
+                f"{prefix}: defensive mode forbids journal_mode=off, with which a crash or an "
+                f"error mid-transaction corrupts the file. Pass defensive=False to allow it")
+        if asked != "wal":
+            raise NotSupportedError(f"{prefix}. Ask for a journal mode this database supports")
         choice = self.uri_vfs_choice()
         if choice in ("nolock=1", "vfs=unix-none"):
             cause = (f": {choice} in the URI turns off SQLite's file locks and the shared "
                      f"memory WAL needs")
-            fix = f"Remove {choice} from the URI (a pool also needs those locks)"
+            fix = (f"Remove {choice} from the URI; without locks only a lone connection in a "
+                   f"rollback journal mode is safe (a pool refuses it in every mode)")
         else:
             cause = (f": {choice} in the URI gives SQLite no shared memory, which WAL needs"
                      if choice is not None else
@@ -181,9 +194,7 @@ cdef class Connection:
             fix = ((f"Remove {choice} from the URI, or pass" if choice is not None else "Pass")
                    + f" pragmas={{'journal_mode': 'delete'}} to run without WAL knowingly "
                    f"(each commit then waits until no reader is reading)")
-        raise NotSupportedError(
-            f"journal_mode=wal was asked for, but SQLite left the database in {mode!r} "
-            f"mode{cause}. {fix}")
+        raise NotSupportedError(f"{prefix}{cause}. {fix}")
 
     cdef str pragma_text(self, const char *sql):
         # The first column of a pragma's first row as text ("" when it returns no row), read

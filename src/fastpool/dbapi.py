@@ -69,7 +69,9 @@ def connect(
         defensive: SQLite's defensive mode, as for ``fastpool.Pool`` (False turns it off).
 
     ``journal_mode=wal`` that SQLite does not apply (a ``nolock=1`` or ``vfs=`` URI whose VFS
-    has no shared memory) raises NotSupportedError. Transactions open implicitly before the first statement and end with ``commit()`` or
+    has no shared memory) raises NotSupportedError.
+
+    Transactions open implicitly before the first statement and end with ``commit()`` or
     ``rollback()``; ``executescript()`` runs its script as written.
     """
     opts = connect_options(database, pragmas, defensive)
