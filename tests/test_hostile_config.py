@@ -322,3 +322,26 @@ def test_an_interrupt_in_a_user_function_propagates_through_the_pool(tmp_path, k
         with pool.writer() as w:
             w.execute("INSERT INTO t VALUES (3)")
         assert pool.fetchall("SELECT x FROM t") == [(3,)]
+
+
+@pytest.mark.parametrize("kind", INTERRUPTS)
+def test_an_interrupt_in_a_user_function_propagates_through_the_async_pool(tmp_path, kind):
+    import asyncio
+
+    def on_connect(conn):
+        conn.create_function("boom", 1, raising(kind))
+
+    async def main():
+        async with fastpool.AsyncPool(tmp_path / "x.db", readers=2, on_connect=on_connect) as ap:
+            await ap.execute("CREATE TABLE t(x)")
+            with pytest.raises(kind):
+                await ap.fetchone("SELECT boom(1)")
+            with pytest.raises(kind):
+                async with ap.writer() as w:
+                    await w.execute("INSERT INTO t VALUES (1)")
+                    await w.execute("INSERT INTO t SELECT boom(2)")
+            stats = ap.stats()
+            assert stats["readers_in_use"] == 0 and not stats["writer_busy"]
+            assert await ap.fetchone("SELECT count(*) FROM t") == (0,)
+
+    asyncio.run(main())
