@@ -67,8 +67,9 @@ cdef class Connection:
     IMMEDIATE``). With ``autocommit=False`` (``fastpool.connect``, PEP 249) a transaction is
     opened before the first statement and lasts until ``commit()`` or ``rollback()``.
     ``defensive=True`` turns on SQLITE_DBCONFIG_DEFENSIVE (no ``PRAGMA writable_schema``
-    and other SQL that can corrupt the file). When ``pragmas`` asks for ``journal_mode=wal``
-    and SQLite does not apply it (a VFS without shared memory), NotSupportedError is raised.
+    and other SQL that can corrupt the file). A ``journal_mode`` in ``pragmas`` that SQLite
+    does not apply (WAL under a VFS without shared memory, OFF under defensive mode) raises
+    NotSupportedError.
     """
 
     def __cinit__(self):
