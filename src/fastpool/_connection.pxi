@@ -12,6 +12,10 @@ cdef frozenset FATAL_PRIMARY_CODES = frozenset(
     [SQLITE_CORRUPT, SQLITE_NOTADB, SQLITE_IOERR, SQLITE_CANTOPEN, SQLITE_MISUSE])
 
 
+# The journal modes SQLite knows; it ignores any other value and keeps the current mode.
+cdef frozenset JOURNAL_MODES = frozenset(["delete", "truncate", "persist", "memory", "wal", "off"])
+
+
 cdef str describe_open_failure(str path, str message):
     if path == ":memory:" or path.startswith("file:"):
         return f"cannot open database {path!r}: {message}"
@@ -55,12 +59,17 @@ cdef class Connection:
     """One SQLite connection (internal: the pool opens these and lends them out).
 
     Connection(path, *, readonly=False, pragmas=None, statement_cache_size=128,
-               busy_timeout=5.0, autocheckpoint=1000, row_factory=None, autocommit=True)
+               busy_timeout=5.0, autocheckpoint=1000, row_factory=None, autocommit=True,
+               defensive=True)
 
     ``path`` is a file path or a ``file:`` URI. With ``autocommit=True`` (the pool's
     connections) transactions are opened explicitly (the pool's writer does ``BEGIN
     IMMEDIATE``). With ``autocommit=False`` (``fastpool.connect``, PEP 249) a transaction is
     opened before the first statement and lasts until ``commit()`` or ``rollback()``.
+    ``defensive=True`` turns on SQLITE_DBCONFIG_DEFENSIVE (no ``PRAGMA writable_schema``
+    and other SQL that can corrupt the file). A ``journal_mode`` in ``pragmas`` that SQLite
+    does not apply (WAL under a VFS without shared memory, OFF under defensive mode) raises
+    NotSupportedError.
     """
 
     def __cinit__(self):
@@ -71,7 +80,8 @@ cdef class Connection:
 
     def __init__(self, path, *, bint readonly=False, pragmas=None,
                  Py_ssize_t statement_cache_size=128, double busy_timeout=5.0,
-                 int autocheckpoint=1000, row_factory=None, bint autocommit=True):
+                 int autocheckpoint=1000, row_factory=None, bint autocommit=True,
+                 bint defensive=True):
         if self.db != NULL:
             raise InterfaceError("Connection.__init__ called twice")
         path = os.fspath(path)
@@ -119,25 +129,110 @@ cdef class Connection:
         self.db = db
         sqlite3_extended_result_codes(db, 1)
         install_hooks(db, &self.hooks)
+        # Off, SQL such as PRAGMA writable_schema=1 + UPDATE sqlite_master corrupts the file.
+        rc = sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, <int>defensive, <int *>NULL)
+        if rc != SQLITE_OK:
+            self.close()
+            raise error_for_code(rc, f"cannot open database {path!r}: SQLite refused to "
+                                     f"set SQLITE_DBCONFIG_DEFENSIVE ({sqlite3_errstr(rc)!r})")
+        cdef str asked = None
         try:
             for name, value in pragmas.items():
                 self.run_pragma(name, value)
+                if (type(name) is str and name.lower() == "journal_mode"
+                        and type(value) is str and value.strip().lower() in JOURNAL_MODES):
+                    asked = value.strip().lower()
+            if asked is not None and not readonly and sqlite3_db_readonly(db, b"main") != 1:
+                self.check_journal_mode(asked, defensive)
         except Error as exc:
             # SQLite's message ("file is not a database") does not say which file.
             code = exc.sqlite_errorcode
             wrote = not readonly and sqlite3_db_readonly(db, b"main") == 1
+            choice = self.uri_vfs_choice()
             self.close()
             hint = (" (the file or its directory is read-only; make both writable, or open it "
                     "read-only with a 'file:...?mode=ro' URI)") if wrote else ""
             if not hint and code is not None and code & 0xFF == SQLITE_CANTOPEN:
                 hint = (" (SQLite could not open the -wal/-shm files beside it: is its "
                         "directory writable?)")
+                if choice is not None:
+                    hint = (f" (this is a WAL database, and {choice} in the URI gives SQLite "
+                            f"no shared memory for its -shm file, which WAL needs; remove "
+                            f"{choice} from the URI)")
             message = f"cannot use database {path!r}: {exc}{hint}"
             raise (error_for_code(code, message) if code is not None
                    else type(exc)(message)) from None
         except BaseException:
             self.close()
             raise
+
+    cdef int check_journal_mode(self, str asked, bint defensive) except -1:
+        # PRAGMA journal_mode=X answers with the mode it left the file in, and does not fail
+        # when X is impossible (WAL without shared memory under the chosen VFS; OFF under
+        # defensive mode): the pool would then run in a mode nobody asked for.
+        mode = self.pragma_text(b"PRAGMA journal_mode")
+        # An in-memory database is always in memory (or off) mode, by design.
+        if mode == asked or mode == "memory":
+            return 0
+        prefix = (f"journal_mode={asked} was asked for, but SQLite left the database in "
+                  f"{mode!r} mode")
+        if asked == "off" and defensive:
+            raise NotSupportedError(
+                f"{prefix}: defensive mode forbids journal_mode=off, with which a crash or an "
+                f"error mid-transaction corrupts the file. Pass defensive=False to allow it")
+        if asked != "wal":
+            raise NotSupportedError(f"{prefix}. Ask for a journal mode this database supports")
+        choice = self.uri_vfs_choice()
+        if choice in ("nolock=1", "vfs=unix-none"):
+            cause = (f": {choice} in the URI turns off SQLite's file locks and the shared "
+                     f"memory WAL needs")
+            fix = (f"Remove {choice} from the URI; without locks only a lone connection in a "
+                   f"rollback journal mode is safe (a pool refuses it in every mode)")
+        else:
+            cause = (f": {choice} in the URI gives SQLite no shared memory, which WAL needs"
+                     if choice is not None else
+                     ": this VFS or file system gives SQLite no shared memory, which WAL needs")
+            fix = ((f"Remove {choice} from the URI, or pass" if choice is not None else "Pass")
+                   + f" pragmas={{'journal_mode': 'delete'}} to run without WAL knowingly "
+                   f"(each commit then waits until no reader is reading)")
+        raise NotSupportedError(f"{prefix}{cause}. {fix}")
+
+    cdef str pragma_text(self, const char *sql):
+        # The first column of a pragma's first row as text ("" when it returns no row), read
+        # without the statement cache so opening a connection leaves the cache's counters alone.
+        cdef sqlite3_stmt *handle = NULL
+        cdef const unsigned char *text
+        cdef int rc = sqlite3_prepare_v3(self.db, sql, -1, 0, &handle, NULL)
+        if rc != SQLITE_OK:
+            sqlite3_finalize(handle)
+            self.raise_error(rc)
+        rc = sqlite3_step(handle)
+        if rc == SQLITE_ROW:
+            text = sqlite3_column_text(handle, 0)
+            result = "" if text == NULL else (<const char *>text).decode("utf-8", "replace")
+            sqlite3_finalize(handle)
+            return result
+        if rc != SQLITE_DONE:
+            sqlite3_finalize(handle)
+            self.raise_error(rc)
+        sqlite3_finalize(handle)
+        return ""
+
+    cdef str uri_vfs_choice(self):
+        # What the database's URI says about locking and shared memory ("nolock=1" or
+        # "vfs=NAME"), for messages and the pool's check; None when it says nothing.
+        cdef const char *name = NULL
+        cdef const char *vfs
+        if self.db != NULL:
+            name = sqlite3_db_filename(self.db, b"main")
+        if name == NULL or name[0] == 0:
+            return None
+        if sqlite3_uri_boolean(name, b"nolock", 0):
+            return "nolock=1"
+        vfs = sqlite3_uri_parameter(name, b"vfs")
+        if vfs != NULL:
+            return "vfs=" + vfs.decode("utf-8", "replace")
+        return None
 
     def __dealloc__(self):
         # Statements must be finalized before the handle closes; cursors may outlive us
@@ -201,6 +296,10 @@ cdef class Connection:
         exc = error_for_code(rc, message)
         pending, self.pending_exc = self.pending_exc, None
         if pending is not None:
+            if not isinstance(pending, Exception):
+                # Ctrl-C or SystemExit in a user function: the function's error already
+                # stopped the statement; the caller must see the interrupt, not a DB error.
+                raise pending
             raise exc from pending
         raise exc
 

@@ -95,6 +95,9 @@ cdef class Connection:
     cdef object make_row(self, Statement st)
     cdef tuple column_names(self, Statement st)
     cdef int run_pragma(self, str name, object value) except -1
+    cdef int check_journal_mode(self, str asked, bint defensive) except -1
+    cdef str pragma_text(self, const char *sql)
+    cdef str uri_vfs_choice(self)
     cpdef object fetchone(self, str sql, object params=*)
     cpdef list fetchall(self, str sql, object params=*)
     cpdef Cursor execute(self, str sql, object params=*)

@@ -53,6 +53,7 @@ class PoolOptions:
     autocheckpoint: int
     memory: bool
     writer_lock: bool = True
+    defensive: bool = True
 
 
 def _number(name: str, value: object, *, allow_none: bool = False, minimum: float = 0.0,
@@ -112,6 +113,12 @@ def _pragmas(pragmas: object) -> tuple[dict[str, PragmaValue], float, int]:
     return merged, busy_timeout, autocheckpoint
 
 
+def _flag(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, not {type(value).__name__}")
+    return value
+
+
 def _path(path: object) -> str:
     if isinstance(path, bytes):
         path = os.fsdecode(path)
@@ -135,15 +142,17 @@ class ConnectOptions:
     pragmas: dict[str, PragmaValue]
     busy_timeout: float
     autocheckpoint: int
+    defensive: bool = True
 
 
-def connect_options(path: object, pragmas: object) -> ConnectOptions:
+def connect_options(path: object, pragmas: object, defensive: object = True) -> ConnectOptions:
     """Check ``fastpool.connect``'s path and pragmas; the same defaults as the pool's writer."""
     path = _path(path)
     merged, busy_timeout, autocheckpoint = _pragmas(pragmas)
     if path == ":memory:":
         merged.pop("journal_mode", None)    # a private in-memory database has no WAL
-    return ConnectOptions(path, merged, busy_timeout, autocheckpoint)
+    return ConnectOptions(path, merged, busy_timeout, autocheckpoint,
+                          _flag("defensive", defensive))
 
 
 def pool_options(
@@ -159,6 +168,7 @@ def pool_options(
     idle_timeout: object = None,
     min_readers: object = None,
     writer_lock: object = True,
+    defensive: object = True,
 ) -> PoolOptions:
     """Check every pool argument and return them normalised, or raise TypeError/ValueError."""
     path = _path(path)
@@ -181,12 +191,21 @@ def pool_options(
         raise TypeError(f"on_connect must be a callable taking a connection, "
                         f"not {type(on_connect).__name__}")
     # row_factory is checked by the core, which owns the Row type.
-    if not isinstance(debug, bool):
-        raise TypeError(f"debug must be True or False, not {type(debug).__name__}")
-    if not isinstance(writer_lock, bool):
-        raise TypeError(f"writer_lock must be True or False, not {type(writer_lock).__name__}")
+    debug = _flag("debug", debug)
+    writer_lock = _flag("writer_lock", writer_lock)
+    defensive = _flag("defensive", defensive)
 
     writer_pragmas, busy_timeout, autocheckpoint = _pragmas(pragmas)
+    locking = writer_pragmas.get("locking_mode")
+    if isinstance(locking, str) and locking.strip().lower() == "exclusive":
+        # SQLite keeps an exclusive connection's lock until it closes: the pool's other
+        # connections would wait for it forever (the first write, or the first read, sticks).
+        raise ValueError(
+            "pragma locking_mode='exclusive' would wedge the pool: the first of its "
+            "connections to touch the file never lets go of its lock, and every other "
+            "connection waits for it until busy_timeout, each time. Leave locking_mode "
+            "'normal' (the default); for one connection that keeps the file to itself use "
+            "fastpool.connect()")
     if memory:
         writer_pragmas.pop("journal_mode", None)  # memdb has no WAL; it keeps its own journal
     reader_pragmas = {k: v for k, v in writer_pragmas.items() if k not in _WRITER_ONLY_PRAGMAS}
@@ -208,6 +227,7 @@ def pool_options(
         autocheckpoint=autocheckpoint,
         memory=memory,
         writer_lock=writer_lock and not memory,
+        defensive=defensive,
     )
 
 

@@ -210,14 +210,22 @@ cdef class PoolCore:
             opts.path, readonly=readonly,
             pragmas=opts.reader_pragmas if readonly else opts.writer_pragmas,
             statement_cache_size=opts.statement_cache_size, busy_timeout=opts.busy_timeout,
-            autocheckpoint=opts.autocheckpoint, row_factory=opts.row_factory)
+            autocheckpoint=opts.autocheckpoint, row_factory=opts.row_factory,
+            defensive=opts.defensive)
         conn.reader_hint = readonly
-        if opts.on_connect is not None:
-            try:
+        try:
+            if opts.on_connect is not None:
                 opts.on_connect(conn)
-            except BaseException:
-                conn.close()
-                raise
+            # pool_options refuses the pragma; on_connect could still have run it.
+            if conn.pragma_text(b"PRAGMA locking_mode") == "exclusive":
+                raise NotSupportedError(
+                    f"cannot use database {opts.path!r} in a pool: on_connect set "
+                    f"locking_mode=exclusive, so the first connection to read or write keeps "
+                    f"the file locked and every other connection of the pool waits forever. "
+                    f"Leave locking_mode normal")
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
     cdef Connection open_writer(self):
@@ -226,6 +234,15 @@ cdef class PoolCore:
         cdef const char *c_path
         cdef int rc
         conn = self.open_connection(False)
+        choice = conn.uri_vfs_choice()
+        if choice in ("nolock=1", "vfs=unix-none"):
+            path = self.opts.path
+            conn.close()
+            raise NotSupportedError(
+                f"cannot use database {path!r} in a pool: {choice} in the URI turns off "
+                f"SQLite's file locks, so the pool's writer would change pages while its "
+                f"readers read them, and readers would see half-written data. Remove {choice} "
+                f"from the URI")
         if sqlite3_db_readonly(conn.db, b"main") == 1:
             path = self.opts.path
             conn.close()

@@ -48,6 +48,8 @@ cdef extern from "sqlite3.h" nogil:
 
         SQLITE_PREPARE_PERSISTENT
 
+        SQLITE_DBCONFIG_DEFENSIVE
+
         SQLITE_INTEGER
         SQLITE_FLOAT
         SQLITE_TEXT
@@ -95,6 +97,9 @@ cdef extern from "sqlite3.h" nogil:
     int sqlite3_limit(sqlite3 *db, int id, int newVal)
     int sqlite3_db_readonly(sqlite3 *db, const char *zDbName)
     const char *sqlite3_db_filename(sqlite3 *db, const char *zDbName)
+    const char *sqlite3_uri_parameter(const char *zFilename, const char *zParam)
+    int sqlite3_uri_boolean(const char *zFilename, const char *zParam, int bDefault)
+    int sqlite3_db_config(sqlite3 *db, int op, ...)
     int sqlite3_sleep(int ms)
 
     void sqlite3_progress_handler(sqlite3 *db, int n, int (*cb)(void *) noexcept, void *arg)

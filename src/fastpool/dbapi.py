@@ -55,6 +55,7 @@ def connect(
     pragmas: dict[str, object] | None = None,
     statement_cache_size: int = 128,
     row_factory: type | None = None,
+    defensive: bool = True,
 ) -> Connection:
     """Open one DB-API 2.0 connection (for a pool of them, use ``fastpool.Pool``).
 
@@ -65,11 +66,15 @@ def connect(
             ``synchronous=normal``, ``foreign_keys=on``, ``busy_timeout=5000``, ...).
         statement_cache_size: prepared statements kept (0 disables the cache).
         row_factory: None for tuples, or ``fastpool.Row``.
+        defensive: SQLite's defensive mode, as for ``fastpool.Pool`` (False turns it off).
+
+    ``journal_mode=wal`` that SQLite does not apply (a ``nolock=1`` or ``vfs=`` URI whose VFS
+    has no shared memory) raises NotSupportedError.
 
     Transactions open implicitly before the first statement and end with ``commit()`` or
     ``rollback()``; ``executescript()`` runs its script as written.
     """
-    opts = connect_options(database, pragmas)
+    opts = connect_options(database, pragmas, defensive)
     return Connection(
         opts.path,
         readonly=readonly,
@@ -79,6 +84,7 @@ def connect(
         autocheckpoint=opts.autocheckpoint,
         row_factory=row_factory,
         autocommit=False,
+        defensive=opts.defensive,
     )
 
 

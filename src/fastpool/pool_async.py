@@ -364,8 +364,14 @@ class AsyncPool:
             ``<database>-writerlock``) that waiting processes sleep on in the kernel and are
             woken from in turn, instead of SQLite's sleep-and-retry busy handler. It waits at
             most ``busy_timeout``. False turns it off (see docs/durability.md).
+        defensive: turn on SQLite's defensive mode on every connection, so SQL cannot corrupt
+            the file (``PRAGMA writable_schema=1`` then editing ``sqlite_master``, writes to
+            ``sqlite_dbpage``, ``journal_mode=off``). False allows them again.
 
-    The writer is opened at once, so a bad path, pragma or permission fails here.
+    The writer is opened at once, so a bad path, pragma or permission fails here, and so does
+    a configuration that would wedge the pool: ``locking_mode=exclusive`` (ValueError); and
+    (NotSupportedError) a ``nolock=1`` or ``vfs=unix-none`` URI, or ``journal_mode=wal``
+    that SQLite did not apply (a VFS without shared memory, such as ``vfs=unix-dotfile``).
     """
 
     def __init__(
@@ -383,6 +389,7 @@ class AsyncPool:
         idle_timeout: float | None = None,
         min_readers: int | None = None,
         writer_lock: bool = True,
+        defensive: bool = True,
     ) -> None:
         options = pool_options(
             path,
@@ -397,6 +404,7 @@ class AsyncPool:
             idle_timeout=idle_timeout,
             min_readers=min_readers,
             writer_lock=writer_lock,
+            defensive=defensive,
         )
         self._timeout: float | None = options.acquisition_timeout
         self._core = _Core(options)
