@@ -116,7 +116,8 @@ def leak_warnings(caught: list[warnings.WarningMessage], what: str) -> list[str]
     return [
         str(w.message)
         for w in caught
-        if issubclass(w.category, ResourceWarning) and f"{what} lease was never returned" in str(w.message)
+        if issubclass(w.category, ResourceWarning)
+        and f"{what} lease was never returned" in str(w.message)
     ]
 
 
@@ -207,3 +208,29 @@ def test_loop_closed_while_a_lease_statement_runs_on_a_worker(apool, kind, keep_
         run_on(kind)(writer_and_reader_work(apool))
         gc.collect()
     assert len(leak_warnings(caught, "reader")) == 1
+
+
+def test_writer_of_a_task_destroyed_on_a_live_loop_comes_back(apool, kind):
+    # The loop keeps running, but the task holding the writer (inside a savepoint) awaits a
+    # future nobody else refers to, and nothing refers to the task: the collector destroys
+    # it ("Task was destroyed but it is pending!"). The pool must not keep it alive.
+    async def hold(ready: asyncio.Future[None]) -> None:
+        async with apool.writer() as conn:
+            await conn.execute("INSERT INTO t(v) VALUES ('never committed')")
+            async with apool.writer() as inner:
+                assert inner.kind == "writer savepoint"
+                ready.set_result(None)
+                await forever()
+
+    async def main() -> None:
+        ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        asyncio.get_running_loop().create_task(hold(ready))  # not kept: only weakly tracked
+        await ready
+        gc.collect()
+        await writer_and_reader_work(apool)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run_on(kind)(main())
+    (message,) = leak_warnings(caught, "writer")
+    assert "task was destroyed" in message and "rolled back" in message
