@@ -234,3 +234,30 @@ def test_writer_of_a_task_destroyed_on_a_live_loop_comes_back(apool, kind):
         run_on(kind)(main())
     (message,) = leak_warnings(caught, "writer")
     assert "task was destroyed" in message and "rolled back" in message
+
+
+def test_loop_closed_while_a_writer_statement_runs_on_a_worker(apool, kind):
+    # A write that outran the budget once goes to a worker from then on. The loop closes
+    # while it runs there; once it ends, the writer comes back with that transaction rolled
+    # back, never committed.
+    bulk = (
+        "INSERT INTO t(v) SELECT 'bulk' FROM (WITH RECURSIVE r(i) AS "
+        "(SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < ?) SELECT i FROM r)"
+    )
+    run_on(kind)(apool.execute(bulk, (100_000,)))  # inline, slow: learned
+    run_on(kind)(apool.execute("DELETE FROM t"))
+
+    async def body(ready: asyncio.Future[None]) -> None:
+        async with apool.writer() as conn:
+            ready.set_result(None)
+            await conn.execute(bulk, (1_000_000,))
+            await forever()
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        abandon(kind, [body])
+        assert apool.stats()["writer_busy"] and apool.stats()["worker_calls"] >= 1
+        gc.collect()
+        run_on(kind)(writer_and_reader_work(apool))
+        gc.collect()
+    assert len(leak_warnings(caught, "writer")) == 1
