@@ -167,13 +167,14 @@ cdef class Job:
             self.engine.slow_sql.pop(self.sql, None)
         if self.role == READER:
             pool.release_reader(self.slot, self.conn)
-        elif self.role == WRITER:
+        elif self.lease is not None:
+            # A one-shot write's lease, or a lease taken back (reclaim) while this ran.
             pool.give_back(self.lease)
         self.lease = None
         self.conn = None
         fut = self.future
-        if fut.done():
-            return          # the awaiting task was cancelled and is gone
+        if fut.done() or fut.get_loop().is_closed():
+            return          # the awaiting task was cancelled, or its loop is gone
         if self.exc is not None:
             fut.set_exception(self.exc)
         else:
@@ -191,8 +192,9 @@ cdef class SlotWaiter:
         if self.state != W_WAITING:
             return          # already settled by abandon() or expire(); nothing to hand over
         self.state = W_GRANTED
-        if self.future.done():
-            # The owner was cancelled and will call abandon(), or is gone: give it back now.
+        if self.future.done() or self.future.get_loop().is_closed():
+            # The owner was cancelled and will call abandon(), or is gone (its loop too, so
+            # it could never take the slot): give it back now.
             self.give_back_slot()
         else:
             self.future.set_result(None)
@@ -291,17 +293,39 @@ cdef class AsyncEngine:
     # -- the event loop --------------------------------------------------------------------
 
     def bind(self, loop):
-        """Watch the completion queue from ``loop`` (the running loop of the caller)."""
+        """Watch the completion queue from ``loop`` (the running loop of the caller).
+
+        True when the loop it replaces was closed: that loop's waiting tasks can never run
+        again, so they are dropped from the slot queues, and what completed meanwhile is
+        settled now."""
         if loop is self.loop:
-            return
+            return False
         old = self.loop
-        if old is not None and not old.is_closed():
+        dead = old is not None and old.is_closed()
+        if old is not None and not dead:
             if self.pending:
                 raise InterfaceError(
                     "this AsyncPool is in use by another event loop; use one pool per loop")
             old.remove_reader(fp_cq_fd(self.cq))
         loop.add_reader(fp_cq_fd(self.cq), self.drain)
         self.loop = loop
+        if dead:
+            self.drop_dead_waiters()
+            self.drain()
+        return dead
+
+    def adopt(self, loop):
+        """bind(loop) if no loop is bound or the bound one is closed; else False."""
+        if self.loop is None or self.loop.is_closed():
+            return self.bind(loop)
+        return False
+
+    def drop_dead_waiters(self):
+        """Withdraw the waiters whose event loop is closed: a slot handed to one of them
+        would never be taken, or given back."""
+        for obj in list(self.pending.values()):
+            if type(obj) is SlotWaiter and (<SlotWaiter>obj).future.get_loop().is_closed():
+                (<SlotWaiter>obj).abandon()
 
     def drain(self):
         """Take every posted completion and settle its future (the loop's reader callback)."""
@@ -640,3 +664,20 @@ cdef class AsyncEngine:
                 # The writer (or a reader) may just have been handed to a waiting task: settle
                 # its future now rather than one loop iteration and a select() later.
                 self.drain()
+
+    def reclaim(self, Lease lease, str why):
+        """Take back a lease whose task or event loop is gone, with the ResourceWarning of a
+        garbage-collected lease (``why`` says what happened); its transaction is rolled back.
+        If a worker still runs a statement on it, the lease goes back when that ends."""
+        cdef Job job
+        if lease.conn is None:
+            return
+        # Never drains: this may run from a garbage collection on any thread.
+        for obj in list(self.pending.values()):
+            if type(obj) is Job:
+                job = <Job>obj
+                if job.conn is lease.conn and not job.done:
+                    warn_leaked(lease, why)
+                    job.lease = lease
+                    return
+        lease_collected(lease, why)

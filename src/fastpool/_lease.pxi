@@ -194,20 +194,28 @@ cdef class Lease:
         return f"<fastpool.Lease {KIND_NAMES[self.role]} {state}>"
 
 
-cdef int lease_collected(Lease self) except -1:
-    # The finalizer's work: warn about the leak, then give the connection back.
+cdef int lease_collected(Lease self, str why=None) except -1:
+    # The finalizer's work: warn about the leak, then give the connection back. The asyncio
+    # engine calls it too, with its own `why`, for a lease whose task or event loop is gone.
     if self.fork_generation != FORK_GENERATION:
         self.conn = None
         return 0
+    warn_leaked(self, why)
+    self.pool.give_back(self)
+    return 0
+
+
+cdef int warn_leaked(Lease self, str why) except -1:
     where = "pass debug=True to the pool to record where"
     held = self.pool.holders.get((self.role, self.slot)) if self.pool.debug else None
     if held is not None:
         where = f"checked out by thread {held[0]!r} at:\n{held[2]}"
+    if why is None:
+        why = (f"when it was garbage-collected. Use 'with pool."
+               f"{'reader' if self.role == READER else 'writer'}() as conn:'")
     warnings.warn(
         f"a {KIND_NAMES[self.role]} lease was never returned to the pool; fastpool took its "
-        f"connection back when it was garbage-collected. Use 'with pool.{'reader' if self.role == READER else 'writer'}() "
-        f"as conn:' ({where})", ResourceWarning, stacklevel=2)
-    self.pool.give_back(self)
+        f"connection back {why} ({where})", ResourceWarning, stacklevel=2)
     return 0
 
 

@@ -11,6 +11,7 @@ import asyncio
 import os
 import time
 import warnings
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterable
 from types import TracebackType
 from typing import Any, Literal
@@ -47,14 +48,18 @@ async def _finish(job: Job) -> Any:
         raise
 
 
-async def _slot(engine: AsyncEngine, writer: bool, timeout: float | None) -> int:
+async def _slot(
+    engine: AsyncEngine, owner: _WriterOwner, writer: bool, timeout: float | None
+) -> int:
     # A reader slot or the writer, waiting (FIFO) for it when none is free.
     loop = asyncio.get_running_loop()
-    engine.bind(loop)
+    if engine.bind(loop):  # the last loop was closed: take back what its tasks held
+        owner.reap()
     got = engine.acquire(writer)
     if isinstance(got, int):
         return got
     waiter: SlotWaiter = got
+    owner.reap()  # maybe held by a task of another loop, closed since
     handle = None
     if timeout is not None:
         started = time.monotonic()
@@ -131,22 +136,40 @@ class AsyncCursor:
         return "<fastpool.AsyncCursor>"
 
 
+# Why a lease was taken back (the ResourceWarning says it).
+_LOOP_CLOSED = "when its task's event loop was closed with the task still pending"
+_TASK_GONE = "when its task was destroyed while still pending"
+
+
 class _WriterOwner:
-    # The task holding an AsyncPool's writer, so that a nested apool.writer() in that task
-    # becomes a SAVEPOINT (and apool.execute joins its transaction) instead of waiting for
-    # itself. Tasks play the part threads play for Pool.
-    __slots__ = ("lease", "savepoints", "task")
+    # An AsyncPool's record of its leases. `writer`: the AsyncLease holding the writer, so
+    # that a nested apool.writer() in its task becomes a SAVEPOINT (and apool.execute joins
+    # its transaction) instead of waiting for itself; tasks play the part threads play for
+    # Pool. `leases`: every lease checked out, so that those of a closed loop can be taken
+    # back. Both weak: a task that is gone, with the leases it held, must not be kept alive
+    # by the pool, or its connections would never come back.
+    __slots__ = ("leases", "savepoints", "writer")
 
     def __init__(self) -> None:
-        self.task: asyncio.Task[Any] | None = None
-        self.lease: Lease | None = None
+        self.writer: weakref.ref[AsyncLease] | None = None
+        self.leases: weakref.WeakSet[AsyncLease] = weakref.WeakSet()
         self.savepoints = 0
 
     def held_by_current_task(self) -> Lease | None:
-        lease = self.lease
-        if lease is None or lease.closed or self.task is not asyncio.current_task():
+        holder = None if self.writer is None else self.writer()
+        if holder is None:
+            return None
+        lease = holder._lease
+        task = holder._task
+        if lease is None or lease.closed or task is None or task() is not asyncio.current_task():
             return None
         return lease
+
+    def reap(self) -> None:
+        """Take back the leases whose event loop is closed: their tasks can never run again."""
+        for holder in list(self.leases):
+            if holder._loop is not None and holder._loop.is_closed():
+                holder._reclaim(_LOOP_CLOSED)
 
 
 class AsyncLease:
@@ -159,11 +182,14 @@ class AsyncLease:
     """
 
     __slots__ = (
+        "__weakref__",
         "_begin",
         "_engine",
         "_lease",
+        "_loop",
         "_owner",
         "_savepoint",
+        "_task",
         "_timeout",
         "_used",
         "_writer",
@@ -185,6 +211,8 @@ class AsyncLease:
         self._used = False
         self._owner = owner
         self._savepoint: str | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: weakref.ref[asyncio.Task[Any]] | None = None
 
     async def _checkout(self) -> AsyncLease:
         if self._used:
@@ -193,6 +221,10 @@ class AsyncLease:
             )
         self._used = True
         owner = self._owner
+        # Weak: the task refers to this lease (through its coroutine), never the other way.
+        self._loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        self._task = None if task is None else weakref.ref(task)
         if self._writer:
             held = owner.held_by_current_task()
             if held is not None:
@@ -206,7 +238,7 @@ class AsyncLease:
                 self._savepoint = name
                 self._lease = held
                 return self
-        slot = await _slot(self._engine, self._writer, self._timeout)
+        slot = await _slot(self._engine, owner, self._writer, self._timeout)
         if self._writer:
             job = self._engine.lock_writer()
             if job is not None:  # another process writes: its lock is awaited off the loop
@@ -216,9 +248,9 @@ class AsyncLease:
                     self._engine.release(True, slot)
                     raise
         self._lease = self._engine.lease_on(self._writer, slot, self._begin)
+        owner.leases.add(self)
         if self._writer:
-            owner.task = asyncio.current_task()
-            owner.lease = self._lease
+            owner.writer = weakref.ref(self)
         return self
 
     def __await__(self) -> Any:
@@ -239,6 +271,14 @@ class AsyncLease:
         if lease is None:
             return False
         name = self._savepoint
+        if exc_type is GeneratorExit and self._orphaned():
+            # The coroutine is being closed by the garbage collector (its task was destroyed
+            # while pending) or after its loop was closed: nothing may be awaited, and this
+            # may run on any thread. The outermost block takes the whole transaction back.
+            if name is None:
+                closed = self._loop is not None and self._loop.is_closed()
+                self._reclaim(_LOOP_CLOSED if closed else _TASK_GONE, lease)
+            return False
         if name is not None:
             if lease.closed:
                 return False
@@ -247,14 +287,48 @@ class AsyncLease:
             else:
                 self._engine.call(lease, _SCRIPT, f"ROLLBACK TO {name}; RELEASE {name}", ())
             return False
-        if self._writer and self._owner.lease is lease:
-            self._owner.task = self._owner.lease = None
+        self._forget()
         engine = self._engine
         engine.end(lease, exc_type)
-        if engine.yield_due:  # a streak of inline calls: let other tasks run, holding nothing
+        # (Not while a coroutine is being closed: it must not suspend.)
+        if engine.yield_due and exc_type is not GeneratorExit:
+            # A streak of inline calls: let other tasks run, holding nothing.
             engine.yielded()
             await asyncio.sleep(0)
         return False
+
+    def _forget(self) -> None:
+        # This lease is ending: the pool's record of it goes.
+        owner = self._owner
+        if self._writer and owner.writer is not None and owner.writer() is self:
+            owner.writer = None
+        owner.leases.discard(self)
+
+    def _orphaned(self) -> bool:
+        # Its task is gone (a collected task's weak reference is cleared before its coroutine
+        # is closed), or its loop is closed or not the one running here.
+        loop = self._loop
+        if (self._task is not None and self._task() is None) or loop is None or loop.is_closed():
+            return True
+        try:
+            return asyncio.get_running_loop() is not loop
+        except RuntimeError:
+            return True
+
+    def _reclaim(self, cause: str, lease: Lease | None = None) -> None:
+        # Give the connection back, rolled back, with the ResourceWarning of a leaked lease.
+        if lease is None:
+            lease, self._lease = self._lease, None
+        self._forget()
+        if lease is None:
+            return
+        what = "writer" if self._writer else "reader"
+        self._engine.reclaim(
+            lease,
+            f"{cause}; its transaction, if any, was rolled back. End 'async with "
+            f"apool.{what}()' blocks before their loop closes (cancel and await its tasks: "
+            "asyncio.run() does)",
+        )
 
     def _live(self) -> Lease:
         lease = self._lease
@@ -315,8 +389,7 @@ class AsyncLease:
             return
         lease, self._lease = self._lease, None
         if lease is not None:
-            if self._writer and self._owner.lease is lease:
-                self._owner.task = self._owner.lease = None
+            self._forget()
             lease.close()
 
     @property
@@ -441,7 +514,7 @@ class AsyncPool:
         engine = self._engine
         r = engine.read(op, sql, params)
         if r is NEED:
-            slot = await _slot(engine, False, self._timeout)
+            slot = await _slot(engine, self._owner, False, self._timeout)
             r = engine.read_on(slot, op, sql, params)
             if r.__class__ is Job:
                 return await _finish(r)
@@ -452,14 +525,14 @@ class AsyncPool:
 
     async def _write(self, op: int, sql: str, params: Any) -> Any:
         engine = self._engine
-        if self._owner.lease is not None:
+        if self._owner.writer is not None:
             held = self._owner.held_by_current_task()
             if held is not None:  # join the task's own transaction
                 r = engine.call(held, op, sql, params)
                 return await _finish(r) if r.__class__ is Job else r
         r = engine.write(op, sql, params)
         if r is NEED:
-            await _slot(engine, True, self._timeout)
+            await _slot(engine, self._owner, True, self._timeout)
             r = engine.write_on(op, sql, params)
             if r.__class__ is Job:
                 return await _finish(r)
@@ -516,6 +589,9 @@ class AsyncPool:
         if timeout is not None and not timeout >= 0:
             raise ValueError(f"timeout must be >= 0 seconds or None, not {timeout!r}")
         engine = self._engine
+        # Leases and waiters of a closed loop would otherwise hold the close up to `timeout`.
+        engine.adopt(asyncio.get_running_loop())
+        self._owner.reap()
         engine.closing = True
         from fastpool.errors import PoolClosed
 
