@@ -104,17 +104,25 @@ def test_planted_side_file_is_never_written_and_the_pool_works_without_it(tmp_pa
     make_db(path)
     lock, target = side(path), tmp_path / "victim"
     plant(kind, lock, target)
-    before = {p.name: (p.lstat().st_size, p.read_bytes() if p.is_file() else None)
-              for p in (lock, target) if p.exists() or p.is_symlink()}
-    with caplog.at_level(logging.WARNING, logger="fastpool"):
-        with fastpool.Pool(path, readers=1) as pool:
-            for i in range(3):
-                pool.execute("INSERT INTO t VALUES (?)", (i,))
-            with pool.writer() as w:
-                w.execute("INSERT INTO t VALUES (3)")
-            assert pool.fetchone("SELECT count(*) FROM t") == (4,)
-    after = {p.name: (p.lstat().st_size, p.read_bytes() if p.is_file() else None)
-             for p in (lock, target) if p.exists() or p.is_symlink()}
+    before = {
+        p.name: (p.lstat().st_size, p.read_bytes() if p.is_file() else None)
+        for p in (lock, target)
+        if p.exists() or p.is_symlink()
+    }
+    with (
+        caplog.at_level(logging.WARNING, logger="fastpool"),
+        fastpool.Pool(path, readers=1) as pool,
+    ):
+        for i in range(3):
+            pool.execute("INSERT INTO t VALUES (?)", (i,))
+        with pool.writer() as w:
+            w.execute("INSERT INTO t VALUES (3)")
+        assert pool.fetchone("SELECT count(*) FROM t") == (4,)
+    after = {
+        p.name: (p.lstat().st_size, p.read_bytes() if p.is_file() else None)
+        for p in (lock, target)
+        if p.exists() or p.is_symlink()
+    }
     assert after == before, f"the planted {kind} was modified"
     if kind == "dangling symlink":
         assert not target.exists(), "the symlink's target was created"
@@ -137,9 +145,11 @@ def test_a_version_1_side_file_is_taken_over(tmp_path, caplog):
     page[4:8] = (12345).to_bytes(4, "little")
     side(path).write_bytes(bytes(page))
     side(path).chmod(0o644)
-    with caplog.at_level(logging.WARNING, logger="fastpool"):
-        with fastpool.Pool(path, readers=1) as pool:
-            pool.execute("INSERT INTO t VALUES (1)")
+    with (
+        caplog.at_level(logging.WARNING, logger="fastpool"),
+        fastpool.Pool(path, readers=1) as pool,
+    ):
+        pool.execute("INSERT INTO t VALUES (1)")
     assert lock_warnings(caplog) == []
     data = side(path).read_bytes()
     assert data[0:4] == b"fpl2" and data[4:8] == (12345).to_bytes(4, "little")
@@ -168,8 +178,12 @@ def children_of(pid: int) -> list[int]:
 def test_writer_lock_held_by_a_killed_process_in_another_pid_namespace(tmp_path):
     # Inside its own pid namespace the holder is pid 1; in ours pid 1 is alive, so a lock
     # word holding the owner's pid looked owned forever (the same thing as a reused pid).
-    if subprocess.run(["unshare", "-p", "-f", "--mount-proc", "true"], capture_output=True,
-                      timeout=30).returncode != 0:
+    if (
+        subprocess.run(
+            ["unshare", "-p", "-f", "--mount-proc", "true"], capture_output=True, timeout=30
+        ).returncode
+        != 0
+    ):
         pytest.skip("unshare -p (a new pid namespace) is not permitted here")
     path = tmp_path / "ns.db"
     make_db(path)

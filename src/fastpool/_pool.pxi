@@ -194,6 +194,9 @@ cdef class PoolCore:
         if self.fork_generation == FORK_GENERATION:
             fp_slots_free(self.reader_slots)
             fp_slots_free(self.writer_slot)
+        if self.writer_conn is not None:
+            self.writer_conn.hooks.xlock = NULL     # it may outlive the pool
+            self.writer_conn.hooks.xlock_held = NULL
         if self.fork_generation == FORK_GENERATION:
             fp_xlock_close(self.xlock)  # a held lock was released on return
         else:
@@ -226,10 +229,6 @@ cdef class PoolCore:
         return conn
 
     cdef Connection open_writer(self):
-        cdef fp_xlock *lock = NULL
-        cdef bytes lock_path
-        cdef const char *c_path
-        cdef int rc
         conn = self.open_connection(False)
         if sqlite3_db_readonly(conn.db, b"main") == 1:
             path = self.opts.path
