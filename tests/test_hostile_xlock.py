@@ -432,3 +432,30 @@ def test_a_process_in_sqlites_busy_wait_does_not_hold_the_writer_lock(tmp_path):
     assert took < 0.5, f"the parent's writer waited {took:.3f} s for the child's side lock"
     with fastpool.Pool(path, readers=1) as pool:
         assert sorted(pool.fetchall("SELECT v FROM t")) == [("child",), ("foreign",), ("parent",)]
+
+
+def test_forked_child_never_takes_the_lock_over_from_its_live_parent(tmp_path):
+    # A child shares its parent's open file description of the side file, and with it the
+    # byte lock that proves the parent alive: seen through it, the parent would look dead.
+    # The child must use a handle of its own: while the parent holds the writer, the child
+    # waits (busy_timeout) instead of taking the lock over.
+    path = tmp_path / "fork.db"
+    make_db(path)
+    with fastpool.Pool(path, readers=1, pragmas={"busy_timeout": 300}) as pool:
+        pool.execute("INSERT INTO t VALUES (0)")
+        with pool.writer() as w:
+            w.execute("INSERT INTO t VALUES (1)")
+            pid = os.fork()
+            if pid == 0:
+                code = 1
+                try:
+                    try:
+                        with pool.writer_no_transaction():
+                            code = 2  # took the lock from its live parent
+                    except fastpool.BusyError:
+                        code = 0
+                finally:
+                    os._exit(code)
+            _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        pool.execute("INSERT INTO t VALUES (2)")
