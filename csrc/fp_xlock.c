@@ -26,6 +26,7 @@
 #define XLOCK_TOKEN_MASK 0x7fffffffu
 #define XLOCK_MAP_SIZE 4096
 #define XLOCK_WORD_OFFSET 64
+#define XLOCK_SETUP_WAIT_NS (2LL * 1000 * 1000 * 1000)
 #define XLOCK_OPEN_FLAGS (O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
 
 struct xlock_page {
@@ -225,6 +226,24 @@ static int pick_token(fp_xlock *lock)
     return -1;
 }
 
+static int setup_lock(int fd)
+{
+    const struct timespec nap = {0, 1000 * 1000};
+    int64_t deadline = now_ns() + XLOCK_SETUP_WAIT_NS;
+    for (;;) {
+        if (ofd_lock(fd, F_OFD_SETLK, F_WRLCK, 0, XLOCK_MAP_SIZE) == 0)
+            return 0;
+        if (errno != EAGAIN && errno != EACCES)
+            return -1;
+        if (now_ns() >= deadline) {
+            errno = EAGAIN;
+            return -1;
+        }
+        if (nanosleep(&nap, NULL) != 0 && errno != EINTR)
+            return -1;
+    }
+}
+
 int fp_xlock_open(const char *path, unsigned int mode, int64_t uid, int64_t gid,
                   fp_xlock **out)
 {
@@ -282,10 +301,11 @@ int fp_xlock_open(const char *path, unsigned int mode, int64_t uid, int64_t gid,
         goto fail;
     }
     rc = FP_XLOCK_ERROR;
-    /* Setting the page up is short, so a blocking lock on it is enough to keep two processes
-     * from doing it at once (it conflicts with version 1's whole-file POSIX lock too); the
-     * kernel drops it if this process dies. */
-    if (ofd_lock(lock->fd, F_OFD_SETLKW, F_WRLCK, 0, XLOCK_MAP_SIZE) != 0)
+    /* Setting the page up is short: a lock on it keeps two processes from doing it at once
+     * (it conflicts with version 1's whole-file POSIX lock too) and the kernel drops it if
+     * this process dies. Waited for at most XLOCK_SETUP_WAIT_NS: anyone who can open the
+     * file could hold a lock on it for ever, and that must not hang the pool's creation. */
+    if (setup_lock(lock->fd) != 0)
         goto fail;
     setup_locked = 1;
     if (fstat(lock->fd, &st) != 0)

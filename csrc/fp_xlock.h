@@ -49,6 +49,9 @@
  *   EPERM   owned by a uid that is neither `uid` (the database file's owner)
  *           nor the effective uid;
  *   EBADMSG not empty and not a fastpool lock page (wrong magic).
+ * Its setup lock (on the page's bytes, a few system calls long) is waited for
+ * at most 2 s: a lock someone else holds there for longer gives FP_XLOCK_ERROR
+ * with EAGAIN instead of a hang.
  * A file it creates gets `mode` (fchmod, so the umask does not widen or
  * narrow it) and, when running as root, the owner `uid`/`gid` (fchown), so a
  * side file created by root never locks a non-root service out.

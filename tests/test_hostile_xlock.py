@@ -459,3 +459,30 @@ def test_forked_child_never_takes_the_lock_over_from_its_live_parent(tmp_path):
             _, status = os.waitpid(pid, 0)
         assert os.waitstatus_to_exitcode(status) == 0
         pool.execute("INSERT INTO t VALUES (2)")
+
+
+def test_a_lock_held_on_the_side_file_for_ever_does_not_hang_pool_creation(tmp_path):
+    # Anyone who can open the side file can lock it; fastpool's setup lock waits 2 s at most.
+    import fcntl
+
+    path = tmp_path / "held.db"
+    make_db(path)
+    fd = os.open(side(path), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX)
+        began = time.monotonic()
+        res = run_python(
+            """
+            import sys, fastpool
+            with fastpool.Pool(sys.argv[1], readers=1) as pool:
+                pool.execute("INSERT INTO t VALUES (1)")
+            """,
+            str(path),
+            timeout=30,
+        )
+        took = time.monotonic() - began
+    finally:
+        os.close(fd)
+    assert res.returncode == 0, res.stderr
+    assert "writerlock" in res.stderr and "without" in res.stderr, res.stderr
+    assert took < 10, took

@@ -383,6 +383,8 @@ cdef class PoolCore:
     cdef int take_xlock(self) except -1:
         cdef int rc
         cdef int64_t timeout = <int64_t>(self.opts.busy_timeout * 1e9)
+        if self.xlock == NULL or self.xlock_held:
+            return 0                # dropped since the caller looked (a bad side file)
         rc = fp_xlock_acquire(self.xlock, 0)
         if rc == FP_XLOCK_TIMEOUT and timeout > 0:
             with nogil:
