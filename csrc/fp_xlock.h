@@ -15,6 +15,9 @@
  *   bytes 0-3   magic "fpl2" (version 1 pages, magic "fplk", are recognised
  *               and converted: their word at byte 4 is left alone, so a
  *               version-1 process and a version-2 one never share a word);
+ *               (Version 1 processes cannot share the file with version 2 ones:
+ *               their open takes a whole-file POSIX lock, which waits for as long
+ *               as any version-2 handle holds its token byte lock.)
  *   bytes 64-67 the lock word: 0 when free, else the owner's token | WAITERS;
  *   4096 bytes in all, really allocated (posix_fallocate, or written zeros
  *   where the filesystem cannot), so a store into the page never meets a
