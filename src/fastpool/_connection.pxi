@@ -75,6 +75,8 @@ cdef class Connection:
     def __cinit__(self):
         self.db = NULL
         self.hooks.wal_events = NULL
+        self.hooks.xlock = NULL
+        self.hooks.xlock_held = NULL
         self.active = set()
         self.path = ""
 

@@ -21,6 +21,8 @@ cdef struct Hooks:
     int autocheckpoint      # WAL pages after which a commit checkpoints (0 = never)
     fp_notify *wal_events   # a pool's checkpointer to tell instead (NULL: checkpoint in COMMIT)
     int wal_full_posted     # WAL_FULL was posted and the log has not been rewound since
+    fp_xlock *xlock         # a pool's writer: its cross-process writer lock (else NULL) ...
+    bint *xlock_held        # ... and the pool's flag saying it is held (the busy handler drops it)
 
 
 cdef class Checkpointer
@@ -213,6 +215,9 @@ cdef class PoolCore:
     cdef int take_xlock(self) except -1
     cdef void drop_kept_xlock(self) noexcept
     cdef void release_xlock(self) noexcept
+    cdef int open_xlock(self, object st) except -1
+    cdef void bind_xlock(self, Connection conn) noexcept
+    cdef void lose_xlock(self, int rc) noexcept
     cdef void release_reader(self, uint32_t slot, Connection conn) noexcept
     cdef void release_writer(self, Connection conn) noexcept
     cdef void maybe_sweep_idle(self) noexcept

@@ -17,7 +17,8 @@ from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.string cimport memchr
 from libc.stdlib cimport malloc, free
 from libc.limits cimport INT_MAX
-from libc.errno cimport errno, ENOENT
+from libc.errno cimport (EBADMSG, EINVAL, EISDIR, ELOOP, EMLINK, ENOENT, ENOSPC, EPERM,
+                         errno)
 from posix.stat cimport stat, struct_stat
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 

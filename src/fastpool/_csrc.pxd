@@ -135,15 +135,19 @@ cdef extern from "fp_xlock.h" nogil:
         FP_XLOCK_TIMEOUT
         FP_XLOCK_ERROR
         FP_XLOCK_UNSUPPORTED
+        FP_XLOCK_REFUSED
+        FP_XLOCK_STALE
 
     ctypedef struct fp_xlock:
         pass
 
-    int fp_xlock_open(const char *path, fp_xlock **out) noexcept
+    int fp_xlock_open(const char *path, unsigned int mode, int64_t uid, int64_t gid,
+                      fp_xlock **out) noexcept
     int fp_xlock_acquire(fp_xlock *lock, int64_t timeout_ns) noexcept
     int fp_xlock_release(fp_xlock *lock) noexcept
     uint64_t fp_xlock_takeovers(const fp_xlock *lock) noexcept
     void fp_xlock_close(fp_xlock *lock) noexcept
+    void fp_xlock_forget_after_fork(fp_xlock *lock) noexcept
 
 
 cdef extern from "fp_fencelock.h" nogil:

@@ -51,6 +51,15 @@ cdef int on_busy(void *arg, int count) noexcept nogil:
     # Back off like SQLite's own busy_timeout handler, but never while holding the GIL.
     cdef Hooks *h = <Hooks *>arg
     cdef int i, delay, waited = 0
+    if h.xlock_held != NULL and h.xlock_held[0]:
+        # A pool's writer holding the cross-process writer lock found SQLite's lock taken by
+        # a process that does not queue on ours (an older fastpool, the sqlite3 module, a
+        # child with stale lock state). Sleeping here with our lock held would make every
+        # other process's writers queue behind this wait: give it up first (SQLite's lock
+        # alone decides from here on), and never wait for it again while holding SQLite's
+        # locks, which would deadlock with a holder of ours waiting for SQLite.
+        h.xlock_held[0] = 0
+        fp_xlock_release(h.xlock)   # STALE or not ours: the pool notices on its next use
     for i in range(min(count, 12)):
         waited += BUSY_DELAYS_MS[i]
     if count > 12:

@@ -67,8 +67,33 @@ cdef void forget_parent_handles(PoolCore pool) noexcept:
         if pool.writer_conn is not None:
             pool.writer_conn.epoch += 1
         pool.writer_owner = 0
+        forget_parent_xlock(pool)
     except BaseException:
         pass    # an at-fork hook must not raise; acquire() still calls after_fork()
+
+
+cdef void forget_parent_xlock(PoolCore pool) noexcept:
+    # The child shares the parent's open file description of the side file, and with it the
+    # byte lock that says the parent is alive: close the child's copy (never releasing the
+    # word or the parent's locks) so the child opens a handle, and a token, of its own.
+    if pool.xlock != NULL:
+        if pool.writer_conn is not None:
+            pool.writer_conn.hooks.xlock = NULL
+            pool.writer_conn.hooks.xlock_held = NULL
+        fp_xlock_forget_after_fork(pool.xlock)
+        pool.xlock = NULL
+    pool.xlock_held = False
+    pool.xlock_batch = 0
+
+
+cdef dict XLOCK_REFUSALS = {
+    ELOOP: "is a symbolic link",
+    EISDIR: "is a directory",
+    EINVAL: "is not a regular file",
+    EMLINK: "has more than one hard link",
+    EPERM: "is owned by another user than the database file's owner",
+    EBADMSG: "is not a fastpool lock file (it has other content)",
+}
 
 
 if hasattr(os, "register_at_fork"):
@@ -192,7 +217,13 @@ cdef class PoolCore:
         if self.fork_generation == FORK_GENERATION:
             fp_slots_free(self.reader_slots)
             fp_slots_free(self.writer_slot)
-        fp_xlock_close(self.xlock)     # the mapping only; a held lock was released on return
+        if self.writer_conn is not None:
+            self.writer_conn.hooks.xlock = NULL     # it may outlive the pool
+            self.writer_conn.hooks.xlock_held = NULL
+        if self.fork_generation == FORK_GENERATION:
+            fp_xlock_close(self.xlock)  # a held lock was released on return
+        else:
+            fp_xlock_forget_after_fork(self.xlock)
         self.xlock = NULL
 
     cdef int make_slots(self) except -1:
@@ -229,10 +260,6 @@ cdef class PoolCore:
         return conn
 
     cdef Connection open_writer(self):
-        cdef fp_xlock *lock = NULL
-        cdef bytes lock_path
-        cdef const char *c_path
-        cdef int rc
         conn = self.open_connection(False)
         choice = conn.uri_vfs_choice()
         if choice in ("nolock=1", "vfs=unix-none"):
@@ -256,6 +283,7 @@ cdef class PoolCore:
         name = sqlite3_db_filename(conn.db, b"main")
         self.file_path = name.decode("utf-8", "surrogateescape") if name != NULL else ""
         self.file_id = None
+        st = None
         if self.file_path and not self.opts.memory:
             try:
                 st = os.stat(self.file_path)
@@ -263,15 +291,68 @@ cdef class PoolCore:
             except OSError:
                 pass
         if self.file_id is not None and self.opts.writer_lock and self.xlock == NULL:
-            lock_path = os.fsencode(self.file_path + "-writerlock")
-            c_path = lock_path
-            with nogil:
-                rc = fp_xlock_open(c_path, &lock)
-            # Without the side file (unsupported platform, read-only directory) the pool
-            # still works: SQLite's busy handler alone decides who writes next.
-            if rc == FP_XLOCK_OK:
-                self.xlock = lock
+            self.open_xlock(st)
+        self.bind_xlock(conn)
         return conn
+
+    cdef int open_xlock(self, object st) except -1:
+        # The side file <database>-writerlock, created with the database file's mode and (as
+        # root) owner. Without it (unsupported platform, a refused or failing side file) the
+        # pool still works: SQLite's own locks alone decide who writes next.
+        cdef fp_xlock *lock = NULL
+        cdef bytes lock_path = os.fsencode(self.file_path + "-writerlock")
+        cdef const char *c_path = lock_path
+        cdef unsigned int mode = st.st_mode & 0o777
+        cdef int64_t uid = st.st_uid
+        cdef int64_t gid = st.st_gid
+        cdef int rc, err
+        with nogil:
+            rc = fp_xlock_open(c_path, mode, uid, gid, &lock)
+            err = errno
+        if rc == FP_XLOCK_OK:
+            self.xlock = lock
+        elif rc != FP_XLOCK_UNSUPPORTED:
+            name = self.file_path + "-writerlock"
+            if rc == FP_XLOCK_REFUSED:
+                why = XLOCK_REFUSALS.get(err, os.strerror(err))
+                todo = ("remove it (or fix its owner) so fastpool can create its own; it was "
+                        "left untouched")
+            else:
+                why = f"could not be used: [Errno {err}] {os.strerror(err)}"
+                todo = ("make room on the disk" if err == ENOSPC else
+                        "check the permissions of the file and its directory")
+            log.warning("the cross-process writer lock file %r %s; this pool runs without "
+                        "it (SQLite's own locking still keeps writes correct, only the "
+                        "queueing of writers between processes is lost): %s",
+                        name, why, todo)
+        return 0
+
+    cdef void bind_xlock(self, Connection conn) noexcept:
+        # The writer's busy handler gives the cross-process lock up before it sleeps on a lock
+        # another process holds in SQLite (see on_busy).
+        conn.hooks.xlock = self.xlock
+        conn.hooks.xlock_held = &self.xlock_held if self.xlock != NULL else NULL
+
+    cdef void lose_xlock(self, int rc) noexcept:
+        # Called holding the writer slot: the side file went bad under this pool (truncated,
+        # or a system call failed). Stop using it; a writer reopened later tries it afresh.
+        cdef int err = errno
+        self.xlock_held = False
+        self.xlock_batch = 0
+        if self.writer_conn is not None:
+            self.writer_conn.hooks.xlock = NULL
+            self.writer_conn.hooks.xlock_held = NULL
+        fp_xlock_close(self.xlock)
+        self.xlock = NULL
+        try:
+            what = ("was truncated while in use" if rc == FP_XLOCK_STALE else
+                    f"failed: [Errno {err}] {os.strerror(err)}")
+            log.warning("the cross-process writer lock file %r %s; this pool goes on "
+                        "without it (SQLite's own locking still keeps writes correct). Do not "
+                        "truncate or delete <database>-writerlock while processes use the "
+                        "database", self.file_path + "-writerlock", what)
+        except BaseException:
+            pass    # logging must never break a return path
 
     cdef int check_file(self) except -1:
         # Called holding the writer slot. SQLite keeps writing to a database file that was
@@ -315,30 +396,42 @@ cdef class PoolCore:
 
     cdef void release_xlock(self) noexcept:
         # Called holding the writer slot (or with it collected by close()).
+        cdef int rc
         if self.xlock_held:
             self.xlock_held = False
             self.xlock_batch = 0
-            fp_xlock_release(self.xlock)    # fails only if not ours: nothing to undo
+            rc = fp_xlock_release(self.xlock)
+            if rc != FP_XLOCK_OK and rc != FP_XLOCK_ERROR:
+                self.lose_xlock(rc)     # ERROR is EPERM: not ours any more, nothing to undo
 
     cdef bint try_xlock(self) noexcept:
         # Holding the writer slot: True when the cross-process lock is not used, already held
         # or free right now (then taken); False when someone else holds it.
+        cdef int rc
         if self.xlock == NULL or self.xlock_held:
             return True
-        if fp_xlock_acquire(self.xlock, 0) == FP_XLOCK_OK:
+        rc = fp_xlock_acquire(self.xlock, 0)
+        if rc == FP_XLOCK_OK:
             self.xlock_held = True
+            self.xlock_batch = 0
             return True
-        return False
+        if rc == FP_XLOCK_TIMEOUT:
+            return False
+        self.lose_xlock(rc)
+        return True
 
     cdef int take_xlock(self) except -1:
         cdef int rc
         cdef int64_t timeout = <int64_t>(self.opts.busy_timeout * 1e9)
+        if self.xlock == NULL or self.xlock_held:
+            return 0                # dropped since the caller looked (a bad side file)
         rc = fp_xlock_acquire(self.xlock, 0)
         if rc == FP_XLOCK_TIMEOUT and timeout > 0:
             with nogil:
                 rc = fp_xlock_acquire(self.xlock, timeout)
         if rc == FP_XLOCK_OK:
             self.xlock_held = True
+            self.xlock_batch = 0
             return 0
         if rc == FP_XLOCK_TIMEOUT:
             raise error_for_code(SQLITE_BUSY, (
@@ -346,8 +439,8 @@ cdef class PoolCore:
                 f"{self.file_path!r} for longer than busy_timeout "
                 f"({self.opts.busy_timeout:g} s); its transactions are too long, or raise "
                 f"busy_timeout with pragmas={{'busy_timeout': ms}}"))
-        raise OSError(errno, f"the cross-process writer lock of {self.file_path!r} failed: "
-                             f"{os.strerror(errno)}")
+        self.lose_xlock(rc)     # a bad side file never stops writes: go on without it
+        return 0
 
     cdef int start_checkpointer(self) except -1:
         # Only a WAL database has a log to checkpoint (":memory:" through memdb has none).
@@ -442,8 +535,7 @@ cdef class PoolCore:
         self.checkpointer = None     # its thread was not copied into this process
         self.holders.clear()
         self.writer_owner = 0
-        self.xlock_held = False     # held (if at all) by the parent, not by us
-        self.xlock_batch = 0
+        forget_parent_xlock(self)   # held (if at all) by the parent's token, not by us
         self.fork_generation = FORK_GENERATION
         self.make_slots()
         if self.fork_error is not None:

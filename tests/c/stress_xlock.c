@@ -5,7 +5,12 @@
  *     counter in shared memory with a deliberately racy read-modify-write inside it;
  *   timeout: a held lock makes another process's bounded acquire return TIMEOUT in time;
  *   release by a process that does not hold it fails with EPERM and changes nothing;
- *   takeover: a process that exits holding the lock does not block the next one for ever.
+ *   takeover: a process that exits (or is SIGKILLed) holding the lock does not block the
+ *     next one: the waiter finds the holder's token byte unlocked at its first probe;
+ *   fork: a child that forgot its inherited handle and opened its own sees the parent's
+ *     lock as held (no false takeover) and times out;
+ *   stale: a side file truncated under live mappings makes acquire and release return
+ *     FP_XLOCK_STALE instead of faulting (SIGBUS) on the page.
  *
  * Usage: stress_xlock <lock file> [scale]. Prints "all checks passed" and exits 0.
  */
@@ -14,9 +19,11 @@
 
 #include <errno.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,7 +54,7 @@ static double now(void)
 static fp_xlock *open_lock(const char *path)
 {
     fp_xlock *lock = NULL;
-    int rc = fp_xlock_open(path, &lock);
+    int rc = fp_xlock_open(path, 0600, -1, -1, &lock);
     CHECK(rc == FP_XLOCK_OK && lock != NULL, "open rc=%d errno=%d", rc, errno);
     return lock;
 }
@@ -124,22 +131,70 @@ int main(int argc, char **argv)
     CHECK(fp_xlock_release(lock) == FP_XLOCK_OK, "release");
     printf("timeout: ok\n");
 
-    /* takeover: a child takes the lock and dies holding it */
+    /* takeover: a child takes the lock and exits, or is killed, holding it */
+    for (int how = 0; how < 2; how++) {
+        pid = fork();
+        CHECK(pid >= 0, "fork");
+        if (pid == 0) {
+            fp_xlock *mine = open_lock(path);
+            CHECK(fp_xlock_acquire(mine, 0) == FP_XLOCK_OK, "child acquire");
+            if (how == 1)
+                raise(SIGKILL);
+            _exit(0);               /* never released */
+        }
+        CHECK(waitpid(pid, &status, 0) == pid, "waitpid");
+        CHECK(how == 0 ? WIFEXITED(status) : WIFSIGNALED(status), "status %d", status);
+        double t0 = now();
+        CHECK(fp_xlock_acquire(lock, 5LL * 1000 * 1000 * 1000) == FP_XLOCK_OK, "takeover");
+        CHECK(now() - t0 < 0.5, "takeover took %.3f s", now() - t0);
+        CHECK(fp_xlock_takeovers(lock) == (uint64_t)how + 1, "takeovers %llu",
+              (unsigned long long)fp_xlock_takeovers(lock));
+        CHECK(fp_xlock_release(lock) == FP_XLOCK_OK, "release after takeover");
+    }
+    printf("takeover: ok\n");
+
+    /* fork: the parent holds it; a child forgets the inherited handle and opens its own */
+    CHECK(fp_xlock_acquire(lock, 0) == FP_XLOCK_OK, "acquire");
     pid = fork();
     CHECK(pid >= 0, "fork");
     if (pid == 0) {
+        fp_xlock_forget_after_fork(lock);
         fp_xlock *mine = open_lock(path);
-        CHECK(fp_xlock_acquire(mine, 0) == FP_XLOCK_OK, "child acquire");
-        _exit(0);               /* never released */
+        int rc = fp_xlock_acquire(mine, 250 * 1000 * 1000);
+        CHECK(rc == FP_XLOCK_TIMEOUT, "child took the live parent's lock: rc=%d", rc);
+        CHECK(fp_xlock_takeovers(mine) == 0, "takeover from a live holder");
+        fp_xlock_close(mine);
+        _exit(0);
     }
-    CHECK(waitpid(pid, &status, 0) == pid, "waitpid");
-    double t0 = now();
-    CHECK(fp_xlock_acquire(lock, 5LL * 1000 * 1000 * 1000) == FP_XLOCK_OK, "takeover");
-    CHECK(now() - t0 < 2.0, "takeover took %.3f s", now() - t0);
-    CHECK(fp_xlock_takeovers(lock) == 1, "takeovers %llu",
-          (unsigned long long)fp_xlock_takeovers(lock));
-    CHECK(fp_xlock_release(lock) == FP_XLOCK_OK, "release after takeover");
-    printf("takeover: ok\n");
+    CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+          "fork child");
+    CHECK(fp_xlock_release(lock) == FP_XLOCK_OK, "parent still owns it after the child");
+    printf("fork: ok\n");
+
+    /* stale: the file is truncated under two live handles, one of them holding the lock */
+    {
+        char stale_path[4096];
+        snprintf(stale_path, sizeof stale_path, "%s-stale", path);
+        fp_xlock *a = open_lock(stale_path), *b = open_lock(stale_path);
+        CHECK(fp_xlock_acquire(a, 0) == FP_XLOCK_OK, "acquire a");
+        CHECK(truncate(stale_path, 0) == 0, "truncate");
+        errno = 0;
+        CHECK(fp_xlock_acquire(b, 10 * 1000 * 1000) == FP_XLOCK_STALE, "acquire b on a stale file");
+        CHECK(fp_xlock_release(a) == FP_XLOCK_STALE, "release a on a stale file");
+        CHECK(fp_xlock_acquire(a, 0) == FP_XLOCK_STALE, "stays stale");
+        fp_xlock_close(a);
+        fp_xlock_close(b);
+        /* the next opener sets the emptied file up again */
+        fp_xlock *c = open_lock(stale_path);
+        CHECK(fp_xlock_acquire(c, 0) == FP_XLOCK_OK, "acquire on the re-initialised file");
+        CHECK(fp_xlock_release(c) == FP_XLOCK_OK, "release c");
+        fp_xlock_close(c);
+        struct stat st;
+        CHECK(stat(stale_path, &st) == 0 && st.st_size == 4096 && st.st_blocks > 0,
+              "page allocated");
+        CHECK(unlink(stale_path) == 0, "unlink");
+    }
+    printf("stale: ok\n");
 
     fp_xlock_close(lock);
     printf("all checks passed\n");
