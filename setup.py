@@ -28,6 +28,8 @@ macros = [] if debug else [("NDEBUG", "1")]
 sources = ["src/fastpool/_core.pyx", *sorted(glob("csrc/*.c"))]
 include_dirs = ["csrc"]
 libraries = ["sqlite3"]
+# dladdr (csrc/fp_dl.c) lives in libdl before glibc 2.34, which manylinux2014 still has.
+extra_libraries = ["dl"] if sys.platform.startswith("linux") else []
 
 amalgamation = os.environ.get("FASTPOOL_SQLITE_AMALGAMATION", "")
 if amalgamation:
@@ -73,7 +75,7 @@ core = Extension(
     "fastpool._core",
     sources=sources,
     include_dirs=include_dirs,
-    libraries=libraries,
+    libraries=libraries + extra_libraries,
     define_macros=macros,
     extra_compile_args=compile_args,
     extra_link_args=link_args,

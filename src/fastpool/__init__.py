@@ -24,6 +24,7 @@ from fastpool.dbapi import (
     TimestampFromTicks,
     apilevel,
     connect,
+    install_as_sqlite3,
     paramstyle,
     threadsafety,
 )
@@ -42,6 +43,7 @@ from fastpool.errors import (
     PoolError,
     PoolTimeout,
     ProgrammingError,
+    SQLiteCopyError,
     Warning,
 )
 from fastpool.pool import Pool
@@ -80,6 +82,7 @@ __all__ = [
     "PoolTimeout",
     "ProgrammingError",
     "Row",
+    "SQLiteCopyError",
     "Time",
     "TimeFromTicks",
     "Timestamp",
@@ -89,6 +92,7 @@ __all__ = [
     "__version__",
     "apilevel",
     "connect",
+    "install_as_sqlite3",
     "paramstyle",
     "sqlite_compile_options",
     "sqlite_version",

@@ -129,6 +129,13 @@ cdef class Connection:
             exc = error_for_code(rc, describe_open_failure(path, message))
             raise exc
         self.db = db
+        filename = sqlite3_db_filename(db, b"main")
+        if filename != NULL and filename[0] != 0:
+            try:
+                self.file_key = register_open_file(filename.decode("utf-8", "surrogateescape"))
+            except BaseException:
+                self.close()
+                raise
         sqlite3_extended_result_codes(db, 1)
         install_hooks(db, &self.hooks)
         # Off, SQL such as PRAGMA writable_schema=1 + UPDATE sqlite_master corrupts the file.
@@ -246,6 +253,7 @@ cdef class Connection:
                 (<Statement>st).finalize()
             sqlite3_close_v2(self.db)
             self.db = NULL
+            unregister_open_file(self.file_key)
 
     cdef void attach_checkpointer(self, Checkpointer ck) noexcept:
         # From now on a commit that fills the WAL tells ck instead of checkpointing itself.
@@ -791,6 +799,8 @@ cdef class Connection:
         with nogil:
             # Closing the last connection checkpoints the WAL: I/O, so without the GIL.
             sqlite3_close_v2(db)
+        unregister_open_file(self.file_key)
+        self.file_key = None
 
     @property
     def closed(self):

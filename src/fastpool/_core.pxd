@@ -80,6 +80,7 @@ cdef class Connection:
     cdef Checkpointer checkpointer   # keeps alive what hooks.wal_events points into
     cdef bint guard_tx               # a pool writer's transaction: notice if SQLite ends it
     cdef bint tx_lost                # SQLite rolled that transaction back after an error
+    cdef object file_key             # (st_dev, st_ino) counted in OPEN_FILES, or None
 
     cdef void attach_checkpointer(self, Checkpointer ck) noexcept
 

@@ -88,6 +88,7 @@ def sqlite_compile_options():
         i += 1
 
 
+include "_sqlite_copies.pxi"
 include "_checkpointer.pxi"
 include "_hooks.pxi"
 include "_values.pxi"

@@ -163,6 +163,15 @@ cdef extern from "fp_fencelock.h" nogil:
     int fp_fencelock_release(int fd, int64_t offset) noexcept
 
 
+cdef extern from "fp_dl.h" nogil:
+    enum:
+        FP_DL_DIFFERENT
+        FP_DL_SAME
+        FP_DL_UNKNOWN
+
+    int fp_dl_same_object(const void *a, const void *b) noexcept
+
+
 cdef extern from "fp_async.h" nogil:
     ctypedef struct fp_cq_item:
         fp_cq_item *next

@@ -16,11 +16,26 @@ from __future__ import annotations
 
 import datetime
 import os
+import sys
 import time
+import warnings
 from typing import Any
 
 from fastpool._core import Connection
+from fastpool._core import sqlite_version as _sqlite_version
 from fastpool._options import connect_options
+from fastpool.errors import (
+    DatabaseError,
+    DataError,
+    Error,
+    IntegrityError,
+    InterfaceError,
+    InternalError,
+    NotSupportedError,
+    OperationalError,
+    ProgrammingError,
+    Warning,
+)
 
 __all__ = [
     "BINARY",
@@ -29,15 +44,28 @@ __all__ = [
     "ROWID",
     "STRING",
     "Binary",
+    "DataError",
+    "DatabaseError",
     "Date",
     "DateFromTicks",
+    "Error",
+    "IntegrityError",
+    "InterfaceError",
+    "InternalError",
+    "NotSupportedError",
+    "OperationalError",
+    "ProgrammingError",
     "Time",
     "TimeFromTicks",
     "Timestamp",
     "TimestampFromTicks",
+    "Warning",
     "apilevel",
     "connect",
+    "install_as_sqlite3",
     "paramstyle",
+    "sqlite_version",
+    "sqlite_version_info",
     "threadsafety",
 ]
 
@@ -46,6 +74,11 @@ apilevel = "2.0"
 threadsafety = 1
 #: ``?`` placeholders with a sequence; ``:name`` placeholders with a mapping work too.
 paramstyle = "qmark"
+#: The SQLite library fastpool runs on, as in the stdlib ``sqlite3`` module.
+sqlite_version: str = _sqlite_version()
+sqlite_version_info: tuple[int, int, int] = tuple(  # type: ignore[assignment]
+    int(part) for part in sqlite_version.split(".")[:3]
+)
 
 
 def connect(
@@ -56,6 +89,7 @@ def connect(
     statement_cache_size: int = 128,
     row_factory: type | None = None,
     defensive: bool = True,
+    timeout: float | None = None,
 ) -> Connection:
     """Open one DB-API 2.0 connection (for a pool of them, use ``fastpool.Pool``).
 
@@ -67,6 +101,8 @@ def connect(
         statement_cache_size: prepared statements kept (0 disables the cache).
         row_factory: None for tuples, or ``fastpool.Row``.
         defensive: SQLite's defensive mode, as for ``fastpool.Pool`` (False turns it off).
+        timeout: seconds to wait for another connection's lock, as in ``sqlite3.connect``
+            (the same as ``pragmas={"busy_timeout": ms}``; default 5 s).
 
     ``journal_mode=wal`` that SQLite does not apply (a ``nolock=1`` or ``vfs=`` URI whose VFS
     has no shared memory) raises NotSupportedError.
@@ -74,6 +110,8 @@ def connect(
     Transactions open implicitly before the first statement and end with ``commit()`` or
     ``rollback()``; ``executescript()`` runs its script as written.
     """
+    if timeout is not None:
+        pragmas = _with_timeout(pragmas, timeout)
     opts = connect_options(database, pragmas, defensive)
     return Connection(
         opts.path,
@@ -86,6 +124,40 @@ def connect(
         autocommit=False,
         defensive=opts.defensive,
     )
+
+
+def _with_timeout(pragmas: dict[str, object] | None, timeout: object) -> dict[str, object]:
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"timeout must be a number of seconds, not {type(timeout).__name__}")
+    if not 0 <= timeout <= 2_000_000:
+        raise ValueError(f"timeout must be between 0 and 2000000 seconds, not {timeout!r}")
+    if pragmas is not None and "busy_timeout" in pragmas:
+        raise ValueError("give the busy timeout once: timeout= or pragmas['busy_timeout']")
+    return {**(pragmas or {}), "busy_timeout": int(timeout * 1000)}
+
+
+def install_as_sqlite3() -> None:
+    """Make ``import sqlite3`` anywhere in this process give this module.
+
+    Call it first thing in the program, before anything imports ``sqlite3``: libraries
+    written for the stdlib (migration tools, health checks, ``dbm.sqlite3``) then open their
+    files with fastpool's SQLite, so the process has one SQLite library. Two copies must not
+    share a file in one process (docs/sqlite-build.md): a wheel of fastpool bundles its own,
+    and fastpool refuses the stdlib's copy on a file it holds (``SQLiteCopyError``). Modules
+    that imported ``sqlite3`` before the call keep the stdlib's (a RuntimeWarning says so).
+    Where this module still differs from the stdlib's: docs/migrating.md.
+    """
+    this = sys.modules[__name__]
+    current = sys.modules.get("sqlite3")
+    if current is not None and current is not this:
+        warnings.warn(
+            "fastpool.install_as_sqlite3(): sqlite3 was already imported; modules that hold it "
+            "keep the stdlib's SQLite. Call install_as_sqlite3() before anything imports sqlite3",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    sys.modules["sqlite3"] = this
+    sys.modules["sqlite3.dbapi2"] = this
 
 
 # -- constructors: SQLite stores dates and times as ISO 8601 text, which its date and time

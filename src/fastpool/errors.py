@@ -21,6 +21,7 @@ __all__ = [
     "PoolError",
     "PoolTimeout",
     "ProgrammingError",
+    "SQLiteCopyError",
     "Warning",
     "error_for_code",
     "sqlite_errorname",
@@ -44,6 +45,17 @@ class Error(Exception):
 
 class InterfaceError(Error):
     """The API was misused: a closed connection, a lease used after return, or from two threads."""
+
+
+class SQLiteCopyError(InterfaceError):
+    """A second copy of the SQLite library in this process would share a file with fastpool's.
+
+    POSIX file locks belong to the process, so when one copy closes the file, the other
+    copy's locks vanish: readers see a malformed database, or the process dies of SIGBUS.
+    Raised by ``sqlite3.connect()`` (the stdlib's copy) on a file that fastpool holds, and by
+    fastpool on a file that the stdlib's copy holds. The fix: ``fastpool.install_as_sqlite3()``
+    before anything imports ``sqlite3``, so the process has one SQLite (docs/sqlite-build.md).
+    """
 
 
 class DatabaseError(Error):

@@ -1,0 +1,153 @@
+# One SQLite library per file and process.
+#
+# A wheel compiles its own SQLite in, while the stdlib's sqlite3 module links another copy.
+# POSIX locks belong to the process, not to a library: when one copy closes its descriptor
+# of a file, every lock the process holds on that file is gone, the other copy's included.
+# The two copies then read pages the other is writing ("database disk image is malformed")
+# or truncate a -shm file under the other's mapping (SIGBUS). fastpool keeps them off each
+# other's files, and says why:
+#   - the stdlib's sqlite3.connect() on a file that a fastpool connection has open raises
+#     SQLiteCopyError, from a sys.audit hook installed only when the stdlib's SQLite is
+#     another copy (never in a source build that shares the system's libsqlite3);
+#   - fastpool refuses to open a file that the other copy still has open (Linux: its
+#     descriptors show in /proc/self/fd).
+# The way out is one copy for the whole process: fastpool.install_as_sqlite3().
+
+import sys
+import urllib.parse
+
+from fastpool.errors import SQLiteCopyError
+
+# (st_dev, st_ino) -> number of fastpool connections open on that database file.
+cdef dict OPEN_FILES = {}
+# Absolute paths that the other copy opened in this process. Its connections cannot be
+# weak-referenced, so a path stays until the process ends; bounded, as only a hint.
+cdef set OTHER_COPY_PATHS = set()
+# The other copy's version, when the process has one (None: fastpool's SQLite is the only one).
+cdef str OTHER_COPY_VERSION = None
+cdef str SQLITE_FIX = (
+    "Two SQLite libraries must not share a file in one process: POSIX locks belong to the "
+    "process, so when one library closes the file the other's locks are gone (malformed "
+    "reads, lost writes, or a SIGBUS crash). Make the whole process use fastpool's SQLite: "
+    "call fastpool.install_as_sqlite3() before anything imports sqlite3 "
+    "(docs/sqlite-build.md), or keep this file to one library")
+
+
+cdef bint sqlite_is_bundled():
+    # A wheel's SQLite lives in this extension; a source build calls the shared libsqlite3.
+    return fp_dl_same_object(<const void *>sqlite3_libversion,
+                             <const void *>fp_monotonic_ns) == FP_DL_SAME
+
+
+cdef object file_key(object path):
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+cdef object stdlib_target(object database):
+    # The file a sqlite3.connect(database) opens, as an absolute path; None for memory.
+    try:
+        name = os.fsdecode(os.fspath(database))
+    except TypeError:
+        return None
+    if name.startswith("file:"):
+        rest, _, query = name[5:].partition("?")
+        rest = rest.partition("#")[0]
+        if "mode=memory" in query:
+            return None
+        if rest.startswith("//"):                # file://host/path: only the path counts
+            rest = "/" + rest[2:].partition("/")[2]
+        name = urllib.parse.unquote(rest)
+    if name in ("", ":memory:"):
+        return None
+    return os.path.abspath(name)
+
+
+def _audit_sqlite_connect(event, args):
+    global OTHER_COPY_VERSION
+    if event != "sqlite3.connect":
+        return
+    other = sys.modules.get("_sqlite3")
+    if other is None:
+        return
+    OTHER_COPY_VERSION = getattr(other, "sqlite_version", "?")
+    path = stdlib_target(args[0]) if args else None
+    if path is None:
+        return
+    if OPEN_FILES and OPEN_FILES.get(file_key(path)):
+        raise SQLiteCopyError(
+            f"sqlite3.connect({path!r}) refused: fastpool has this file open with its own "
+            f"SQLite {sqlite_version()}, and the stdlib's sqlite3 module uses another copy "
+            f"(SQLite {OTHER_COPY_VERSION}). {SQLITE_FIX}")
+    if len(OTHER_COPY_PATHS) < 4096:
+        OTHER_COPY_PATHS.add(path)
+
+
+cdef int count_descriptors(object key):
+    # Descriptors of this process open on the file `key`; -1 where the system cannot say.
+    try:
+        fds = os.listdir("/proc/self/fd")
+    except OSError:
+        return -1
+    n = 0
+    for fd in fds:
+        try:
+            st = os.stat(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue    # closed meanwhile, or the listing's own descriptor
+        if (st.st_dev, st.st_ino) == key:
+            n += 1
+    return n
+
+
+cdef object register_open_file(str filename):
+    # A fastpool connection just opened `filename` (its one descriptor of it is open): count
+    # it, after checking that the other SQLite copy has not got the file open too.
+    key = file_key(filename)
+    if key is None:
+        return None
+    if not OPEN_FILES.get(key) and OTHER_COPY_PATHS:
+        opened_by_other = any([file_key(p) == key for p in OTHER_COPY_PATHS])
+        if opened_by_other and count_descriptors(key) > 1:
+            raise SQLiteCopyError(
+                f"cannot open {filename!r} with fastpool's SQLite {sqlite_version()}: the "
+                f"stdlib's sqlite3 module (another copy, SQLite {OTHER_COPY_VERSION}) still "
+                f"has it open in this process; close that connection first. {SQLITE_FIX}")
+    OPEN_FILES[key] = OPEN_FILES.get(key, 0) + 1
+    return key
+
+
+cdef void unregister_open_file(object key) noexcept:
+    if key is None:
+        return
+    n = OPEN_FILES.get(key, 0) - 1
+    if n > 0:
+        OPEN_FILES[key] = n
+    else:
+        OPEN_FILES.pop(key, None)
+
+
+def _sqlite_copies_state():
+    """(fastpool's SQLite is bundled, the audit hook is installed) - for tests and docs."""
+    return sqlite_is_bundled(), AUDIT_HOOK_INSTALLED
+
+
+cdef bint another_sqlite_possible():
+    # A bundled copy always differs from the stdlib's; a shared libsqlite3 is the stdlib's
+    # own unless the versions say otherwise (a Python built with its own SQLite).
+    if sqlite_is_bundled():
+        return True
+    try:
+        import _sqlite3
+    except ImportError:
+        return False
+    return getattr(_sqlite3, "sqlite_version", None) != sqlite_version()
+
+
+cdef bint AUDIT_HOOK_INSTALLED = False
+if another_sqlite_possible():
+    sys.addaudithook(_audit_sqlite_connect)
+    AUDIT_HOOK_INSTALLED = True
