@@ -184,5 +184,32 @@ print("SQLite", fastpool.sqlite_version(), "options:", " ".join(fastpool.sqlite_
 EOF
 hide "${dev_files[@]}" -- env FASTPOOL_EXPECT_BUNDLED_SQLITE=1 \
     "$TPY" -m pytest tests -p no:cacheprovider -q
+step "two SQLite copies in one process: the stdlib beside the wheel's pool, 20 runs each way"
+# tests/two_sqlite_scenario.py: 3 threads of pool.writer() inserts and a stdlib sqlite3 user
+# on the same file for 8 s. Without the one-liner every stdlib connection must be refused
+# (SQLiteCopyError) and nothing may crash or read a malformed page; with it, the stdlib user
+# must run on fastpool's SQLite. Any crash fails (the script exits non-zero, or prints no JSON).
+two_copies() {
+    local mode=$1 run out
+    for run in $(seq 1 "${TWO_SQLITE_RUNS:-20}"); do
+        rm -rf "$WORK/two" && mkdir -p "$WORK/two"
+        out=$("$TPY" tests/two_sqlite_scenario.py "$WORK/two/db.sqlite" 8 $mode) || {
+            echo "FAIL: run $run ($mode) exited $?: $out" >&2; exit 1; }
+        "$TPY" - "$mode" "$out" <<'PYEOF' || { echo "FAIL: run $run ($mode): $out" >&2; exit 1; }
+import json, sys
+mode, r = sys.argv[1], json.loads(sys.argv[2].strip().splitlines()[-1])
+assert r["acknowledged"] == r["found"] > 0 and r["integrity"] == "ok", r
+assert r["malformed"] == 0 and not r["other_errors"], r
+if mode == "--one-liner":
+    assert r["refused"] == 0 and r["stdlib_version"] == r["fastpool_version"], r
+else:
+    assert r["refused"] > 0 and r["stdlib_version"] is None, r
+PYEOF
+    done
+    echo "$mode: ${TWO_SQLITE_RUNS:-20} runs, no crash, no malformed read, no row lost"
+}
+two_copies --refuse
+two_copies --one-liner
+
 echo
 echo "check-wheel: OK ($(basename "$REPAIRED"): sdist on $build_minor, wheel and tests on $test_minor)"
