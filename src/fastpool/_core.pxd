@@ -216,6 +216,7 @@ cdef class PoolCore:
     cdef int take_xlock(self) except -1
     cdef void drop_kept_xlock(self) noexcept
     cdef void release_xlock(self) noexcept
+    cdef void close_xlock(self) noexcept
     cdef int open_xlock(self, object st) except -1
     cdef void bind_xlock(self, Connection conn) noexcept
     cdef void lose_xlock(self, int rc) noexcept

@@ -217,14 +217,11 @@ cdef class PoolCore:
         if self.fork_generation == FORK_GENERATION:
             fp_slots_free(self.reader_slots)
             fp_slots_free(self.writer_slot)
-        if self.writer_conn is not None:
-            self.writer_conn.hooks.xlock = NULL     # it may outlive the pool
-            self.writer_conn.hooks.xlock_held = NULL
         if self.fork_generation == FORK_GENERATION:
-            fp_xlock_close(self.xlock)  # a held lock was released on return
+            self.close_xlock()          # a held lock was released on return
         else:
             fp_xlock_forget_after_fork(self.xlock)
-        self.xlock = NULL
+            self.xlock = NULL
 
     cdef int make_slots(self) except -1:
         self.reader_slots = fp_slots_new(self.nreaders, 0)
@@ -333,17 +330,22 @@ cdef class PoolCore:
         conn.hooks.xlock = self.xlock
         conn.hooks.xlock_held = &self.xlock_held if self.xlock != NULL else NULL
 
+    cdef void close_xlock(self) noexcept:
+        # Unmap the side file and close its descriptor (not releasing a held lock: the owner
+        # releases first). The writer connection may outlive the pool: unhook it first.
+        if self.writer_conn is not None:
+            self.writer_conn.hooks.xlock = NULL
+            self.writer_conn.hooks.xlock_held = NULL
+        fp_xlock_close(self.xlock)
+        self.xlock = NULL
+
     cdef void lose_xlock(self, int rc) noexcept:
         # Called holding the writer slot: the side file went bad under this pool (truncated,
         # or a system call failed). Stop using it; a writer reopened later tries it afresh.
         cdef int err = errno
         self.xlock_held = False
         self.xlock_batch = 0
-        if self.writer_conn is not None:
-            self.writer_conn.hooks.xlock = NULL
-            self.writer_conn.hooks.xlock_held = NULL
-        fp_xlock_close(self.xlock)
-        self.xlock = NULL
+        self.close_xlock()
         try:
             what = ("was truncated while in use" if rc == FP_XLOCK_STALE else
                     f"failed: [Errno {err}] {os.strerror(err)}")
@@ -785,6 +787,8 @@ cdef class PoolCore:
                 self.xlock_batch += 1
             else:
                 self.release_xlock()
+        if self.is_closed and self.collected:
+            self.close_xlock()      # the last writer of a closed pool came back
         fp_slots_release(self.writer_slot, 0)
 
     cdef void maybe_sweep_idle(self) noexcept:
@@ -1036,6 +1040,7 @@ cdef class PoolCore:
                 (<Connection>conn).close()
         if writer_collected:
             self.release_xlock()
+            self.close_xlock()      # its descriptor goes with close(), not with the object
         if writer_collected and self.writer_conn is not None:
             self.writer_conn.close()
         out = self.nreaders - len(collected) + (0 if writer_collected else 1)
