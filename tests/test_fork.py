@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import os
 import select
-import sys
 import threading
 import time
-import traceback
 
 import pytest
+from processes import fork_child, wait_child
 
 from fastpool import errors
 
@@ -27,36 +26,6 @@ pytestmark = [
 ]
 
 SCHEMA = "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)"
-
-
-def fork_child(fn, report_fd: int | None = None) -> int:
-    """Fork; run fn() in the child (exit 0 when it returns, 1 when it raises). Return the pid."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            fn()
-            code = 0
-        except BaseException:
-            traceback.print_exc()
-        finally:
-            os._exit(code)
-    return pid
-
-
-def wait_child(pid: int, timeout: float) -> int:
-    """The child's exit code; a child still running after timeout is killed and fails."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return os.waitstatus_to_exitcode(status)
-        time.sleep(0.01)
-    os.kill(pid, 9)
-    os.waitpid(pid, 0)
-    raise AssertionError(f"child {pid} still running after {timeout} s (hung)")
 
 
 def test_a_child_forked_inside_a_writer_lease_writes_once_the_parent_commits(make_pool):

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import pytest
+from processes import run_python
 
 import fastpool
 
@@ -47,15 +48,6 @@ def lock_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
         for r in caplog.records
         if r.name == "fastpool" and r.levelno == logging.WARNING and "writerlock" in r.getMessage()
     ]
-
-
-def run_python(code: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 # -- 1. planted side files ------------------------------------------------------------------

@@ -5,11 +5,10 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
-import sys
 import time
-import traceback
 
 import pytest
+from processes import in_child
 
 import fastpool
 from fastpool import errors
@@ -217,24 +216,6 @@ def test_min_readers_zero_opens_readers_lazily(make_pool):
 
 
 # -- fork ------------------------------------------------------------------------------------
-
-
-def in_child(fn) -> int:
-    """Run fn in a forked child; return its exit code (0 when fn returned)."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            fn()
-            code = 0
-        except BaseException:
-            traceback.print_exc()
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")

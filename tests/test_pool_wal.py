@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import os
 import struct
-import sys
 import threading
 import time
 
 import pytest
+from processes import in_child
 
 BOUND = 16 * 1024 * 1024
 DURATION = 10.0
@@ -177,22 +177,15 @@ def test_a_long_reader_delays_the_restart_without_failing_writes(small_wal_pool,
 def test_a_forked_child_checkpoints_with_a_thread_of_its_own(small_wal_pool, until):
     pool = small_wal_pool
     fill_wal(pool, 10)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            fill_wal(pool, 300)
-            wait_for = time.monotonic() + 10
-            while pool.stats()["checkpoints"] == 0 and time.monotonic() < wait_for:
-                time.sleep(0.001)
-            if pool.stats()["checkpoints"] > 0 and len(checkpointer_threads()) == 1:
-                code = 0
-            pool.close()
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+
+    def child():
+        fill_wal(pool, 300)
+        wait_for = time.monotonic() + 10
+        while pool.stats()["checkpoints"] == 0 and time.monotonic() < wait_for:
+            time.sleep(0.001)
+        assert pool.stats()["checkpoints"] > 0 and len(checkpointer_threads()) == 1
+        pool.close()
+
+    assert in_child(child) == 0
     fill_wal(pool, 10)  # the parent's pool and its thread are unaffected
     assert pool.fetchone("SELECT count(*) FROM t") == (320,)

@@ -15,11 +15,11 @@ import os
 import sqlite3
 import subprocess
 import sys
-import textwrap
 import warnings
 from pathlib import Path
 
 import pytest
+from processes import run_python
 
 import fastpool
 from fastpool import _core
@@ -27,15 +27,6 @@ from fastpool import _core
 SCENARIO = Path(__file__).with_name("two_sqlite_scenario.py")
 BUNDLED, HOOKED = _core._sqlite_copies_state()
 TWO_COPIES = HOOKED  # the stdlib's sqlite3 is another SQLite copy than fastpool's
-
-
-def run_python(code: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def test_the_build_knows_whether_the_stdlib_shares_its_sqlite():

@@ -170,6 +170,7 @@ cdef extern from "fp_dl.h" nogil:
         FP_DL_UNKNOWN
 
     int fp_dl_same_object(const void *a, const void *b) noexcept
+    int fp_dl_same_symbol(const char *path, const char *symbol, const void *ours) noexcept
 
 
 cdef extern from "fp_async.h" nogil:

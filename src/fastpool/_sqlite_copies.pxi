@@ -8,11 +8,13 @@
 # other's files, and says why:
 #   - the stdlib's sqlite3.connect() on a file that a fastpool connection has open raises
 #     SQLiteCopyError, from a sys.audit hook installed only when the stdlib's SQLite is
-#     another copy (never in a source build that shares the system's libsqlite3);
+#     another copy (csrc/fp_dl.h asks the loader; never in a source build that shares the
+#     system's libsqlite3);
 #   - fastpool refuses to open a file that the other copy still has open (Linux: its
 #     descriptors show in /proc/self/fd).
 # The way out is one copy for the whole process: fastpool.install_as_sqlite3().
 
+import importlib.util
 import sys
 import urllib.parse
 
@@ -136,8 +138,25 @@ def _sqlite_copies_state():
 
 
 cdef bint another_sqlite_possible():
-    # A bundled copy always differs from the stdlib's; a shared libsqlite3 is the stdlib's
-    # own unless the versions say otherwise (a Python built with its own SQLite).
+    # Ask the loader which sqlite3_libversion the stdlib's _sqlite3 module would call: ours
+    # (a source build sharing the system's libsqlite3) or another (a wheel's bundled copy, or
+    # a libsqlite3 that auditwheel copied in under another name). Where the loader cannot
+    # tell, a bundled copy or another version means another copy.
+    cdef bytes path
+    cdef int same
+    try:
+        spec = importlib.util.find_spec("_sqlite3")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None:
+        return False    # no stdlib sqlite3 in this Python
+    if spec.origin in (None, "built-in"):
+        same = fp_dl_same_symbol(NULL, b"sqlite3_libversion", <const void *>sqlite3_libversion)
+    else:
+        path = os.fsencode(spec.origin)
+        same = fp_dl_same_symbol(path, b"sqlite3_libversion", <const void *>sqlite3_libversion)
+    if same != FP_DL_UNKNOWN:
+        return same == FP_DL_DIFFERENT
     if sqlite_is_bundled():
         return True
     try:
