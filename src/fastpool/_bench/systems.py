@@ -411,11 +411,10 @@ class DBUtilsPooledDB(System):
     def open(self, path: str) -> None:
         from dbutils.pooled_db import PooledDB
 
+        sizes = ("mincached", "maxcached", "maxconnections")
         self.pool = PooledDB(
             sqlite3,
-            mincached=POOL_SIZE,
-            maxcached=POOL_SIZE,
-            maxconnections=POOL_SIZE,
+            **dict.fromkeys(sizes, POOL_SIZE),
             blocking=True,
             setsession=connection_pragmas(),
             database=path,
