@@ -36,6 +36,12 @@ class WorkerStats:
     started: int = 0
     finished: int = 0
 
+    def lock_error(self, exc: BaseException) -> None:
+        """A write failed: count 'database is locked' (not retried), raise anything else."""
+        if not is_locked(exc):
+            raise exc
+        self.locked += 1
+
 
 def run_ops(
     op: str,
@@ -75,9 +81,7 @@ def run_ops(
             write(item)
             stats.commits += 1
         except errors as exc:
-            if not is_locked(exc):
-                raise
-            stats.locked += 1
+            stats.lock_error(exc)
         writes(clock() - started)
     stats.finished = clock()
     return stats
@@ -110,9 +114,7 @@ async def _async_loop(
             await insert(item)
             stats.commits += 1
         except errors as exc:
-            if not is_locked(exc):
-                raise
-            stats.locked += 1
+            stats.lock_error(exc)
         writes(clock() - started)
     stats.finished = clock()
     return stats
