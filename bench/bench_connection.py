@@ -1,4 +1,4 @@
-"""Connection core (issue 2): single-thread point select by primary key.
+"""Connection core: single-thread point select by primary key.
 
 One row of four columns by ``id``, the statement cached, keys from a fixed-seed sequence;
 ``fastpool.Connection.fetchone(sql, key)`` against stdlib ``conn.execute(sql, key).fetchone()``
@@ -15,20 +15,10 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-from _workloads import (
-    PRAGMAS,
-    SELECT,
-    SIDE_BY_SIDE,
-    batch_summary,
-    interleaved,
-    live_database,
-    point_keys,
-    rounds_for,
-    stdlib_connect,
-    timed,
-)
+from _suite import SIDE_BY_SIDE, batch_summary, interleaved, rounds_for, timed
 
 import fastpool
+from fastpool._bench.data import PRAGMAS, SELECT, live_database, point_keys, stdlib_connect
 
 BATCH = 1000
 SIDE_BY_SIDE_ROUNDS = 200

@@ -1,6 +1,6 @@
-"""The pool (issue 3), each workload beside the stdlib baselines.
+"""The pool, each workload beside the stdlib baselines.
 
-Contestants (see ``_workloads.py``):
+Contestants (``fastpool._bench.systems``, the systems of ``python -m fastpool bench``):
 
 - ``fastpool``: ``fastpool.Pool(path, readers=4)``; reads are ``pool.fetchone``, writes are
   ``with pool.writer() as w: w.execute(...)`` (BEGIN IMMEDIATE ... COMMIT, FIFO hand-over);
@@ -30,28 +30,15 @@ proves that it still works.
 from __future__ import annotations
 
 import contextlib
-import sqlite3
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
+from typing import Any
 
 import pytest
-from _workloads import (
-    BACKENDS,
-    ROWS,
+from _suite import (
     SIDE_BY_SIDE,
-    ThreadedRound,
-    ThreadStats,
     batch_summary,
-    insert_loop,
     interleaved,
-    live_database,
-    mix_loop,
-    mix_plan,
-    point_keys,
-    read_loop,
     rounds_for,
-    row_values,
     run_rounds,
     scale_factor,
     scaled,
@@ -60,119 +47,74 @@ from _workloads import (
 )
 
 import fastpool
+from fastpool._bench.data import INSERT, UPDATE, Keeper, live_database
+from fastpool._bench.rounds import ThreadedRound
+from fastpool._bench.systems import FastpoolSync, Ops, Sqlite3PerThread, Sqlite3QueuePool, System
+from fastpool._bench.workloads import WORKLOADS as RUNNER_WORKLOADS
+from fastpool._bench.workloads import Workload, check_writes
 
 CHECKOUT_BATCH = 1000
 CHECKOUT_SIDE_BY_SIDE_ROUNDS = 300
 READS_PER_ROUND = 40_000  # split evenly over the threads
-INSERTS_PER_WRITER = 250
-WRITER_THREADS = 8
-MIX_THREADS = 16
-MIX_OPS_PER_THREAD = 1_000
-MIX_WRITE_FRACTION = 0.10
 ROUNDS = 5
 
-READ_BACKENDS = ["fastpool", "sqlite3", "queue"]
-WRITE_BACKENDS = ["fastpool", "fastpool-oneshot", "sqlite3", "queue"]
-INITIAL_SCORE = sum(row_values(i)[2] for i in range(1, ROWS + 1))
+
+class FastpoolOneShot(FastpoolSync):
+    """fastpool.Pool with one-shot writes: ``pool.execute(sql, params)`` is checkout, statement
+    (its own transaction) and return in one call, with no Python code while the writer is
+    held. Reads as FastpoolSync."""
+
+    def thread_ops(self) -> Ops:
+        ops = super().thread_ops()
+        execute = self.pool.execute
+        ops.insert = lambda row: execute(INSERT, row)
+        ops.update = lambda key: execute(UPDATE, key)
+        return ops
 
 
-# -- workloads ------------------------------------------------------------------------------------
-
-
-@dataclass
-class Workload:
-    """One multi-threaded workload: how many threads, what each thread does, who competes,
-    and how to check the database afterwards."""
-
-    key: str  # summary key prefix, e.g. "reads4"
-    group: str  # pytest-benchmark group of the per-contestant tests
-    threads: int
-    per_thread: int  # operations per thread at full scale
-    backends: list[str]
-    loop: Callable[..., ThreadStats]
-    make_data: Callable[[int, int], object]  # (thread index, operations) -> work list
-    check: Callable[[str, dict], None] = lambda path, summary: None
-
-    def data(self, benchmark) -> dict[int, object]:
-        count = scaled(self.per_thread, scale_factor(benchmark), minimum=20)
-        return {i: self.make_data(i, count) for i in range(self.threads)}
-
-
-def _check_inserts(path: str, summary: dict) -> None:
-    count, _ = _count_and_scores(path)
-    assert count == ROWS + summary["commits"], "every counted commit must be in the table"
-
-
-def _check_updates(path: str, summary: dict) -> None:
-    count, scores = _count_and_scores(path)
-    assert count == ROWS
-    assert scores == pytest.approx(INITIAL_SCORE + summary["commits"]), (
-        "every counted UPDATE commit must have added 1 to one score"
-    )
-
-
-def _reads(threads: int) -> Workload:
-    return Workload(
-        key=f"reads{threads}",
-        group=f"point reads, {threads} thread(s) (per round: {READS_PER_ROUND:,} reads)",
-        threads=threads,
-        per_thread=READS_PER_ROUND // threads,
-        backends=READ_BACKENDS,
-        loop=read_loop,
-        make_data=lambda i, n: point_keys(n, seed=1000 + i),
-    )
-
-
-WORKLOADS = {
-    w.key: w
-    for w in [
-        _reads(1),
-        _reads(4),
-        _reads(16),
-        Workload(
-            key=f"writers{WRITER_THREADS}",
-            group=f"{WRITER_THREADS} writer threads, single-row INSERT transactions",
-            threads=WRITER_THREADS,
-            per_thread=INSERTS_PER_WRITER,
-            backends=WRITE_BACKENDS,
-            loop=insert_loop,
-            make_data=lambda i, n: [row_values(100_000 * (i + 1) + j) for j in range(n)],
-            check=_check_inserts,
-        ),
-        Workload(
-            key=f"mix{MIX_THREADS}",
-            group=f"{MIX_THREADS} threads, 90% point reads / 10% UPDATE transactions",
-            threads=MIX_THREADS,
-            per_thread=MIX_OPS_PER_THREAD,
-            backends=WRITE_BACKENDS,
-            loop=mix_loop,
-            make_data=lambda i, n: mix_plan(n, MIX_WRITE_FRACTION, seed=2000 + i),
-            check=_check_updates,
-        ),
-    ]
+CONTESTANTS: dict[str, type[System]] = {
+    "fastpool": FastpoolSync,
+    "fastpool-oneshot": FastpoolOneShot,
+    "sqlite3": Sqlite3PerThread,
+    "queue": Sqlite3QueuePool,
 }
+READ_CONTESTANTS = ["fastpool", "sqlite3", "queue"]
+WRITE_CONTESTANTS = ["fastpool", "fastpool-oneshot", "sqlite3", "queue"]
+
+#: The runner's threaded workloads this suite runs: operations per thread at full scale, and
+#: the pytest-benchmark group of the one-contestant-per-test benchmarks.
+PER_THREAD = {"reads1": 40_000, "reads4": 10_000, "reads16": 2_500, "writers8": 250, "mix16": 1_000}
+GROUPS = {
+    **{
+        f"reads{n}": f"point reads, {n} thread(s) (per round: {READS_PER_ROUND:,} reads)"
+        for n in (1, 4, 16)
+    },
+    "writers8": "8 writer threads, single-row INSERT transactions",
+    "mix16": "16 threads, 90% point reads / 10% UPDATE transactions",
+}
+WORKLOADS: dict[str, Workload] = {key: RUNNER_WORKLOADS[key] for key in PER_THREAD}
 
 
-def _round(workload: Workload, backend, data: dict[int, object]) -> ThreadedRound:
-    def prepare(index: int):
-        ops = backend.thread_ops()
-        return (lambda: workload.loop(ops, data[index], backend.errors)), ops.close
-
-    return ThreadedRound(workload.threads, prepare)
+def open_contestant(name: str, path: str) -> System:
+    system = CONTESTANTS[name]()
+    system.open(path)
+    return system
 
 
-def _count_and_scores(path: str) -> tuple[int, float]:
-    conn = sqlite3.connect(path)
-    try:
-        return conn.execute("SELECT count(*), total(score) FROM users").fetchone()
-    finally:
-        conn.close()
+def contestants(workload: Workload) -> list[str]:
+    return WRITE_CONTESTANTS if workload.writes else READ_CONTESTANTS
 
 
-def pool_counters(backend) -> dict:
+def work_lists(workload: Workload, benchmark: Any) -> list[list[Any]]:
+    """Every thread's seeded work list, at the run's scale."""
+    count = scaled(PER_THREAD[workload.key], scale_factor(benchmark), minimum=20)
+    return [workload.work(i, items=count) for i in range(workload.workers)]
+
+
+def pool_counters(system: System) -> dict[str, Any]:
     """fastpool's own view of the run: how many checkouts had to wait, and for how long."""
-    pool = getattr(backend, "pool", None)
-    if pool is None:
+    pool = getattr(system, "pool", None)
+    if not isinstance(pool, fastpool.Pool):
         return {}
     stats = pool.stats()
     return {
@@ -182,24 +124,36 @@ def pool_counters(backend) -> dict:
     }
 
 
-def _finish(workload: Workload, name: str, backend, path: str, results, data) -> dict:
+def _finish(
+    workload: Workload,
+    name: str,
+    system: System,
+    path: str,
+    results: list[dict[str, float]],
+    work: list[list[Any]],
+) -> dict[str, Any]:
     """Summarize one contestant's rounds, close it, and check the database it left."""
-    summary = summarize(results) | pool_counters(backend)
-    backend.close()
-    ops = sum(len(d) for d in data.values()) * len(results)
-    assert summary["ops_per_round"] * len(results) == ops
-    assert summary["commits"] + summary["locked_errors"] == sum(len(r.write_ns) for r in results)
+    summary = summarize(results, workload.workers) | pool_counters(system)
+    system.close()
+    assert summary["ops_per_round"] * len(results) == sum(len(w) for w in work) * len(results)
+    writes = sum(map(len, work)) if workload.op == "insert" else 0
+    if workload.op == "mix":
+        writes = sum(is_write for w in work for is_write, _ in w)
+    assert summary["commits"] + summary["locked_errors"] == writes * len(results)
     if name.startswith("fastpool"):
         assert summary["locked_errors"] == 0, "fastpool must never report 'database is locked'"
-    workload.check(path, summary)
+    if workload.writes:
+        with Keeper(path) as keeper:
+            ok, detail = check_writes(workload.op, summary["commits"], *keeper.count_and_scores())
+        assert ok, f"every counted commit must be in the table: {detail}"
     return summary
 
 
-def _per_contestant_params():
+def _per_contestant_params() -> list[Any]:
     return [
         pytest.param(key, name, id=f"{key}-{name}")
         for key, w in WORKLOADS.items()
-        for name in w.backends
+        for name in contestants(w)
     ]
 
 
@@ -222,7 +176,8 @@ def checkouts(db_path):
     allocation), ``with`` on a Python object whose ``__enter__``/``__exit__`` do nothing (the
     floor for any context manager) and the empty loop they all pay."""
     pool = fastpool.Pool(db_path, readers=4)
-    queue_pool = BACKENDS["queue"](db_path)
+    queue_pool = open_contestant("queue", db_path)
+    assert isinstance(queue_pool, Sqlite3QueuePool)
     reader = pool.reader
     connection = queue_pool.connection
     get, put = queue_pool.queue.get, queue_pool.queue.put
@@ -331,19 +286,19 @@ def test_checkout_side_by_side(benchmark, record_result, checkouts):
 def test_threads(benchmark, record_result, tmp_path, workload_key, name):
     """Point reads from 1/4/16 threads, 8 writer threads, the 16-thread 90/10 mix."""
     workload = WORKLOADS[workload_key]
-    benchmark.group = workload.group
-    data = workload.data(benchmark)
+    benchmark.group = GROUPS[workload_key]
+    work = work_lists(workload, benchmark)
     with live_database(tmp_path / "bench.db") as path:
-        backend = BACKENDS[name](path)
+        system = open_contestant(name, path)
         try:
             results = run_rounds(
                 benchmark,
                 rounds_for(benchmark, ROUNDS),
-                lambda: _round(workload, backend, data),
+                lambda: ThreadedRound(system, workload.op, work),
             )
-            summary = _finish(workload, name, backend, path, results, data)
+            summary = _finish(workload, name, system, path, results, work)
         finally:
-            backend.close()
+            system.close()
     record_result(f"{workload.key}/{name}", summary)
 
 
@@ -355,21 +310,21 @@ def test_threads(benchmark, record_result, tmp_path, workload_key, name):
 def test_threads_side_by_side(benchmark, record_result, tmp_path, workload_key):
     """Every round runs each contestant once (order rotated), each on its own database."""
     workload = WORKLOADS[workload_key]
-    data = workload.data(benchmark)
+    work = work_lists(workload, benchmark)
     with contextlib.ExitStack() as stack:
-        paths, backends = {}, {}
-        for name in workload.backends:
+        paths, systems = {}, {}
+        for name in contestants(workload):
             paths[name] = stack.enter_context(live_database(tmp_path / f"{name}.db"))
-            backends[name] = BACKENDS[name](paths[name])
-            stack.callback(backends[name].close)
+            systems[name] = open_contestant(name, paths[name])
+            stack.callback(systems[name].close)
         results = interleaved(
             benchmark,
             rounds_for(benchmark, ROUNDS),
             {
-                name: (lambda b=backend: _round(workload, b, data).go())
-                for name, backend in backends.items()
+                name: (lambda s=system: ThreadedRound(s, workload.op, work).go())
+                for name, system in systems.items()
             },
         )
-        for name, backend in backends.items():
-            summary = _finish(workload, name, backend, paths[name], results[name], data)
+        for name, system in systems.items():
+            summary = _finish(workload, name, system, paths[name], results[name], work)
             record_result(f"{SIDE_BY_SIDE}/{workload.key}/{name}", summary)

@@ -4,7 +4,7 @@
   ``python -m pytest bench`` finds the suites without any extra option.
 - ``record_result``: the suites put their headline numbers there; at the end of a real run
   (not ``--benchmark-disable``) the terminal summary prints them and checks them against the
-  Acceptance items of the Connection and Pool issues.
+  targets set for the connection core and the pool (``_acceptance.py``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import os
 from typing import Any
 
 import pytest
-from _workloads import acceptance_report
+from _acceptance import acceptance_report
 
 _RESULTS = pytest.StashKey[dict[str, dict[str, Any]]]()
 
@@ -59,7 +59,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         tr.write_line(f"{key:36} {json.dumps(shown)}")
     lines = acceptance_report(results)
     if lines:
-        tr.section("Acceptance (issues 2 and 3)")
+        tr.section("Acceptance (connection and pool targets)")
         for line in lines:
             tr.write_line(line)
     path = os.environ.get("FASTPOOL_BENCH_SUMMARY")

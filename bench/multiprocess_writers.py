@@ -68,19 +68,10 @@ def one_run(directory: str, lock: str, processes: int, threads: int, seconds: fl
         pool.execute("CREATE TABLE totals(n)")
         pool.execute("INSERT INTO totals VALUES (0)")
     start = time.time() + 1.5
+    args = [str(threads), str(seconds), lock, repr(start)]
     children = [
         subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                WORKER,
-                path,
-                str(p),
-                str(threads),
-                str(seconds),
-                lock,
-                repr(start),
-            ],
+            [sys.executable, "-c", WORKER, path, str(p), *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -1,8 +1,7 @@
 """The benchmark database, its pragmas, and the seeded keys and plans every system runs.
 
 Shared by the comparison runner (``python -m fastpool bench``) and by the pytest-benchmark
-suites in ``bench/`` (which re-export these names from ``bench/_workloads.py``), so that both
-measure the same work on the same data.
+suites in ``bench/``, so that both measure the same work on the same data.
 """
 
 from __future__ import annotations

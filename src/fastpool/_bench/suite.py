@@ -22,9 +22,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .data import ROWS, Keeper, initial_scores, make_database
+from .data import ROWS, Keeper, make_database
+from .rounds import ThreadedRound, async_round, checkout_round
 from .systems import SYSTEMS, System
-from .workloads import WORKLOADS, Workload, async_round, checkout_round, thread_round
+from .workloads import WORKLOADS, Workload, check_writes
 
 #: Result keys summed over rounds (the others are medians).
 _SUMMED = {"ops", "commits", "errors"}
@@ -246,8 +247,8 @@ class Runner:
         if w.kind == "checkout":
             return checkout_round(s, duration, loop)
         if w.kind == "async":
-            return loop.run_until_complete(async_round(s, w, work, duration))
-        return thread_round(s, w, work, duration)
+            return loop.run_until_complete(async_round(s, w.op, work, duration))
+        return ThreadedRound(s, w.op, work, timeout=120.0).go(duration)
 
     def check(
         self,
@@ -264,14 +265,8 @@ class Runner:
             commits = sum(
                 warm_commits[n] + sum(int(r.get("commits", 0)) for r in rounds[n]) for n in names
             )
-            count, scores = keeper.count_and_scores()
-            if w.op == "insert":
-                good = count == rows + commits
-                details.append(f"{count - rows} rows inserted, {commits} commits counted")
-            else:
-                grew = scores - initial_scores(rows)
-                good = count == rows and math.isclose(grew, commits, abs_tol=1e-6)
-                details.append(f"scores grew by {grew:.0f}, {commits} commits counted")
+            good, detail = check_writes(w.op, commits, *keeper.count_and_scores(), rows)
+            details.append(detail)
             if len(keepers) > 1:
                 details[-1] += f" ({', '.join(names)})"
             ok = ok and good

@@ -37,7 +37,7 @@ from .data import (
     stdlib_connect,
 )
 
-#: Connections of aiosqlitepool (the size its issue-4 comparison names: pool_size 10).
+#: Connections of aiosqlitepool (the size the AsyncPool targets were set against: 10).
 AIOSQLITEPOOL_SIZE = 10
 
 
@@ -191,20 +191,26 @@ class FastpoolSync(_FastpoolDatabase):
         return Ops(read, join, insert, update)
 
     def checkout_loop(self) -> Callable[[int], None]:
-        reader = self.pool.reader
-
-        def loop(n: int) -> None:
-            for _ in range(n):
-                with reader():
-                    pass
-
-        return loop
+        return _checkout_loop(self.pool.reader)
 
     def close(self) -> None:
         self.pool.close()
 
 
-def _stdlib_ops(conn: sqlite3.Connection, close: Callable[[], None]) -> Ops:
+def _checkout_loop(connection: Callable[[], Any]) -> Callable[[int], None]:
+    """``n`` times ``with connection(): pass``."""
+
+    def loop(n: int) -> None:
+        for _ in range(n):
+            with connection():
+                pass
+
+    return loop
+
+
+def _connection_ops(conn: Any) -> Ops:
+    """Ops over one connection of its own (sqlite3's or apsw's): ``conn.execute`` for reads,
+    ``with conn: conn.execute(...)`` for write transactions."""
     execute = conn.execute
 
     def read(key: tuple[int]) -> object:
@@ -221,7 +227,30 @@ def _stdlib_ops(conn: sqlite3.Connection, close: Callable[[], None]) -> Ops:
         with conn:
             execute(UPDATE, key)
 
-    return Ops(read, join, insert, update, close)
+    return Ops(read, join, insert, update, conn.close)
+
+
+def _checkout_ops(connection: Callable[[], Any]) -> Ops:
+    """Ops that check out a stdlib connection for every operation (``with connection() as
+    conn``), writes as ``with conn: conn.execute(...)``."""
+
+    def read(key: tuple[int]) -> object:
+        with connection() as conn:
+            return conn.execute(SELECT, key).fetchone()
+
+    def join(params: tuple[int, int]) -> object:
+        with connection() as conn:
+            return conn.execute(JOIN, params).fetchall()
+
+    def insert(row: tuple[str, str, float]) -> None:
+        with connection() as conn, conn:
+            conn.execute(INSERT, row)
+
+    def update(key: tuple[int]) -> None:
+        with connection() as conn, conn:
+            conn.execute(UPDATE, key)
+
+    return Ops(read, join, insert, update)
 
 
 class Sqlite3PerThread(System):
@@ -233,8 +262,7 @@ class Sqlite3PerThread(System):
     package = "sqlite3"
 
     def thread_ops(self) -> Ops:
-        conn = stdlib_connect(self.path)
-        return _stdlib_ops(conn, conn.close)
+        return _connection_ops(stdlib_connect(self.path))
 
 
 class Sqlite3OpenClose(System):
@@ -244,7 +272,7 @@ class Sqlite3OpenClose(System):
     package = "sqlite3"
 
     @contextlib.contextmanager
-    def _connection(self) -> Iterator[sqlite3.Connection]:
+    def connection(self) -> Iterator[sqlite3.Connection]:
         conn = stdlib_connect(self.path)
         try:
             yield conn
@@ -252,35 +280,10 @@ class Sqlite3OpenClose(System):
             conn.close()
 
     def thread_ops(self) -> Ops:
-        connection = self._connection
-
-        def read(key: tuple[int]) -> object:
-            with connection() as conn:
-                return conn.execute(SELECT, key).fetchone()
-
-        def join(params: tuple[int, int]) -> object:
-            with connection() as conn:
-                return conn.execute(JOIN, params).fetchall()
-
-        def insert(row: tuple[str, str, float]) -> None:
-            with connection() as conn, conn:
-                conn.execute(INSERT, row)
-
-        def update(key: tuple[int]) -> None:
-            with connection() as conn, conn:
-                conn.execute(UPDATE, key)
-
-        return Ops(read, join, insert, update)
+        return _checkout_ops(self.connection)
 
     def checkout_loop(self) -> Callable[[int], None]:
-        connection = self._connection
-
-        def loop(n: int) -> None:
-            for _ in range(n):
-                with connection():
-                    pass
-
-        return loop
+        return _checkout_loop(self.connection)
 
 
 class Sqlite3QueuePool(System):
@@ -299,7 +302,7 @@ class Sqlite3QueuePool(System):
             self.queue.put(conn)
 
     @contextlib.contextmanager
-    def _connection(self) -> Iterator[sqlite3.Connection]:
+    def connection(self) -> Iterator[sqlite3.Connection]:
         conn = self.queue.get()
         try:
             yield conn
@@ -307,35 +310,10 @@ class Sqlite3QueuePool(System):
             self.queue.put(conn)
 
     def thread_ops(self) -> Ops:
-        connection = self._connection
-
-        def read(key: tuple[int]) -> object:
-            with connection() as conn:
-                return conn.execute(SELECT, key).fetchone()
-
-        def join(params: tuple[int, int]) -> object:
-            with connection() as conn:
-                return conn.execute(JOIN, params).fetchall()
-
-        def insert(row: tuple[str, str, float]) -> None:
-            with connection() as conn, conn:
-                conn.execute(INSERT, row)
-
-        def update(key: tuple[int]) -> None:
-            with connection() as conn, conn:
-                conn.execute(UPDATE, key)
-
-        return Ops(read, join, insert, update)
+        return _checkout_ops(self.connection)
 
     def checkout_loop(self) -> Callable[[int], None]:
-        connection = self._connection
-
-        def loop(n: int) -> None:
-            for _ in range(n):
-                with connection():
-                    pass
-
-        return loop
+        return _checkout_loop(self.connection)
 
     def close(self) -> None:
         for conn in self.conns:
@@ -406,12 +384,7 @@ class SQLAlchemyQueuePool(System):
         def creator() -> Any:
             return stdlib_connect(path, check_same_thread=False)
 
-        self.pool = QueuePool(
-            creator,
-            pool_size=POOL_SIZE,
-            max_overflow=0,
-            timeout=30,
-        )
+        self.pool = QueuePool(creator, pool_size=POOL_SIZE, max_overflow=0, timeout=30)
 
     def thread_ops(self) -> Ops:
         return _dbapi_pool_ops(self.pool.connect)
@@ -438,11 +411,10 @@ class DBUtilsPooledDB(System):
     def open(self, path: str) -> None:
         from dbutils.pooled_db import PooledDB
 
+        sizes = ("mincached", "maxcached", "maxconnections")
         self.pool = PooledDB(
             sqlite3,
-            mincached=POOL_SIZE,
-            maxcached=POOL_SIZE,
-            maxconnections=POOL_SIZE,
+            **dict.fromkeys(sizes, POOL_SIZE),
             blocking=True,
             setsession=connection_pragmas(),
             database=path,
@@ -495,23 +467,7 @@ class ApswPerThread(System):
         conn.setbusytimeout(int(BUSY_TIMEOUT * 1000))
         for statement in connection_pragmas():
             conn.execute(statement).fetchall()
-        execute = conn.execute
-
-        def read(key: tuple[int]) -> object:
-            return execute(SELECT, key).fetchone()
-
-        def join(params: tuple[int, int]) -> object:
-            return execute(JOIN, params).fetchall()
-
-        def insert(row: tuple[str, str, float]) -> None:
-            with conn:
-                execute(INSERT, row)
-
-        def update(key: tuple[int]) -> None:
-            with conn:
-                execute(UPDATE, key)
-
-        return Ops(read, join, insert, update, conn.close)
+        return _connection_ops(conn)
 
 
 # -- asyncio systems ------------------------------------------------------------------------------
