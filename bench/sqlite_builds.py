@@ -54,7 +54,7 @@ def _worker(rows: int) -> None:
     """Answer one JSON line per request on stdin: run that workload once (after a discarded
     warm-up) on a fresh copy of the database, with this environment's fastpool."""
     import fastpool
-    from fastpool._bench import data, systems, workloads
+    from fastpool._bench import data, rounds, systems, workloads
 
     class FastpoolExecute(systems.FastpoolSync):
         """Writes as one-shot ``pool.execute``: checkout, statement (its own transaction)
@@ -96,9 +96,9 @@ def _worker(rows: int) -> None:
             system.open(path)
             try:
                 work = [w.work(i, rows) for i in range(w.workers)]
-                workloads.thread_round(system, w, work, request["warmup"])
+                rounds.ThreadedRound(system, w.op, work).go(request["warmup"])
                 keeper.reset()
-                result = workloads.thread_round(system, w, work, request["duration"])
+                result = rounds.ThreadedRound(system, w.op, work).go(request["duration"])
             finally:
                 system.close()
                 keeper.close()
