@@ -11,10 +11,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-#: Pragmas every connection gets unless the caller overrides them.
 # What a pragma may be set to (checked by _pragma_value).
 PragmaValue: TypeAlias = str | int | float | bool
 
+#: Pragmas every connection gets unless the caller overrides them.
 DEFAULT_PRAGMAS: dict[str, PragmaValue] = {
     "journal_mode": "wal",
     "synchronous": "normal",
