@@ -4,6 +4,7 @@ function comes back as itself (item 8). Real database files, no mocks."""
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import sqlite3
@@ -47,7 +48,8 @@ def make_wal_file(path):
     with fastpool.Pool(path, readers=1) as pool:
         pool.execute("CREATE TABLE t(x)")
         pool.execute("INSERT INTO t VALUES (1)")
-    assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    with contextlib.closing(sqlite3.connect(path)) as other:
+        assert other.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
 def works(pool):

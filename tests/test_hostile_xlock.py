@@ -383,16 +383,34 @@ STUCK = """
 """
 
 
-def test_a_process_in_sqlites_busy_wait_does_not_hold_the_writer_lock(tmp_path):
-    # The stdlib sqlite3 module (which knows nothing of the side lock) holds SQLite's write
-    # lock. A child fastpool process takes the side lock, runs BEGIN IMMEDIATE and sleeps in
-    # SQLite's busy handler. The parent's pool must not queue behind that sleep: a passive
-    # checkpoint (which takes the writer, but needs no write lock) returns at once.
-    path = tmp_path / "busy.db"
-    make_db(path)
-    foreign = sqlite3.connect(path, isolation_level=None)
+FOREIGN_WRITER = """
+    import sqlite3, sys
+    foreign = sqlite3.connect(sys.argv[1], isolation_level=None)
     foreign.execute("BEGIN IMMEDIATE")
     foreign.execute("INSERT INTO t VALUES ('foreign')")
+    print("holding", flush=True)
+    sys.stdin.readline()
+    foreign.execute("COMMIT")
+    foreign.close()
+    print("committed", flush=True)
+"""
+
+
+def test_a_process_in_sqlites_busy_wait_does_not_hold_the_writer_lock(tmp_path):
+    # Another process's stdlib sqlite3 (which knows nothing of the side lock) holds SQLite's
+    # write lock. A child fastpool process takes the side lock, runs BEGIN IMMEDIATE and
+    # sleeps in SQLite's busy handler. The parent's pool must not queue behind that sleep: a
+    # passive checkpoint (which takes the writer, but needs no write lock) returns at once.
+    path = tmp_path / "busy.db"
+    make_db(path)
+    foreign = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(FOREIGN_WRITER), str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert foreign.stdin is not None and foreign.stdout is not None
+    assert foreign.stdout.readline() == "holding\n"
     child = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(STUCK), str(path)],
         stdout=subprocess.PIPE,
@@ -410,7 +428,9 @@ def test_a_process_in_sqlites_busy_wait_does_not_hold_the_writer_lock(tmp_path):
             with pool.writer_no_transaction() as w:
                 w.execute("CREATE TEMP TABLE scratch(v)")
             took = time.monotonic() - began
-            foreign.execute("COMMIT")
+            foreign.stdin.write("\n")
+            foreign.stdin.flush()
+            assert foreign.stdout.readline() == "committed\n"
             pool.execute("INSERT INTO t VALUES ('parent')")
         out, err = child.communicate(timeout=60)
         assert child.returncode == 0, err
@@ -419,7 +439,9 @@ def test_a_process_in_sqlites_busy_wait_does_not_hold_the_writer_lock(tmp_path):
         if child.poll() is None:
             child.kill()
             child.wait(30)
-        foreign.close()
+        if foreign.poll() is None:
+            foreign.kill()
+        foreign.wait(30)
     print(f"\nparent's writer while a child sleeps in SQLite's busy handler: {took * 1000:.1f} ms")
     assert took < 0.5, f"the parent's writer waited {took:.3f} s for the child's side lock"
     with fastpool.Pool(path, readers=1) as pool:

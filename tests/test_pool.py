@@ -6,6 +6,7 @@ recycling and fork in test_pool_lifecycle.py, the WAL bound in test_pool_wal.py.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import sqlite3
@@ -559,9 +560,11 @@ def test_files_written_by_the_pool_are_plain_sqlite(make_pool, tmp_path):
     pool = make_pool()
     pool.execute(SCHEMA)
     pool.execute("INSERT INTO t(v) VALUES ('visible')")
-    with sqlite3.connect(tmp_path / "pool.db") as other:
+    # Closed first: with a wheel, the stdlib's sqlite3 is another SQLite copy, which must
+    # not share the file with an open pool (tests/test_sqlite_copies.py).
+    pool.close()
+    with contextlib.closing(sqlite3.connect(tmp_path / "pool.db")) as other:
         assert other.execute("SELECT v FROM t").fetchall() == [("visible",)]
-    other.close()
 
 
 @pytest.mark.parametrize(

@@ -176,6 +176,13 @@ def pool_options(
     if memory:
         # One shared in-memory database that every connection of this pool sees.
         path = f"file:/fastpool-{uuid.uuid4().hex}?vfs=memdb"
+    elif path.startswith("file:") and "mode=memory" in path.partition("?")[2]:
+        # A named in-memory database ("file:name?mode=memory&cache=shared"): SQLite shares
+        # it between connections only through the shared cache, which wheels' SQLite leaves
+        # out; memdb shares it by name in every build, with every pool of that name.
+        memory = True
+        name = path[5:].partition("?")[0].lstrip("/")
+        path = f"file:/fastpool-named-{name}?vfs=memdb"
 
     n_readers = _count("readers", readers, 1)
     if n_readers > MAX_READERS:
