@@ -21,8 +21,10 @@
 # the same ones the blocking pool uses, and a waiter that was cancelled or timed out is
 # unlinked (or, if the grant raced it, gives the slot straight back): never a lost slot.
 
+import os
 import queue
 import sys
+import threading
 
 cdef enum:
     OP_FETCHONE = 0

@@ -1,6 +1,10 @@
 # One SQLite connection. It serves one thread at a time (opened SQLITE_OPEN_NOMUTEX): a call
 # that finds another call still running raises InterfaceError instead of reaching SQLite.
 
+import os
+import re
+from collections.abc import Mapping
+
 # Statements before which PEP 249 mode (autocommit=False) opens no transaction: transaction
 # control itself, and statements SQLite refuses to run inside one.
 cdef object FIRST_KEYWORD = re.compile(r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?(?:\*/|$))*([A-Za-z]*)", re.S)

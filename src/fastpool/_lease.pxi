@@ -5,6 +5,8 @@
 # a lease is not part of a reference cycle: it needs no GC tracking, and no GC pass can clear
 # its fields before __dealloc__ reads them to take a leaked connection back. Objects recycled
 # from the freelist save an allocation per checkout.
+import warnings
+
 @cython.final
 @cython.no_gc
 @cython.freelist(16)
@@ -237,9 +239,6 @@ cdef str dead_lease_message(Lease lease):
 @cython.final
 cdef class Transaction:
     """``with lease.transaction():`` — one snapshot on a reader, a savepoint on a writer."""
-
-    cdef Lease lease
-    cdef str savepoint
 
     def __cinit__(self, Lease lease):
         self.lease = lease

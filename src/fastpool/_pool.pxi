@@ -3,6 +3,7 @@
 
 import atexit
 import difflib
+import os
 import random
 import threading
 import time

@@ -11,11 +11,6 @@
 import sys
 import threading
 
-cdef enum:
-    WAL_FULL = 1        # the writer's log passed wal_autocheckpoint pages
-    WAL_REWOUND = 2     # ... and has been rewound since
-    STOP = 4            # the pool is closing (or gone)
-
 
 @cython.final
 cdef class Checkpointer:
