@@ -402,8 +402,15 @@ cdef class Connection:
         cdef int rc
         if not st.opens_transaction or not sqlite3_get_autocommit(self.db):
             return 0
+        if not st.readonly:
+            try:
+                begin_write(self)   # the writer unit's one BEGIN IMMEDIATE
+            except BaseException:
+                self.release(st)
+                raise
+            return 0
         arm(&self.hooks)
-        rc = sqlite3_exec(self.db, b"BEGIN" if st.readonly else b"BEGIN IMMEDIATE", NULL, NULL, NULL)
+        rc = sqlite3_exec(self.db, b"BEGIN", NULL, NULL, NULL)
         disarm(&self.hooks)
         if rc != SQLITE_OK:
             self.release(st)

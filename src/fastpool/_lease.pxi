@@ -68,9 +68,7 @@ cdef class Lease:
         elif conn.in_transaction:
             conn.executescript("COMMIT")
         if self.role == WRITER and not self.plain:
-            conn.executescript("BEGIN IMMEDIATE")
-            conn.guard_tx = True
-            self.changes_at_begin = conn.total_changes
+            begin_lease_write(self)
 
     def rollback(self):
         """Roll back the writer's transaction and begin the next one."""
@@ -82,9 +80,7 @@ cdef class Lease:
         elif conn.in_transaction:
             conn.executescript("ROLLBACK")
         if self.role == WRITER and not self.plain:
-            conn.executescript("BEGIN IMMEDIATE")
-            conn.guard_tx = True
-            self.changes_at_begin = conn.total_changes
+            begin_lease_write(self)
 
     def close(self):
         """Give the connection back to the pool; uncommitted writes are rolled back. Idempotent."""

@@ -1,4 +1,7 @@
-# The pool unit (_pool.pxi): slots, checkout and return.
+# The pool unit (_pool.pxi): slots, checkout and return. PoolCore also carries the state that
+# the module-level functions of the writer unit (_writer.pxi: file_*, xlock*), the WAL unit
+# (_wal.pxi: checkpointer, wal) and the lifecycle unit (_lifecycle.pxi: expires, last_used,
+# last_sweep, fork_*) work on; those units take the PoolCore as an argument.
 
 cdef class Lease
 
@@ -39,34 +42,12 @@ cdef class PoolCore:
     cdef unsigned int xlock_batch    # writers in a row that kept the lock for the next one
 
     cdef int make_slots(self) except -1
-    cdef Connection open_connection(self, bint readonly)
-    cdef Connection open_writer(self)
-    cdef int start_checkpointer(self) except -1
-    cdef void restart_wal(self, Connection conn) noexcept
-    cdef double expiry(self)
     cdef Connection open_reader(self, uint32_t slot)
-    cdef void discard(self, Connection conn) noexcept
-    cdef void close_all_connections(self) noexcept
-    cdef int after_fork(self, bint wait=*) except -1
-    cdef int retire_parent_connections(self, bint wait) except -1
-    cdef int retire_parent_writer(self, Connection conn, bint wait) except -1
     cdef uint32_t acquire(self, fp_slots *slots, int role) except? 0xFFFFFFFF
     cdef str timeout_message(self, int role, int64_t waited_ns)
     cdef Connection reader_connection(self, uint32_t slot)
-    cdef Connection writer_connection(self, bint lock=*)
-    cdef bint try_xlock(self) noexcept
-    cdef int check_file(self) except -1
-    cdef int take_xlock(self) except -1
-    cdef void drop_kept_xlock(self) noexcept
-    cdef void release_xlock(self) noexcept
-    cdef void close_xlock(self) noexcept
-    cdef int open_xlock(self, object st) except -1
-    cdef void bind_xlock(self, Connection conn) noexcept
-    cdef void lose_xlock(self, int rc) noexcept
     cdef void release_reader(self, uint32_t slot, Connection conn) noexcept
     cdef void release_writer(self, Connection conn) noexcept
-    cdef void maybe_sweep_idle(self) noexcept
-    cdef int64_t collect_slot(self, fp_slots *slots, object deadline)
     cdef void note_holder(self, int role, uint32_t slot)
     cdef Lease lease(self, int role, uint32_t slot, Connection conn)
     cdef void give_back(self, Lease lease) noexcept
