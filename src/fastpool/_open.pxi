@@ -1,7 +1,45 @@
-# Opening a pool's connections: the pragma names checked once per pool, then each connection
-# opened with the pool's options and checked after on_connect ran.
+# Opening connections: what an open failure means, pragma values as SQL literals, the journal
+# modes SQLite knows, the pragma names checked once per pool, and a pool's connection opened
+# with the pool's options and checked after on_connect ran.
 
 import difflib
+import os
+
+# The journal modes SQLite knows; it ignores any other value and keeps the current mode.
+cdef frozenset JOURNAL_MODES = frozenset(["delete", "truncate", "persist", "memory", "wal", "off"])
+
+
+cdef str describe_open_failure(str path, str message):
+    if path == ":memory:" or path.startswith("file:"):
+        return f"cannot open database {path!r}: {message}"
+    directory = os.path.dirname(os.path.abspath(path)) or "."
+    if not os.path.isdir(directory):
+        hint = f"the directory {directory!r} does not exist; create it first"
+    elif os.path.isdir(path):
+        hint = "that path is a directory, not a database file"
+    elif not os.access(directory, os.W_OK) and not os.path.exists(path):
+        hint = f"the directory {directory!r} is not writable"
+    elif os.path.exists(path) and not os.access(path, os.R_OK):
+        hint = "the file is not readable by this process"
+    else:
+        hint = "check the path and its permissions"
+    return f"cannot open database {path!r}: {message} ({hint})"
+
+
+cdef str pragma_literal(str name, object value):
+    if type(value) is bool:
+        return "1" if value else "0"
+    if type(value) is int or type(value) is float:
+        return repr(value)
+    if type(value) is str:
+        if "\x00" in <str>value:
+            raise ValueError(f"pragma {name}: value must not contain a NUL character")
+        return "'" + (<str>value).replace("'", "''") + "'"
+    raise TypeError(
+        f"pragma {name}: value must be str, int, float or bool, not {type(value).__name__}")
+
+
+@cython.final
 
 # The pragma names this SQLite knows, read once from PRAGMA pragma_list (empty when SQLite was
 # built without it). SQLite silently ignores an unknown pragma, so a typo would go unnoticed.
