@@ -116,8 +116,22 @@ def fastpool_python_deps(path: Path) -> set[str]:
     return fastpool_modules(names) | ({"fastpool"} & names)
 
 
+# The units' declaration files, included by _core.pxd (textually: none is a module of its own).
+UNIT_PXD = {
+    "_statement.pxd",
+    "_connection.pxd",
+    "_cursor.pxd",
+    "_row.pxd",
+    "_wal.pxd",
+    "_pool.pxd",
+    "_lease.pxd",
+    "_async.pxd",
+}
+
+
 def core_files() -> list[Path]:
-    files = [PKG / "_core.pyx", PKG / "_core.pxd", *sorted(PKG.glob("*.pxi"))]
+    units = sorted(PKG / name for name in UNIT_PXD)
+    files = [PKG / "_core.pyx", PKG / "_core.pxd", *units, *sorted(PKG.glob("*.pxi"))]
     return [f for f in files if f.exists()]
 
 
@@ -157,6 +171,13 @@ def test_extractors_find_known_dependencies(tmp_path):
     assert fastpool_python_deps(sample_py) == {"fastpool.errors", "fastpool._core", "fastpool.pool"}
     sample_py.write_text("from fastpool import Connection\n")
     assert fastpool_python_deps(sample_py) == {"fastpool"}
+
+
+def test_core_pxd_includes_every_unit_pxd():
+    # A unit .pxd is never cimported: it is part of _core.pxd, or it declares nothing at all.
+    text = (PKG / "_core.pxd").read_text(encoding="utf-8")
+    included = set(re.findall(r'^include "([^"]+)"', text, re.M))
+    assert included == UNIT_PXD
 
 
 def test_the_core_sources_are_found_and_parsed():
@@ -199,7 +220,7 @@ def test_declaration_files_depend_on_no_fastpool_module(path):
 def test_no_stray_cython_modules():
     # One extension: any other .pyx would be a second door around the layering.
     assert sorted(p.name for p in PKG.glob("*.pyx")) == ["_core.pyx"]
-    allowed_pxd = {"_core.pxd", "_sqlite3.pxd", "_csrc.pxd"}
+    allowed_pxd = {"_core.pxd", "_sqlite3.pxd", "_csrc.pxd"} | UNIT_PXD
     assert {p.name for p in PKG.glob("*.pxd")} <= allowed_pxd
 
 

@@ -21,8 +21,10 @@
 # the same ones the blocking pool uses, and a waiter that was cancelled or timed out is
 # unlinked (or, if the grant raced it, gives the slot straight back): never a lost slot.
 
+import os
 import queue
 import sys
+import threading
 
 cdef enum:
     OP_FETCHONE = 0
@@ -129,7 +131,7 @@ cdef class Job:
             if self.take_xlock:
                 # Another process holds the writer lock: sleep on it here, not on the loop.
                 # It is ours (the process's) from now on; giving the writer back releases it.
-                engine.pool.take_xlock()
+                take_xlock(engine.pool)
             if self.cancelled:
                 raise OperationalError("interrupted before it started: the task was cancelled")
             if self.op == OP_LOCK:
@@ -525,12 +527,12 @@ cdef class AsyncEngine:
         cdef Lease lease
         try:
             self.check_open()
-            conn = pool.writer_connection(False)
+            conn = writer_connection(pool, False)
         except BaseException:
             fp_slots_release(pool.writer_slot, 0)
             raise
         lease = pool.lease(WRITER, 0, conn)
-        if not pool.try_xlock():
+        if not try_xlock(pool):
             # Another process is writing: wait for it on a worker, never on the loop. (The
             # fast path may run before this loop is bound: then take the awaiting path.)
             if self.loop is None:
@@ -591,14 +593,14 @@ cdef class AsyncEngine:
     def release(self, bint writer, uint32_t slot):
         """Give back a slot taken with acquire() but never made into a lease."""
         if writer:
-            self.pool.release_xlock()   # taken (or kept for us) for a lease that never began
+            release_xlock(self.pool)   # taken (or kept for us) for a lease that never began
         fp_slots_release(self.pool.writer_slot if writer else self.pool.reader_slots, slot)
 
     def lock_writer(self):
         """Holding the writer slot: None when the cross-process writer lock is ours (or not
         used), else a Job to await that waits for it on a worker thread."""
         cdef PoolCore pool = self.pool
-        if pool.try_xlock():
+        if try_xlock(pool):
             return None
         return self.submit(pool.writer_conn, OP_LOCK, "", None, -1, 0, None, True)
 
@@ -617,22 +619,18 @@ cdef class AsyncEngine:
         try:
             self.check_open()
         except BaseException:
-            pool.release_xlock()
+            release_xlock(pool)
             fp_slots_release(pool.writer_slot, 0)
             raise
-        lease = pool.lease(WRITER, 0, pool.writer_connection())
+        lease = pool.lease(WRITER, 0, writer_connection(pool))
         if not begin:
             lease.plain = True
             return lease
         try:
-            lease.conn.executescript("BEGIN IMMEDIATE")
+            begin_lease_write(lease)    # guarded, as in Pool.writer()
         except BaseException:
             pool.give_back(lease)
             raise
-        # As in Pool.writer(): if SQLite rolls the whole transaction back by itself, later
-        # statements and the block's end raise instead of committing half of it.
-        lease.conn.guard_tx = True
-        lease.changes_at_begin = sqlite3_total_changes64(lease.conn.db)
         return lease
 
     def call(self, Lease lease, int op, str sql, object params=()):

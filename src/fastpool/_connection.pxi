@@ -1,6 +1,10 @@
 # One SQLite connection. It serves one thread at a time (opened SQLITE_OPEN_NOMUTEX): a call
 # that finds another call still running raises InterfaceError instead of reaching SQLite.
 
+import os
+import re
+from collections.abc import Mapping
+
 # Statements before which PEP 249 mode (autocommit=False) opens no transaction: transaction
 # control itself, and statements SQLite refuses to run inside one.
 cdef object FIRST_KEYWORD = re.compile(r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?(?:\*/|$))*([A-Za-z]*)", re.S)
@@ -12,27 +16,6 @@ cdef frozenset FATAL_PRIMARY_CODES = frozenset(
     [SQLITE_CORRUPT, SQLITE_NOTADB, SQLITE_IOERR, SQLITE_CANTOPEN, SQLITE_MISUSE])
 
 
-# The journal modes SQLite knows; it ignores any other value and keeps the current mode.
-cdef frozenset JOURNAL_MODES = frozenset(["delete", "truncate", "persist", "memory", "wal", "off"])
-
-
-cdef str describe_open_failure(str path, str message):
-    if path == ":memory:" or path.startswith("file:"):
-        return f"cannot open database {path!r}: {message}"
-    directory = os.path.dirname(os.path.abspath(path)) or "."
-    if not os.path.isdir(directory):
-        hint = f"the directory {directory!r} does not exist; create it first"
-    elif os.path.isdir(path):
-        hint = "that path is a directory, not a database file"
-    elif not os.access(directory, os.W_OK) and not os.path.exists(path):
-        hint = f"the directory {directory!r} is not writable"
-    elif os.path.exists(path) and not os.access(path, os.R_OK):
-        hint = "the file is not readable by this process"
-    else:
-        hint = "check the path and its permissions"
-    return f"cannot open database {path!r}: {message} ({hint})"
-
-
 cdef object tx_lost_error():
     return error_for_code(
         SQLITE_ABORT_ROLLBACK,
@@ -41,20 +24,6 @@ cdef object tx_lost_error():
         "a new transaction) and run the work again")
 
 
-cdef str pragma_literal(str name, object value):
-    if type(value) is bool:
-        return "1" if value else "0"
-    if type(value) is int or type(value) is float:
-        return repr(value)
-    if type(value) is str:
-        if "\x00" in <str>value:
-            raise ValueError(f"pragma {name}: value must not contain a NUL character")
-        return "'" + (<str>value).replace("'", "''") + "'"
-    raise TypeError(
-        f"pragma {name}: value must be str, int, float or bool, not {type(value).__name__}")
-
-
-@cython.final
 cdef class Connection:
     """One SQLite connection (internal: the pool opens these and lends them out).
 
@@ -398,8 +367,15 @@ cdef class Connection:
         cdef int rc
         if not st.opens_transaction or not sqlite3_get_autocommit(self.db):
             return 0
+        if not st.readonly:
+            try:
+                begin_write(self)   # the writer unit's one BEGIN IMMEDIATE
+            except BaseException:
+                self.release(st)
+                raise
+            return 0
         arm(&self.hooks)
-        rc = sqlite3_exec(self.db, b"BEGIN" if st.readonly else b"BEGIN IMMEDIATE", NULL, NULL, NULL)
+        rc = sqlite3_exec(self.db, b"BEGIN", NULL, NULL, NULL)
         disarm(&self.hooks)
         if rc != SQLITE_OK:
             self.release(st)
@@ -828,67 +804,3 @@ cdef class Connection:
     def __repr__(self):
         state = "closed" if self.db == NULL else ("read-only" if self.readonly else "read-write")
         return f"<fastpool.Connection {self.path!r} {state}>"
-
-
-# -- user functions ----------------------------------------------------------------------------
-
-cdef struct FunctionSlot:
-    PyObject *func      # owned reference, dropped by destroy_function
-    PyObject *conn      # borrowed: the function is unregistered before the connection dies
-
-
-cdef object value_to_python(sqlite3_value *v):
-    cdef int kind = sqlite3_value_type(v)
-    cdef const char *p
-    if kind == SQLITE_INTEGER:
-        return sqlite3_value_int64(v)
-    if kind == SQLITE_FLOAT:
-        return sqlite3_value_double(v)
-    if kind == SQLITE_NULL:
-        return None
-    if kind == SQLITE_TEXT:
-        p = <const char *>sqlite3_value_text(v)
-        return PyUnicode_DecodeUTF8(p, sqlite3_value_bytes(v), "replace") if p != NULL else ""
-    p = <const char *>sqlite3_value_blob(v)
-    return PyBytes_FromStringAndSize(p, sqlite3_value_bytes(v)) if p != NULL else b""
-
-
-cdef int set_result(sqlite3_context *ctx, object result) except -1:
-    cdef Py_ssize_t size
-    cdef const char *text
-    cdef Py_buffer view
-    if result is None:
-        sqlite3_result_null(ctx)
-    elif isinstance(result, int):
-        sqlite3_result_int64(ctx, result)
-    elif isinstance(result, float):
-        sqlite3_result_double(ctx, result)
-    elif isinstance(result, str):
-        text = PyUnicode_AsUTF8AndSize(result, &size)
-        sqlite3_result_text64(ctx, text, <sqlite3_uint64>size, SQLITE_TRANSIENT, SQLITE_UTF8)
-    elif isinstance(result, (bytes, bytearray, memoryview)):
-        PyObject_GetBuffer(result, &view, PyBUF_SIMPLE)
-        sqlite3_result_blob64(ctx, view.buf, <sqlite3_uint64>view.len, SQLITE_TRANSIENT)
-        PyBuffer_Release(&view)
-    else:
-        raise TypeError(f"a user function returned unsupported type {type(result).__name__}")
-    return 0
-
-
-cdef void call_function(sqlite3_context *ctx, int argc, sqlite3_value **argv) noexcept with gil:
-    cdef FunctionSlot *slot = <FunctionSlot *>sqlite3_user_data(ctx)
-    cdef Connection conn = <Connection>slot.conn
-    cdef int i
-    try:
-        args = [value_to_python(argv[i]) for i in range(argc)]
-        set_result(ctx, (<object>slot.func)(*args))
-    except BaseException as exc:
-        conn.pending_exc = exc
-        message = f"user function raised {type(exc).__name__}: {exc}".encode("utf-8", "replace")
-        sqlite3_result_error(ctx, message, <int>len(message))
-
-
-cdef void destroy_function(void *arg) noexcept with gil:
-    cdef FunctionSlot *slot = <FunctionSlot *>arg
-    Py_DECREF(<object>slot.func)
-    free(slot)

@@ -2,7 +2,8 @@
 """fastpool's Cython core: SQLite connections, cursors, rows, the statement cache and the pool.
 
 Everything that runs per query lives here, so a query costs one Python-level call.
-Parts are split into .pxi files by job; all cdef state is declared in _core.pxd.
+It is built of units, each a .pxi for the code and a .pxd for its cdef state and cdef API
+(_core.pxd includes those); each unit imports the Python modules it uses itself.
 """
 
 cimport cython
@@ -27,9 +28,6 @@ from fastpool._csrc cimport *
 from libc.stdint cimport int64_t, uint32_t
 
 import logging
-import os
-import re
-from collections.abc import Mapping
 
 from fastpool.errors import (
     DatabaseError,
@@ -89,13 +87,17 @@ def sqlite_compile_options():
 
 
 include "_sqlite_copies.pxi"
-include "_checkpointer.pxi"
 include "_hooks.pxi"
 include "_values.pxi"
 include "_statement.pxi"
 include "_row.pxi"
 include "_connection.pxi"
+include "_functions.pxi"
 include "_cursor.pxi"
+include "_wal.pxi"
+include "_open.pxi"
 include "_pool.pxi"
+include "_writer.pxi"
+include "_lifecycle.pxi"
 include "_lease.pxi"
 include "_async.pxi"

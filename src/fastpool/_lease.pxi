@@ -5,6 +5,8 @@
 # a lease is not part of a reference cycle: it needs no GC tracking, and no GC pass can clear
 # its fields before __dealloc__ reads them to take a leaked connection back. Objects recycled
 # from the freelist save an allocation per checkout.
+import warnings
+
 @cython.final
 @cython.no_gc
 @cython.freelist(16)
@@ -66,9 +68,7 @@ cdef class Lease:
         elif conn.in_transaction:
             conn.executescript("COMMIT")
         if self.role == WRITER and not self.plain:
-            conn.executescript("BEGIN IMMEDIATE")
-            conn.guard_tx = True
-            self.changes_at_begin = conn.total_changes
+            begin_lease_write(self)
 
     def rollback(self):
         """Roll back the writer's transaction and begin the next one."""
@@ -80,9 +80,7 @@ cdef class Lease:
         elif conn.in_transaction:
             conn.executescript("ROLLBACK")
         if self.role == WRITER and not self.plain:
-            conn.executescript("BEGIN IMMEDIATE")
-            conn.guard_tx = True
-            self.changes_at_begin = conn.total_changes
+            begin_lease_write(self)
 
     def close(self):
         """Give the connection back to the pool; uncommitted writes are rolled back. Idempotent."""
@@ -237,9 +235,6 @@ cdef str dead_lease_message(Lease lease):
 @cython.final
 cdef class Transaction:
     """``with lease.transaction():`` — one snapshot on a reader, a savepoint on a writer."""
-
-    cdef Lease lease
-    cdef str savepoint
 
     def __cinit__(self, Lease lease):
         self.lease = lease

@@ -15,6 +15,7 @@
 # The way out is one copy for the whole process: fastpool.install_as_sqlite3().
 
 import importlib.util
+import os
 import sys
 import urllib.parse
 

@@ -6,15 +6,10 @@
 # its own, beside the writers and readers. PASSIVE never rewinds the log, though, and under
 # constant reads some reader always holds a snapshot in it, so it would grow without bound.
 # Once a checkpoint finds the log past the threshold, the thread asks the pool for a RESTART,
-# which the pool runs between two writers, holding the writer slot (PoolCore.restart_wal).
+# which the pool runs between two writers, holding the writer slot (restart_wal, below).
 
 import sys
 import threading
-
-cdef enum:
-    WAL_FULL = 1        # the writer's log passed wal_autocheckpoint pages
-    WAL_REWOUND = 2     # ... and has been rewound since
-    STOP = 4            # the pool is closing (or gone)
 
 
 @cython.final
@@ -145,3 +140,50 @@ cdef class Checkpointer:
         return {"checkpoints": fp_counter_get(&self.runs),
                 "wal_restarts": fp_counter_get(&self.restarts),
                 "checkpoint_errors": fp_counter_get(&self.errors)}
+
+
+cdef bint in_wal_mode(Connection writer) except -1:
+    # Only a WAL database has a log to checkpoint (":memory:" through memdb has none).
+    return writer.fetchone("PRAGMA journal_mode") == ("wal",)
+
+
+cdef Checkpointer start_checkpointer(object opts, Connection writer):
+    # A pool's checkpointer, on a connection of its own, attached to its writer; None when
+    # the pool's options leave checkpoints to SQLite's COMMIT.
+    if opts.autocheckpoint <= 0:
+        return None
+    conn = Connection(opts.path, pragmas=opts.writer_pragmas, statement_cache_size=0,
+                      busy_timeout=opts.busy_timeout, autocheckpoint=0)
+    ck = Checkpointer(conn, opts.autocheckpoint)
+    writer.attach_checkpointer(ck)
+    return ck
+
+
+cdef void restart_wal(Checkpointer ck, Connection conn) noexcept:
+    # Called holding the writer slot, between two writers, when the checkpointer found
+    # the log past its threshold. RESTART copies what is left of the log (little: the
+    # checkpointer's PASSIVE runs did the bulk) and, once no reader is left in the log,
+    # makes the next commit rewind it to its start.
+    #
+    # First try holding the GIL, not waiting for readers: point reads run with the GIL
+    # held, so while this thread holds it, usually no reader is inside the log, and
+    # nobody else can queue for the writer meanwhile. Dropping the GIL here would let the
+    # other threads run and queue behind this slot; the slot then goes from one parked
+    # thread to the next, each needing a GIL time slice (ms) to wake up: a convoy that
+    # outlives the restart by far. Only when a reader really holds a snapshot (a reader
+    # transaction, a long query) is it worth dropping the GIL and waiting for it briefly.
+    cdef sqlite3 *db = conn.db
+    cdef Hooks *hooks = &conn.hooks
+    cdef int rc, log = -1, done = -1
+    if ck is None or db == NULL or fp_flag_exchange(&ck.restart_wanted, 0) == 0:
+        return
+    sqlite3_busy_handler(db, NULL, NULL)
+    rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_RESTART, &log, &done)
+    if rc & 0xFF == SQLITE_BUSY and log >= 0:
+        conn.in_call = True     # a fork() meanwhile must not reuse this copy in the child
+        with nogil:
+            sqlite3_busy_handler(db, on_busy_brief, NULL)
+            rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_RESTART, &log, &done)
+        conn.in_call = False
+    sqlite3_busy_handler(db, on_busy, hooks)
+    ck.restarted(rc, log)

@@ -1,0 +1,60 @@
+# The asyncio engine (_async.pxi).
+
+cdef class AsyncEngine:
+    cdef PoolCore pool
+    cdef fp_cq *cq                   # completions to the event loop, one wake-up per batch
+    cdef dict pending                # token -> Job or SlotWaiter whose completion may be posted
+    cdef uint64_t next_token
+    cdef object loop                 # the loop watching cq's descriptor, or None
+    cdef object jobs                 # queue.SimpleQueue of Jobs for the worker threads
+    cdef list workers
+    cdef int in_flight               # Jobs submitted and not yet fired on the loop
+    cdef int64_t budget_ns           # how long a statement may run inline on the loop
+    cdef dict slow_sql               # SQL that outran the budget once: straight to a worker
+    cdef int64_t last_yield_ns
+    cdef readonly bint yield_due     # the facade should let other tasks run (inline streak)
+    cdef public bint closing
+    cdef unsigned long long n_inline
+    cdef unsigned long long n_worker
+    cdef unsigned long long n_budget
+    cdef unsigned long long n_cancel
+
+    cdef int check_open(self) except -1
+    cdef object inline(self, Connection conn, int op, str sql, object params, bint interruptible)
+    cdef Job submit(self, Connection conn, int op, str sql, object params, int role,
+                    uint32_t slot, Lease lease, bint take_xlock=*)
+    cdef void note_inline(self) noexcept
+
+
+cdef class Job:
+    cdef fp_cq_item item
+    cdef AsyncEngine engine
+    cdef Connection conn
+    cdef int op
+    cdef str sql
+    cdef object params
+    cdef object result
+    cdef object exc
+    cdef readonly object future
+    cdef int role                    # READER/WRITER: a one-shot that gives its slot back when
+    cdef uint32_t slot               # fired; -1: a lease's call (the lease keeps the slot)
+    cdef Lease lease
+    cdef readonly bint done
+    cdef int64_t elapsed_ns          # how long the worker ran it
+    cdef bint cancelled              # the awaiting task was cancelled: stop, or do not start
+    cdef bint take_xlock             # first wait for the cross-process writer lock (off the loop)
+
+    cdef void fire(self)
+
+
+cdef class SlotWaiter:
+    cdef fp_async_waiter node
+    cdef AsyncEngine engine
+    cdef fp_slots *slots
+    cdef readonly object future
+    cdef int role
+    cdef int state                   # W_* in _async.pxi
+    cdef bint woken                  # the grant's completion reached the loop
+
+    cdef void fire(self)
+    cdef void give_back_slot(self) noexcept

@@ -1,0 +1,72 @@
+# The connection unit (_hooks.pxi, _connection.pxi): the state SQLite's callbacks share
+# with a connection, and the connection itself.
+
+cdef class Cursor
+cdef class Checkpointer
+
+
+# The events a pool's writer posts to its checkpointer's wal_events (see on_wal_commit).
+cdef enum:
+    WAL_FULL = 1        # the writer's log passed wal_autocheckpoint pages
+    WAL_REWOUND = 2     # ... and has been rewound since
+    STOP = 4            # the pool is closing (or gone)
+
+
+cdef struct Hooks:
+    # State shared with the C callbacks SQLite calls from inside a step (progress, busy, WAL).
+    PyThreadState *saved    # set once a callback has dropped the GIL during the current call
+    int armed               # the current call was entered holding the GIL, so a callback may drop it
+    int ticks               # progress-handler calls during the current call
+    int busy_timeout_ms     # how long the busy handler sleeps in total before giving up
+    int autocheckpoint      # WAL pages after which a commit checkpoints (0 = never)
+    fp_notify *wal_events   # a pool's checkpointer to tell instead (NULL: checkpoint in COMMIT)
+    int wal_full_posted     # WAL_FULL was posted and the log has not been rewound since
+    fp_xlock *xlock         # a pool's writer: its cross-process writer lock (else NULL) ...
+    bint *xlock_held        # ... and the pool's flag saying it is held (the busy handler drops it)
+
+
+cdef class Connection:
+    cdef sqlite3 *db
+    cdef Hooks hooks
+    cdef StatementCache cache
+    cdef set active                 # statements held by open cursors
+    cdef bint in_call               # a call is running: a second thread (or a callback) must not enter
+    cdef readonly bint fatal        # hit an error after which the connection must not be reused
+    cdef unsigned int epoch         # bumped when the connection is closed or reset for reuse
+    cdef object row_factory
+    cdef object pending_exc         # exception raised inside a user function during a step
+    cdef readonly str path
+    cdef readonly bint readonly
+    cdef public bint reader_hint     # a pool reader: say "use pool.writer()" on write attempts
+    cdef readonly bint autocommit    # False: PEP 249 implicit transactions (fastpool.connect)
+    cdef Checkpointer checkpointer   # keeps alive what hooks.wal_events points into
+    cdef bint guard_tx               # a pool writer's transaction: notice if SQLite ends it
+    cdef bint tx_lost                # SQLite rolled that transaction back after an error
+    cdef object file_key             # (st_dev, st_ino) counted in OPEN_FILES, or None
+
+    cdef void attach_checkpointer(self, Checkpointer ck) noexcept
+
+    cdef int enter(self) except -1
+    cdef void leave(self) noexcept
+    cdef int step(self, Statement st) noexcept
+    cdef int raise_error(self, int rc) except -1
+    cdef Statement checkout(self, str sql)
+    cdef int implicit_begin(self, Statement st) except -1
+    cdef int run(self, Cursor cur, str sql, object params) except -1
+    cdef int run_many(self, Cursor cur, str sql, object seq_of_params) except -1
+    cdef void release(self, Statement st) noexcept
+    cdef Statement prepare(self, str sql, bint persistent)
+    cdef int bind(self, Statement st, object params) except -1
+    cdef object make_row(self, Statement st)
+    cdef tuple column_names(self, Statement st)
+    cdef int run_pragma(self, str name, object value) except -1
+    cdef int check_journal_mode(self, str asked, bint defensive) except -1
+    cdef str pragma_text(self, const char *sql)
+    cdef str uri_vfs_choice(self)
+    cpdef object fetchone(self, str sql, object params=*)
+    cpdef list fetchall(self, str sql, object params=*)
+    cpdef Cursor execute(self, str sql, object params=*)
+    cpdef Cursor executemany(self, str sql, object seq_of_params)
+    cpdef bint reset(self)
+    cpdef abandon(self)
+    cpdef close(self)

@@ -1,0 +1,288 @@
+# The lifecycle unit: a pool's connections across their lives. fork() (the at-fork hooks, and
+# retiring the parent's copies in the child), the warning at exit, expiry after max_lifetime,
+# the idle sweep, discarding a broken connection, and collecting the slots on close().
+
+import atexit
+import os
+import random
+import time
+import warnings
+import weakref
+
+from fastpool.errors import InterfaceError
+
+# Bumped in a child process after fork(): pools made before it must not touch their handles.
+cdef unsigned int FORK_GENERATION = 0
+
+
+cdef object LIVE_POOLS = weakref.WeakSet()
+
+
+def _before_fork():
+    # No pool's checkpointer may be inside SQLite while the process is copied.
+    for pool in list(LIVE_POOLS):
+        ck = (<PoolCore>pool).checkpointer
+        if ck is not None and (<PoolCore>pool).fork_generation == FORK_GENERATION:
+            ck.pause_for_fork()
+
+
+def _after_fork_in_parent():
+    for pool in list(LIVE_POOLS):
+        ck = (<PoolCore>pool).checkpointer
+        if ck is not None:
+            ck.resume_after_fork()
+
+
+def _after_fork_in_child():
+    global FORK_GENERATION
+    FORK_GENERATION += 1
+    for pool in list(LIVE_POOLS):
+        forget_parent_handles(<PoolCore>pool)
+
+
+cdef void forget_parent_handles(PoolCore pool) noexcept:
+    # Right after fork(), in the child: every cursor lent from the parent's connections dies
+    # now (their epochs change; leases die by their fork generation), so none can step,
+    # COMMIT or ROLLBACK on a copy of the parent's connections. The copies themselves are
+    # retired by after_fork() on the child's first use of the pool.
+    try:
+        if pool.readers is not None:
+            for conn in pool.readers:
+                if conn is not None:
+                    (<Connection>conn).epoch += 1
+        if pool.writer_conn is not None:
+            pool.writer_conn.epoch += 1
+        pool.writer_owner = 0
+        forget_parent_xlock(pool)
+    except BaseException:
+        pass    # an at-fork hook must not raise; acquire() still calls after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
+                        after_in_child=_after_fork_in_child)
+
+
+# Descriptors that took SQLite's WAL write lock from outside SQLite to retire a parent's
+# writer in a forked child (csrc/fp_fencelock.h): never closed, because closing one would
+# drop every POSIX lock this process holds on the -shm file, live connections' included.
+cdef list FENCE_FDS = []
+
+
+def _warn_open_pools_at_exit():
+    # Exit does not close pools (a daemon thread may still be using one), but it should not
+    # go unnoticed: a lease still out at exit is an uncommitted transaction or a lost read.
+    for pool in list(LIVE_POOLS):
+        if not (<PoolCore>pool).is_closed and (<PoolCore>pool).fork_generation == FORK_GENERATION:
+            out = ((<PoolCore>pool).nreaders - fp_slots_free_count((<PoolCore>pool).reader_slots)
+                   + 1 - fp_slots_free_count((<PoolCore>pool).writer_slot))
+            warnings.warn(
+                f"a fastpool pool is still open at interpreter exit with {out} lease(s) "
+                f"checked out; close pools (and return leases) before exiting",
+                ResourceWarning)
+
+
+atexit.register(_warn_open_pools_at_exit)
+
+
+cdef double expiry(PoolCore pool):
+    # Jitter spreads the reopening of connections made together over 10% of the lifetime.
+    lifetime = pool.opts.max_lifetime
+    if lifetime is None:
+        return float("inf")
+    return time.monotonic() + lifetime * (1.0 - 0.1 * random.random())
+
+
+cdef void discard(PoolCore pool, Connection conn) noexcept:
+    pool.n_discarded += 1
+    try:
+        conn.close()
+    except BaseException:
+        pass    # a connection broken enough to be discarded may fail to close; it is gone
+    try:
+        log.warning("discarded a broken %s connection to %r (fatal error or closed "
+                    "underneath); a fresh one is opened on next use",
+                    "read-only" if conn.readonly else "writer", conn.path)
+    except BaseException:
+        pass    # logging must never break a return path
+
+
+cdef void close_all_connections(PoolCore pool) noexcept:
+    for i in range(pool.nreaders):
+        conn = pool.readers[i]
+        if conn is not None:
+            (<Connection>conn).close()
+            pool.readers[i] = None
+    if pool.writer_conn is not None:
+        pool.writer_conn.close()
+
+
+cdef int after_fork(PoolCore pool, bint wait=True) except -1:
+    # In a child process, on its first use of the pool. fork() copied the parent's
+    # connections into this process together with SQLite's per-process lock bookkeeping,
+    # but not the locks the kernel holds for the parent. A copy left open would make
+    # SQLite believe this process holds the parent's locks: its new connections would
+    # skip taking them for real (reads unprotected from the parent's checkpoints), and a
+    # copied write transaction would block every writer here for good. So the copies are
+    # retired first (retire_parent_connections); then the child opens its own.
+    # wait=False (from close()) retires what can be retired now and opens nothing.
+    if pool.fork_error is None:
+        retire_parent_connections(pool, wait)
+    for i in range(pool.nreaders):
+        pool.readers[i] = None
+    pool.checkpointer = None     # its thread was not copied into this process
+    pool.holders.clear()
+    pool.writer_owner = 0
+    forget_parent_xlock(pool)   # held (if at all) by the parent's token, not by us
+    pool.fork_generation = FORK_GENERATION
+    pool.make_slots()
+    if pool.fork_error is not None:
+        if wait:
+            raise InterfaceError(pool.fork_error)
+        return 0
+    if not pool.is_closed:
+        pool.writer_conn = open_writer(pool)
+        pool.wal = in_wal_mode(pool.writer_conn)
+        if pool.wal:
+            pool.checkpointer = start_checkpointer(pool.opts, pool.writer_conn)
+    return 0
+
+
+cdef int retire_parent_connections(PoolCore pool, bint wait) except -1:
+    # Closing a copy is safe where SQLite's close touches only this process: no call of
+    # it running (a copy inside a call in another thread of the parent has half-done
+    # state and maybe SQLite's mutexes taken: then the pool refuses to work here), and
+    # no write transaction to roll back (retire_parent_writer waits for that).
+    copies = [c for c in pool.readers if c is not None]
+    if pool.checkpointer is not None:
+        copies.append(pool.checkpointer.conn)   # out of SQLite: _before_fork paused it
+    writer = pool.writer_conn
+    if pool.opts.memory:
+        # memdb is private memory after fork: the copies are this process's own database,
+        # kept alive by them (closing the last would free it); only a copied write
+        # transaction must go.
+        if writer is not None and writer.db != NULL and not writer.in_call:
+            sqlite3_exec(writer.db, b"ROLLBACK", NULL, NULL, NULL)
+        for conn in copies:
+            (<Connection>conn).abandon()
+        if writer is not None:
+            writer.abandon()
+        return 0
+    if writer is not None:
+        copies.append(writer)
+    if any([(<Connection>c).db != NULL and (<Connection>c).in_call for c in copies]):
+        for conn in copies:
+            (<Connection>conn).abandon()
+        pool.fork_error = (
+            f"this process was forked while another thread of the parent was inside a "
+            f"SQLite call on this pool's connection to {pool.opts.path!r}; SQLite's state "
+            f"of that call was copied into this process and can never be released here, "
+            f"so this pool cannot be used in it. Fork before starting threads that use "
+            f"the pool (or between their calls), or use the 'spawn' or 'forkserver' "
+            f"start method")
+        return 0
+    for conn in copies:
+        if conn is not writer:
+            (<Connection>conn).close()
+    if writer is not None:
+        retire_parent_writer(pool, writer, wait)
+    return 0
+
+
+cdef int retire_parent_writer(PoolCore pool, Connection conn, bint wait) except -1:
+    # Outside a write transaction, closing the copy is as safe as any close. Inside one,
+    # close() rolls back, which edits the WAL index the processes share: first take
+    # SQLite's WAL write lock ourselves, as an open-file-description lock that SQLite's
+    # unlocks in this process cannot drop. Once we hold it, the parent's transaction is
+    # over and no other writer is in the log, so the rollback edits nobody's frames.
+    # Never while holding the cross-process writer lock: the wait is the child's alone.
+    cdef int rc, fd = -1
+    cdef int64_t timeout
+    cdef bytes shm
+    cdef const char *c_shm
+    if conn.db == NULL:
+        return 0
+    if sqlite3_txn_state(conn.db, NULL) != SQLITE_TXN_WRITE:
+        conn.close()
+        return 0
+    if not wait:
+        conn.abandon()      # the pool is closing in the child: leave the copy alone
+        return 0
+    if not pool.wal:
+        conn.abandon()
+        pool.fork_error = (
+            f"this process was forked inside a write transaction on {pool.opts.path!r}, "
+            f"which is not in WAL mode; the copy of that transaction cannot be undone "
+            f"here without touching the parent's files, so this pool cannot be used in "
+            f"this process. Fork outside 'with pool.writer()' blocks")
+        return 0
+    shm = os.fsencode(pool.file_path + "-shm")
+    c_shm = shm
+    timeout = seconds_to_ns(pool.opts.busy_timeout)
+    with nogil:
+        rc = fp_fencelock_acquire(c_shm, FP_SHM_WRITE_LOCK_OFFSET, timeout, &fd)
+    if rc == FP_FENCELOCK_TIMEOUT:
+        raise error_for_code(SQLITE_BUSY, (
+            f"database is locked: this process was forked while its parent was inside a "
+            f"write transaction on {pool.file_path!r}, and that transaction (or another "
+            f"process's) did not end within busy_timeout ({pool.opts.busy_timeout:g} s). "
+            f"The pool works here once it has ended; fork outside 'with pool.writer()' "
+            f"blocks to avoid the wait"))
+    if rc != FP_FENCELOCK_OK:
+        reason = (os.strerror(errno) if rc == FP_FENCELOCK_ERROR
+                  else "this platform has no open-file-description locks")
+        conn.abandon()
+        pool.fork_error = (
+            f"this process was forked inside a write transaction on {pool.opts.path!r}, "
+            f"and the copy of that transaction cannot be undone safely here ({reason}), "
+            f"so this pool cannot be used in this process. Fork outside "
+            f"'with pool.writer()' blocks")
+        return 0
+    FENCE_FDS.append(fd)
+    try:
+        conn.close()
+    finally:
+        fp_fencelock_release(fd, FP_SHM_WRITE_LOCK_OFFSET)
+    return 0
+
+
+cdef void maybe_sweep_idle(PoolCore pool) noexcept:
+    # Close readers idle longer than idle_timeout, keeping min_readers open. Runs at most
+    # twice per idle_timeout, from a returning caller; idle slots are taken out of the
+    # ring while checked so no one else can be using them.
+    cdef uint32_t slot
+    now = time.monotonic()
+    idle = pool.opts.idle_timeout
+    if now - pool.last_sweep < idle / 2:
+        return
+    pool.last_sweep = now
+    taken = []
+    open_count = sum(1 for c in pool.readers if c is not None)
+    while fp_slots_try_acquire(pool.reader_slots, &slot) == FP_SLOTS_OK:
+        taken.append(slot)
+    for slot in taken:
+        conn = pool.readers[slot]
+        if (conn is not None and open_count > pool.opts.min_readers
+                and now - pool.last_used[slot] >= idle):
+            (<Connection>conn).close()
+            pool.readers[slot] = None
+            open_count -= 1
+    for slot in taken:
+        fp_slots_release(pool.reader_slots, slot)
+
+
+cdef int64_t collect_slot(PoolCore pool, fp_slots *slots, object deadline):
+    # Take one slot for close(): its index, or -1 if none came back before the deadline.
+    cdef uint32_t slot
+    cdef fp_waiter waiter
+    cdef int rc
+    cdef int64_t budget
+    if fp_slots_try_acquire(slots, &slot) == FP_SLOTS_OK:
+        return slot
+    budget = -1 if deadline is None else seconds_to_ns(deadline - time.monotonic())
+    fp_waiter_init(&waiter, NULL, NULL)
+    rc = fp_slots_enqueue(slots, &waiter)
+    if rc == FP_SLOTS_QUEUED:
+        with nogil:
+            rc = fp_slots_wait(slots, &waiter, budget)
+    return waiter.slot if rc == FP_SLOTS_OK else -1

@@ -1,0 +1,35 @@
+# The statement unit (_statement.pxi): prepared statements and their per-connection LRU.
+
+cdef class Statement:
+    cdef sqlite3_stmt *handle
+    cdef object key                 # the SQL text when cached, else None
+    cdef bint in_use                # checked out by a call or a cursor
+    cdef unsigned int generation    # bumped on every release: cursors holding an old one are stale
+    cdef Statement prev             # LRU neighbours while idle in the cache
+    cdef Statement next
+    cdef int nparams
+    cdef tuple param_names          # names without prefix for :name/@name/$name, else None
+    cdef bint readonly
+    cdef bint opens_transaction      # PEP 249 mode begins a transaction before it (not BEGIN...)
+    cdef bint large_bindings        # a bound text/blob is big enough to be worth freeing early
+    cdef tuple columns              # column names, built on first need
+    cdef tuple decltypes            # declared column types (None for expressions), with columns
+    cdef dict column_index          # name -> position, for Row
+    cdef int columns_version        # reprepare count when columns was built
+
+    cdef void finalize(self) noexcept
+
+
+cdef class StatementCache:
+    cdef dict entries               # sql -> Statement (idle or in use)
+    cdef Statement head             # most recently used idle statement
+    cdef Statement tail             # least recently used idle statement
+    cdef Py_ssize_t capacity
+    cdef unsigned long long hits
+    cdef unsigned long long misses
+    cdef unsigned long long evictions
+
+    cdef void link_front(self, Statement st) noexcept
+    cdef void unlink(self, Statement st) noexcept
+    cdef void trim(self) noexcept
+    cdef void finalize_all(self) noexcept

@@ -1,0 +1,23 @@
+# The WAL unit (_wal.pxi): the pool's background checkpointer.
+
+cdef class Checkpointer:
+    cdef Connection conn            # its own: used only by its thread
+    cdef fp_notify events           # WAL_FULL from the writer's WAL hook, STOP from the pool
+    cdef fp_atomic_u32 restart_wanted   # 1: the pool should RESTART the log between writers
+    cdef fp_atomic_u32 restart_at       # log size (frames) from which a RESTART is wanted
+    cdef fp_atomic_u32 in_checkpoint    # 1 while its thread is inside SQLite
+    cdef fp_atomic_u32 fork_pause       # 1 while a fork() is starting: stay out of SQLite
+    cdef fp_atomic_u64 runs
+    cdef fp_atomic_u64 restarts
+    cdef fp_atomic_u64 errors
+    cdef int autocheckpoint
+    cdef object thread
+
+    cdef void loop(self) noexcept nogil
+    cdef void enter_sqlite(self) noexcept nogil
+    cdef void leave_sqlite(self) noexcept nogil
+    cdef void restarted(self, int rc, int log) noexcept
+    cdef void stop(self) noexcept
+    cdef void abandon(self) noexcept
+    cdef void pause_for_fork(self) noexcept
+    cdef void resume_after_fork(self) noexcept
