@@ -46,10 +46,12 @@ libraries = ["sqlite3"]
 extra_libraries = ["dl"] if sys.platform.startswith("linux") else []
 
 amalgamation = os.environ.get("FASTPOOL_SQLITE_AMALGAMATION", "")
-if amalgamation == "pinned":
+if amalgamation == "pinned":  # fetched once; the script checks every file's sha256
     amalgamation = os.path.join(HERE, "build", "sqlite-amalgamation")
-    fetch = os.path.join(HERE, "scripts", "fetch-amalgamation.sh")
-    subprocess.run(["bash", fetch, amalgamation], check=True)
+    fetch = ["bash", os.path.join(HERE, "scripts", "fetch-amalgamation.sh"), amalgamation]
+    # The script runs `pip download`: drop the build frontend's PYTHONPATH, which hides pip.
+    env = {"PYTHON": sys.executable, **{k: v for k, v in os.environ.items() if k != "PYTHONPATH"}}
+    subprocess.run(fetch, check=True, env=env)
 if amalgamation:
     if not os.path.isdir(amalgamation):  # relative to the project, as build tools may cd
         amalgamation = os.path.join(HERE, amalgamation)
