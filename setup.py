@@ -1,24 +1,38 @@
 """Build the one extension, fastpool._core, against the system libsqlite3.
 
 Switches (environment variables):
-  FASTPOOL_DEBUG=1                 -O0 -g, C asserts on, Cython bounds checks on
-  FASTPOOL_SANITIZE=address|thread build with that sanitizer (run with it preloaded)
+  FASTPOOL_DEBUG=1                 -O0 -g3, C asserts on, Cython bounds checks on
+  FASTPOOL_SANITIZE=address|thread build with that sanitizer (run with it preloaded, as
+                                   scripts/asan-tests.sh does); implies the debug checks (C
+                                   asserts, bounds checks) at -O1; address adds UBSan
+                                   (-fsanitize=undefined, every report fatal)
+  FASTPOOL_ANNOTATE=1              also write Cython's annotated src/fastpool/_core.html
   FASTPOOL_SQLITE_AMALGAMATION=DIR compile DIR/sqlite3.c into the extension instead of linking
                                    libsqlite3 (scripts/fetch-amalgamation.sh DIR fetches the
                                    pinned one; the options are explained in docs/sqlite-build.md)
+  FASTPOOL_SQLITE_AMALGAMATION=pinned  the same, after fetching the pinned amalgamation into
+                                   build/sqlite-amalgamation (once; it is checked by sha256)
+
+csrc/*.c are compiled with -std=c11 (csrc/fp_internal.h asks for the POSIX it needs); the
+Cython-generated C and sqlite3.c keep the compiler's default dialect.
 """
 
+import copy
 import os
+import subprocess
 import sys
 from glob import glob
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 
-debug = os.environ.get("FASTPOOL_DEBUG", "") not in ("", "0")
+HERE = os.path.dirname(os.path.abspath(__file__))
 sanitize = os.environ.get("FASTPOOL_SANITIZE", "")
 if sanitize not in ("", "address", "thread"):
     raise SystemExit(f"FASTPOOL_SANITIZE must be 'address' or 'thread', not {sanitize!r}")
+debug = os.environ.get("FASTPOOL_DEBUG", "") not in ("", "0") or bool(sanitize)
+annotate = os.environ.get("FASTPOOL_ANNOTATE", "") not in ("", "0")
 
 # Hidden visibility: the extension exports only PyInit__core, so a bundled SQLite can never
 # clash with the libsqlite3 that the stdlib's sqlite3 module loads into the same process.
@@ -32,9 +46,15 @@ libraries = ["sqlite3"]
 extra_libraries = ["dl"] if sys.platform.startswith("linux") else []
 
 amalgamation = os.environ.get("FASTPOOL_SQLITE_AMALGAMATION", "")
+if amalgamation == "pinned":  # fetched once; the script checks every file's sha256
+    amalgamation = os.path.join(HERE, "build", "sqlite-amalgamation")
+    fetch = ["bash", os.path.join(HERE, "scripts", "fetch-amalgamation.sh"), amalgamation]
+    # The script runs `pip download`: drop the build frontend's PYTHONPATH, which hides pip.
+    env = {"PYTHON": sys.executable, **{k: v for k, v in os.environ.items() if k != "PYTHONPATH"}}
+    subprocess.run(fetch, check=True, env=env)
 if amalgamation:
     if not os.path.isdir(amalgamation):  # relative to the project, as build tools may cd
-        amalgamation = os.path.join(os.path.dirname(os.path.abspath(__file__)), amalgamation)
+        amalgamation = os.path.join(HERE, amalgamation)
     amalgamation = os.path.abspath(amalgamation)
     if not all(os.path.isfile(os.path.join(amalgamation, f)) for f in ("sqlite3.c", "sqlite3.h")):
         raise SystemExit(
@@ -66,10 +86,34 @@ if amalgamation:
     if not debug and not sanitize and os.name != "nt":
         compile_args.append("-g0")  # wheels: no 10 MB of SQLite debug info (Python's CFLAGS say -g)
 if debug:
-    compile_args += ["-O0", "-g3", "-UNDEBUG"]
+    compile_args += ["-O1" if sanitize else "-O0", "-g3", "-UNDEBUG"]
 if sanitize:
-    compile_args += [f"-fsanitize={sanitize}", "-fno-omit-frame-pointer", "-g"]
-    link_args += [f"-fsanitize={sanitize}"]
+    # UBSan beside ASan (TSan has its own runtime); a report aborts like an ASan one does.
+    checks = "address,undefined" if sanitize == "address" else sanitize
+    compile_args += [f"-fsanitize={checks}", "-fno-omit-frame-pointer"]
+    compile_args += ["-fno-sanitize-recover=undefined"] if sanitize == "address" else []
+    link_args += [f"-fsanitize={checks}"]
+
+
+class BuildExt(build_ext):
+    """Compile csrc/*.c with -std=c11 first, then the rest of the extension as usual."""
+
+    def build_extension(self, ext):
+        csrc = [s for s in ext.sources if s.startswith("csrc")]
+        objects = self.compiler.compile(
+            csrc,
+            output_dir=self.build_temp,
+            macros=ext.define_macros,
+            include_dirs=ext.include_dirs,
+            debug=self.debug,
+            extra_postargs=[*ext.extra_compile_args, *(["-std=c11"] if os.name != "nt" else [])],
+        )
+        rest = copy.copy(ext)
+        rest.sources = [s for s in ext.sources if s not in csrc]
+        rest.extra_objects = [*ext.extra_objects, *objects]
+        rest.depends = [*ext.depends, *csrc, *glob("csrc/*.h")]  # for the up-to-date check
+        super().build_extension(rest)
+
 
 core = Extension(
     "fastpool._core",
@@ -82,11 +126,13 @@ core = Extension(
 )
 
 setup(
+    cmdclass={"build_ext": BuildExt},
     # Separate build trees, so that switching between the two kinds never reuses the other's .so.
     options={"build": {"build_base": "build/bundled-sqlite" if amalgamation else "build"}},
     ext_modules=cythonize(
         [core],
         language_level=3,
+        annotate=annotate,
         compiler_directives={
             "boundscheck": debug,
             "wraparound": False,

@@ -1,4 +1,5 @@
-#define _GNU_SOURCE
+/* fp_async.c - see fp_async.h for the contract. */
+#include "fp_internal.h"
 #include "fp_async.h"
 
 #include <errno.h>

@@ -2,8 +2,10 @@
  * fp_internal.h - private helpers shared by the fastpool C sources.
  *
  * Must be the FIRST include of every .c file in csrc/: the feature-test macros
- * below only work if they are defined before any system header is seen
- * (the sources are also built with -std=c11, which hides POSIX otherwise).
+ * below only work if they are defined before any system header is seen (a .c
+ * may define a macro of its own above it, as fp_xlock.c does).  The sources
+ * are built with -std=c11 (setup.py, tests/test_c_*.py), which hides POSIX
+ * otherwise.
  * Not part of the public API; never include it from a public header.
  */
 #ifndef FP_INTERNAL_H

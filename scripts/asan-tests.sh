@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Run the test suite against an AddressSanitizer build of fastpool._core; any ASan report
-# fails the run. The build happens in a scratch copy, so the checkout's own build is untouched.
+# Run the test suite against an AddressSanitizer + UndefinedBehaviorSanitizer build of
+# fastpool._core (FASTPOOL_SANITIZE=address: C asserts and Cython bounds checks on too); any
+# ASan or UBSan report fails the run. The build happens in a scratch copy, so the checkout's
+# own build is untouched. UBSan sees only what the build compiled (our C, the Cython-generated
+# C, and SQLite when FASTPOOL_SQLITE_AMALGAMATION is set); the system libsqlite3 is not
+# instrumented.
 #
 #   scripts/asan-tests.sh [pytest args...]     (default: the whole suite, see EXCLUDED)
 #
-# Needs gcc (libasan) and the Python/SQLite headers, like any source build.
+# Needs gcc (libasan, libubsan) and the Python/SQLite headers, like any source build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -36,12 +40,18 @@ fi
 # detect_leaks=0: CPython itself does not free everything at exit. abort_on_error makes any
 # report kill the process, so pytest (or the child process a test runs) fails loudly.
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:halt_on_error=1:print_summary=1"
+# The build makes every UBSan check fatal (-fno-sanitize-recover=undefined); these add the stack.
+export UBSAN_OPTIONS="print_stacktrace=1:abort_on_error=1:halt_on_error=1"
 export PYTHONPATH="$scratch/src"
 export PYTHONMALLOC=malloc    # let ASan see Python's allocations too
 LD_PRELOAD="$libasan $libstdcxx" "$python" -m pytest -p no:cacheprovider -q "$@" 2>&1 | tee "$scratch/asan.log"
 status=${PIPESTATUS[0]}
 if grep -q "ERROR: AddressSanitizer" "$scratch/asan.log"; then
     echo "AddressSanitizer reported an error (see above)" >&2
+    exit 1
+fi
+if grep -q "runtime error:" "$scratch/asan.log"; then
+    echo "UndefinedBehaviorSanitizer reported an error (see above)" >&2
     exit 1
 fi
 exit "$status"

@@ -15,7 +15,7 @@ cdef enum:
 cdef struct Hooks:
     # State shared with the C callbacks SQLite calls from inside a step (progress, busy, WAL).
     PyThreadState *saved    # set once a callback has dropped the GIL during the current call
-    int armed               # the current call was entered holding the GIL, so a callback may drop it
+    int armed               # the current call entered holding the GIL: a callback may drop it
     int ticks               # progress-handler calls during the current call
     int busy_timeout_ms     # how long the busy handler sleeps in total before giving up
     int autocheckpoint      # WAL pages after which a commit checkpoints (0 = never)
@@ -30,7 +30,7 @@ cdef class Connection:
     cdef Hooks hooks
     cdef StatementCache cache
     cdef set active                 # statements held by open cursors
-    cdef bint in_call               # a call is running: a second thread (or a callback) must not enter
+    cdef bint in_call               # a call is running: another thread or a callback must not enter
     cdef readonly bint fatal        # hit an error after which the connection must not be reused
     cdef unsigned int epoch         # bumped when the connection is closed or reset for reuse
     cdef object row_factory

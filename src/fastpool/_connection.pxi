@@ -7,7 +7,8 @@ from collections.abc import Mapping
 
 # Statements before which PEP 249 mode (autocommit=False) opens no transaction: transaction
 # control itself, and statements SQLite refuses to run inside one.
-cdef object FIRST_KEYWORD = re.compile(r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?(?:\*/|$))*([A-Za-z]*)", re.S)
+cdef object FIRST_KEYWORD = re.compile(
+    r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?(?:\*/|$))*([A-Za-z]*)", re.S)
 cdef frozenset NO_IMPLICIT_BEGIN = frozenset(
     ["BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE", "VACUUM", "PRAGMA",
      "ATTACH", "DETACH"])
@@ -24,6 +25,7 @@ cdef object tx_lost_error():
         "a new transaction) and run the work again")
 
 
+@cython.final
 cdef class Connection:
     """One SQLite connection (internal: the pool opens these and lends them out).
 
@@ -74,7 +76,8 @@ cdef class Connection:
         if pragmas is None:
             pragmas = {}
         elif not isinstance(pragmas, Mapping):
-            raise TypeError(f"pragmas must be a mapping of name to value, not {type(pragmas).__name__}")
+            raise TypeError(
+                f"pragmas must be a mapping of name to value, not {type(pragmas).__name__}")
 
         self.path = path
         self.readonly = readonly
@@ -93,7 +96,8 @@ cdef class Connection:
         with nogil:
             rc = sqlite3_open_v2(c_path, &db, flags, NULL)
         if rc != SQLITE_OK:
-            message = sqlite3_errmsg(db).decode("utf-8", "replace") if db != NULL else "out of memory"
+            message = (sqlite3_errmsg(db).decode("utf-8", "replace") if db != NULL
+                       else "out of memory")
             sqlite3_close_v2(db)    # open allocates a handle even when it fails
             exc = error_for_code(rc, describe_open_failure(path, message))
             raise exc
@@ -328,7 +332,8 @@ cdef class Connection:
             names = []
             for i in range(1, st.nparams + 1):
                 pname = sqlite3_bind_parameter_name(handle, i)
-                names.append(None if pname == NULL or pname[0] == b"?" else pname[1:].decode("utf-8"))
+                names.append(None if pname == NULL or pname[0] == b"?"
+                             else pname[1:].decode("utf-8"))
             if any(name is not None for name in names):
                 st.param_names = tuple(names)
         return st
@@ -566,7 +571,8 @@ cdef class Connection:
             try:
                 if sqlite3_column_count(st.handle) and st.readonly:
                     raise ProgrammingError(
-                        "executemany() runs statements that change data; use fetchall() for queries")
+                        "executemany() runs statements that change data; "
+                        "use fetchall() for queries")
                 for params in seq_of_params:
                     self.bind(st, params)
                     rc = self.step(st)

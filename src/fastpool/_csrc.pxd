@@ -1,10 +1,10 @@
-# Declarations of fastpool's own C helpers in csrc/ (fp_ring, fp_park, fp_slots, fp_notify,
-# fp_atomic).
+# Declarations of fastpool's own C helpers in csrc/: one `cdef extern from` block per header
+# that the core uses.
 # Declarations only: the contracts (ownership, memory ordering, return codes) are
 # documented in the headers, which are the source of truth.
 #
 # Build: the extension is compiled as C (not C++: the headers use C11 <stdatomic.h>)
-# with include_dirs=["csrc"] and csrc/*.c as extra sources.
+# with include_dirs=["csrc"]; setup.py compiles csrc/*.c (with -std=c11) and links them in.
 #
 # Atomic fields are typed fp_atomic_u32 (C: _Atomic uint32_t).  Cython sees a plain
 # uint32_t, so a direct read of waiter.state compiles to a seq_cst atomic load; prefer

@@ -13,7 +13,7 @@
 cdef enum:
     PROGRESS_OPS = 1000     # ~10 µs of VM work before the GIL is dropped
     RESTART_NAP_US = 50     # how often a WAL RESTART looks whether the readers have left
-    RESTART_WAIT_US = 25000 # how long it waits for them before it gives up until later
+    RESTART_WAIT_US = 25000  # how long it waits for them before it gives up until later
 
 cdef int[12] BUSY_DELAYS_MS = [1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100]
 

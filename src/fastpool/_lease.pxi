@@ -5,7 +5,9 @@
 # a lease is not part of a reference cycle: it needs no GC tracking, and no GC pass can clear
 # its fields before __dealloc__ reads them to take a leaked connection back. Objects recycled
 # from the freelist save an allocation per checkout.
+
 import warnings
+
 
 @cython.final
 @cython.no_gc

@@ -39,8 +39,6 @@ cdef str pragma_literal(str name, object value):
         f"pragma {name}: value must be str, int, float or bool, not {type(value).__name__}")
 
 
-@cython.final
-
 # The pragma names this SQLite knows, read once from PRAGMA pragma_list (empty when SQLite was
 # built without it). SQLite silently ignores an unknown pragma, so a typo would go unnoticed.
 cdef object KNOWN_PRAGMAS = None

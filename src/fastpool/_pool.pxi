@@ -111,7 +111,6 @@ cdef class PoolCore:
         self.expires[slot] = expiry(self)
         return conn
 
-
     # -- checkout and return -----------------------------------------------------------------
 
     cdef uint32_t acquire(self, fp_slots *slots, int kind) except? 0xFFFFFFFF:

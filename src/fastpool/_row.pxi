@@ -11,7 +11,8 @@ cdef class Row:
         names = tuple(names)
         values = tuple(values)
         if len(names) != len(values):
-            raise ValueError(f"Row needs one name per value: {len(names)} names, {len(values)} values")
+            raise ValueError(
+                f"Row needs one name per value: {len(names)} names, {len(values)} values")
         for name in names:
             if type(name) is not str:
                 raise TypeError(f"Row column names must be str, not {type(name).__name__}")

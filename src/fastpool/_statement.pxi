@@ -80,7 +80,6 @@ cdef class StatementCache:
         }
 
 
-
 cdef inline bint word_is(const char *word, int n, const char *lowercase) noexcept nogil:
     cdef int i = 0
     while i < n and lowercase[i] != 0 and (word[i] | 0x20) == lowercase[i]:
