@@ -1,4 +1,5 @@
-"""Dependencies point down only (DESIGN.md section 3). Reads the sources; imports none of them.
+"""Dependencies point down only (docs/ARCHITECTURE.md, "Layers"). Reads the sources; imports
+none of them.
 
 pool.py, pool_async.py        facades                      import anything below; never cimport
 _options.py, errors.py        pure-Python leaves           errors: no fastpool module;
