@@ -19,6 +19,7 @@ from fastpool import errors
         (errors.Error, Exception),
         (errors.Warning, Exception),
         (errors.InterfaceError, errors.Error),
+        (errors.SQLiteCopyError, errors.InterfaceError),
         (errors.DatabaseError, errors.Error),
         (errors.OperationalError, errors.DatabaseError),
         (errors.BusyError, errors.OperationalError),
