@@ -133,6 +133,7 @@ setup(
         [core],
         language_level=3,
         annotate=annotate,
+        force=annotate,  # Cython writes the .html only when it regenerates the .c
         compiler_directives={
             "boundscheck": debug,
             "wraparound": False,
