@@ -54,15 +54,7 @@ cdef class Connection:
     cdef int implicit_begin(self, Statement st) except -1
     cdef int run(self, Cursor cur, str sql, object params) except -1
     cdef int run_many(self, Cursor cur, str sql, object seq_of_params) except -1
-    cdef void release(self, Statement st) noexcept
-    cdef Statement prepare(self, str sql, bint persistent)
-    cdef int bind(self, Statement st, object params) except -1
     cdef object make_row(self, Statement st)
-    cdef tuple column_names(self, Statement st)
-    cdef int run_pragma(self, str name, object value) except -1
-    cdef int check_journal_mode(self, str asked, bint defensive) except -1
-    cdef str pragma_text(self, const char *sql)
-    cdef str uri_vfs_choice(self)
     cpdef object fetchone(self, str sql, object params=*)
     cpdef list fetchall(self, str sql, object params=*)
     cpdef Cursor execute(self, str sql, object params=*)

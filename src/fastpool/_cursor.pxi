@@ -45,10 +45,10 @@ cdef class Cursor:
         self.stmt_generation = st.generation
         conn.active.add(st)
         try:
-            conn.bind(st, params)
+            bind_params(conn, st, params)
             rc = conn.step(st)
             if sqlite3_column_count(st.handle):
-                self.names = conn.column_names(st)
+                self.names = statement_columns(st)
                 self.decltypes = st.decltypes
             if rc == SQLITE_DONE:
                 if not st.readonly and is_dml(st.handle):
@@ -71,7 +71,7 @@ cdef class Cursor:
         # connection was reset or closed it belongs to someone else (or to nobody).
         if st.generation == self.stmt_generation and self.epoch == self.conn.epoch:
             self.conn.active.discard(st)
-            self.conn.release(st)
+            self.conn.cache.give_back(st)
 
     cdef int materialize(self) except -1:
         # Fetch every row now, so the cursor outlives its connection's lease.

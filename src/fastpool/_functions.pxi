@@ -61,3 +61,33 @@ cdef void destroy_function(void *arg) noexcept with gil:
     cdef FunctionSlot *slot = <FunctionSlot *>arg
     Py_DECREF(<object>slot.func)
     free(slot)
+
+
+cdef int register_function(Connection conn, str name, int nargs, object func,
+                           bint deterministic) except -1:
+    if not callable(func):
+        raise TypeError(f"func must be callable, not {type(func).__name__}")
+    if not -1 <= nargs <= 127:
+        raise ValueError(f"nargs must be between -1 and 127, not {nargs}")
+    cdef bytes encoded = name.encode("utf-8")
+    if not encoded or len(encoded) > 255 or b"\x00" in encoded:
+        raise ValueError("function name must be 1-255 bytes of UTF-8 without NUL")
+    if conn.db == NULL:
+        raise InterfaceError("the connection is closed")
+    if conn.in_call:
+        # Another thread's step may be inside SQLite on this handle (opened NOMUTEX).
+        raise InterfaceError(
+            "cannot register a function while a call is running on this connection")
+    cdef FunctionSlot *slot = <FunctionSlot *>malloc(sizeof(FunctionSlot))
+    if slot == NULL:
+        raise MemoryError()
+    slot.func = <PyObject *>func
+    slot.conn = <PyObject *>conn
+    Py_INCREF(func)
+    cdef int flags = SQLITE_UTF8 | (SQLITE_DETERMINISTIC if deterministic else 0)
+    # On failure SQLite calls destroy_function itself, which frees the slot.
+    cdef int rc = sqlite3_create_function_v2(conn.db, encoded, nargs, flags, slot,
+                                             call_function, NULL, NULL, destroy_function)
+    if rc != SQLITE_OK:
+        conn.raise_error(rc)
+    return 0

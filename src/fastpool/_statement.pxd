@@ -1,5 +1,7 @@
 # The statement unit (_statement.pxi): prepared statements and their per-connection LRU.
 
+cdef class Connection
+
 cdef class Statement:
     cdef sqlite3_stmt *handle
     cdef object key                 # the SQL text when cached, else None
@@ -33,3 +35,6 @@ cdef class StatementCache:
     cdef void unlink(self, Statement st) noexcept
     cdef void trim(self) noexcept
     cdef void finalize_all(self) noexcept
+    cdef Statement take(self, Connection conn, str sql)
+    cdef void give_back(self, Statement st) noexcept
+    cdef void forget(self) noexcept

@@ -2,6 +2,8 @@
 # them): the GIL may be dropped mid-step, and another thread could then free a value the
 # caller passed in a mutable container, so SQLite must never point into Python objects.
 
+from collections.abc import Mapping
+
 cdef enum:
     LARGE_BINDING = 4096        # bytes; smaller copies may stay bound until the next call
 
@@ -123,3 +125,55 @@ cdef tuple row_tuple(sqlite3_stmt *s):
         Py_INCREF(value)
         PyTuple_SET_ITEM(row, i, value)
     return row
+
+
+cdef int bind_params(Connection conn, Statement st, object params) except -1:
+    cdef Py_ssize_t i, n
+    cdef tuple names = st.param_names
+    cdef object seq
+    if names is not None:
+        if not isinstance(params, Mapping):
+            if st.nparams and None in names:
+                raise ProgrammingError(
+                    "the SQL mixes ? and :name parameters; use one style")
+            raise ProgrammingError(
+                f"the SQL uses named parameters ({', '.join(':' + x for x in names)}); "
+                f"pass a mapping such as a dict, not {type(params).__name__}")
+        for i in range(st.nparams):
+            name = names[i]
+            if name is None:
+                raise ProgrammingError("the SQL mixes ? and :name parameters; use one style")
+            try:
+                value = params[name]
+            except KeyError:
+                raise ProgrammingError(
+                    f"missing value for named parameter :{name}; the SQL needs "
+                    f"{', '.join(':' + x for x in names)}") from None
+            bind_value(conn, st, i + 1, value)
+        return 0
+    if type(params) is tuple or type(params) is list:
+        seq = params
+    elif isinstance(params, (str, bytes, bytearray)) or isinstance(params, Mapping):
+        if isinstance(params, Mapping) and st.nparams == 0 and len(params) == 0:
+            return 0
+        raise ProgrammingError(
+            f"the SQL uses {st.nparams} ? parameter(s); pass them as a tuple or list, "
+            f"not {type(params).__name__}")
+    else:
+        try:
+            seq = tuple(params)
+        except TypeError:
+            raise TypeError(
+                f"parameters must be a tuple, list or mapping, not {type(params).__name__}"
+            ) from None
+    n = len(seq)
+    if n != st.nparams:
+        raise ProgrammingError(
+            f"the SQL expects {st.nparams} parameter(s) but {n} were given")
+    if type(seq) is tuple:
+        for i in range(n):
+            bind_value(conn, st, i + 1, <object>PyTuple_GET_ITEM(seq, i))
+    else:
+        for i in range(n):
+            bind_value(conn, st, i + 1, seq[i])
+    return 0

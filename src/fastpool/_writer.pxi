@@ -42,7 +42,7 @@ cdef void forget_parent_xlock(PoolCore pool) noexcept:
 
 cdef Connection open_writer(PoolCore pool):
     conn = open_connection(pool.opts, False)
-    choice = conn.uri_vfs_choice()
+    choice = uri_vfs_choice(conn)
     if choice in ("nolock=1", "vfs=unix-none"):
         path = pool.opts.path
         conn.close()
