@@ -126,6 +126,8 @@ UNIT_PXD = {
     "_wal.pxd",
     "_pool.pxd",
     "_lease.pxd",
+    "_async_jobs.pxd",
+    "_async_waiters.pxd",
     "_async.pxd",
 }
 
