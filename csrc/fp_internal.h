@@ -3,9 +3,9 @@
  *
  * Must be the FIRST include of every .c file in csrc/: the feature-test macros
  * below only work if they are defined before any system header is seen (a .c
- * may define a macro of its own above it, as fp_xlock.c does).  The sources
- * are built with -std=c11 (setup.py, tests/test_c_*.py), which hides POSIX
- * otherwise.
+ * may define a macro of its own above it, as fp_xlock.c and fp_xlock_file.c
+ * do).  The sources are built with -std=c11 (setup.py, tests/test_c_*.py),
+ * which hides POSIX otherwise.
  * Not part of the public API; never include it from a public header.
  */
 #ifndef FP_INTERNAL_H

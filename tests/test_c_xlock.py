@@ -1,6 +1,6 @@
-"""Build and run tests/c/stress_xlock.c: the cross-process writer lock (csrc/fp_xlock.c)
-with forked processes, under AddressSanitizer and UndefinedBehaviorSanitizer (ThreadSanitizer
-does not follow memory shared between processes).
+"""Build and run tests/c/stress_xlock.c: the cross-process writer lock (csrc/fp_xlock.c and
+csrc/fp_xlock_file.c) with forked processes, under AddressSanitizer and
+UndefinedBehaviorSanitizer (ThreadSanitizer does not follow memory shared between processes).
 
 Independent of the fastpool package. FP_STRESS_SCALE multiplies the iteration count
 (default 1: 4 processes x 20,000 lock/unlock; FASTPOOL_LONG=1: x10).
@@ -18,7 +18,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 CSRC = ROOT / "csrc"
-SOURCES = [CSRC / "fp_xlock.c", ROOT / "tests" / "c" / "stress_xlock.c"]
+SOURCES = [CSRC / "fp_xlock.c", CSRC / "fp_xlock_file.c", ROOT / "tests" / "c" / "stress_xlock.c"]
 SCALE = os.environ.get("FP_STRESS_SCALE", "10" if os.environ.get("FASTPOOL_LONG") == "1" else "1")
 
 

@@ -1,7 +1,8 @@
 """Dependencies point down only (docs/ARCHITECTURE.md, "Layers"). Reads the sources; imports
 none of them.
 
-pool.py, pool_async.py        facades                      import anything below; never cimport
+pool.py, pool_async.py,       facades                      import anything below; never cimport
+_async_lease.py
 _options.py, errors.py        pure-Python leaves           errors: no fastpool module;
                                                            _options: only fastpool.errors
 _core (.pyx, .pxi, .pxd)      the one Cython extension     imports only fastpool.errors;
@@ -22,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "src" / "fastpool"
 CSRC = ROOT / "csrc"
 
-FACADES = {"pool.py", "pool_async.py"}
+FACADES = {"pool.py", "pool_async.py", "_async_lease.py"}
 # The package surface and the demo app behind `python -m fastpool` may import anything.
 TOP = FACADES | {"__init__.py", "__main__.py", "_demo.py"}
 CORE_IMPORTS = {"fastpool.errors"}
@@ -126,6 +127,8 @@ UNIT_PXD = {
     "_wal.pxd",
     "_pool.pxd",
     "_lease.pxd",
+    "_async_jobs.pxd",
+    "_async_waiters.pxd",
     "_async.pxd",
 }
 

@@ -24,37 +24,3 @@ cdef class AsyncEngine:
     cdef Job submit(self, Connection conn, int op, str sql, object params, int role,
                     uint32_t slot, Lease lease, bint take_xlock=*)
     cdef void note_inline(self) noexcept
-
-
-cdef class Job:
-    cdef fp_cq_item item
-    cdef AsyncEngine engine
-    cdef Connection conn
-    cdef int op
-    cdef str sql
-    cdef object params
-    cdef object result
-    cdef object exc
-    cdef readonly object future
-    cdef int role                    # READER/WRITER: a one-shot that gives its slot back when
-    cdef uint32_t slot               # fired; -1: a lease's call (the lease keeps the slot)
-    cdef Lease lease
-    cdef readonly bint done
-    cdef int64_t elapsed_ns          # how long the worker ran it
-    cdef bint cancelled              # the awaiting task was cancelled: stop, or do not start
-    cdef bint take_xlock             # first wait for the cross-process writer lock (off the loop)
-
-    cdef void fire(self)
-
-
-cdef class SlotWaiter:
-    cdef fp_async_waiter node
-    cdef AsyncEngine engine
-    cdef fp_slots *slots
-    cdef readonly object future
-    cdef int role
-    cdef int state                   # W_* in _async.pxi
-    cdef bint woken                  # the grant's completion reached the loop
-
-    cdef void fire(self)
-    cdef void give_back_slot(self) noexcept

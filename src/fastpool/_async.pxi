@@ -16,40 +16,16 @@
 # write one eventfd (self-pipe off Linux) that the loop watches with add_reader. Each
 # wake-up drains every completion posted so far.
 #
-# Waiting for a slot uses fp_slots' asynchronous waiters: the releasing thread's wake
-# callback posts to the queue (no GIL needed), so reader slots and the writer's FIFO are
-# the same ones the blocking pool uses, and a waiter that was cancelled or timed out is
-# unlinked (or, if the grant raced it, gives the slot straight back): never a lost slot.
+# Statements that go off the loop are Jobs (_async_jobs.pxi); tasks waiting for a slot are
+# SlotWaiters (_async_waiters.pxi).
 
-import os
 import queue
-import sys
 import threading
 
 cdef enum:
-    OP_FETCHONE = 0
-    OP_FETCHALL = 1
-    OP_EXECUTE = 2
-    OP_EXECUTEMANY = 3
-    OP_SCRIPT = 4
-    OP_CHECKPOINT = 5
-    OP_LOCK = 6                 # only wait for the cross-process writer lock
     INLINE_OPS = 400            # VM instructions between two looks at the clock (~5 µs)
     YIELD_NS = 2000000          # an inline streak longer than this lets other tasks run
     SLOW_SQL_MAX = 4096
-    WORKER_NICE = 10            # added to the worker threads' nice value (Linux)
-
-# SlotWaiter.state
-cdef enum:
-    W_WAITING = 0               # linked in the slot queue (as far as the loop knows)
-    W_GRANTED = 1               # the slot is ours and not yet taken by the owner
-    W_TAKEN = 2                 # the owner took the slot
-    W_RELEASED = 3              # granted, then given straight back (owner gone)
-    W_WITHDRAWN = 4             # unlinked before any grant: no slot
-
-ASYNC_OPS = {"fetchone": OP_FETCHONE, "fetchall": OP_FETCHALL, "execute": OP_EXECUTE,
-             "executemany": OP_EXECUTEMANY, "executescript": OP_SCRIPT,
-             "checkpoint": OP_CHECKPOINT}
 
 
 class _Need:
@@ -74,195 +50,6 @@ cdef int on_inline_progress(void *arg) noexcept nogil:
         b.expired = 1
         return 1            # interrupts the statement: SQLITE_INTERRUPT
     return 0
-
-
-cdef object run_op(Connection conn, int op, str sql, object params):
-    cdef Cursor cur
-    if op == OP_FETCHONE:
-        return conn.fetchone(sql, params)
-    if op == OP_FETCHALL:
-        return conn.fetchall(sql, params)
-    if op == OP_EXECUTE:
-        # Rows are fetched now, so the cursor holds no statement (and no WAL snapshot) across
-        # the awaits that follow, and reading it never touches the connection again.
-        cur = conn.execute(sql, params)
-        cur.materialize()
-        return cur
-    if op == OP_EXECUTEMANY:
-        return conn.executemany(sql, params)
-    if op == OP_SCRIPT:
-        return conn.executescript(sql)
-    if op == OP_CHECKPOINT:
-        return conn.checkpoint(sql)
-    raise InternalError(f"unknown async operation {op}")
-
-
-def _async_worker(jobs):
-    # A daemon thread: it never keeps the interpreter alive. Long statements drop the GIL
-    # through the connection's own progress handler.
-    #
-    # It runs at a lower CPU priority than the event loop's thread. The GIL is not the only
-    # thing the two share: on a busy machine a worker grinding through a long query and the
-    # loop waking for a timer compete for the same cores, and measured here (2 cores, load
-    # ~5) that alone made 40-100 ms heartbeat gaps. Linux gives each thread its own nice
-    # value (elsewhere setpriority(PRIO_PROCESS, tid) would name a process: not done).
-    if sys.platform.startswith("linux"):
-        try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WORKER_NICE)
-        except OSError:
-            pass        # not allowed here: run at the loop's priority
-    while True:
-        job = jobs.get()
-        if job is None:
-            return
-        (<Job>job).run()
-        job = None
-
-
-@cython.final
-cdef class Job:
-    """A statement handed to a worker thread (internal)."""
-
-    def run(self):
-        # On a worker thread.
-        cdef AsyncEngine engine = self.engine
-        cdef int64_t started = fp_monotonic_ns()
-        try:
-            if self.take_xlock:
-                # Another process holds the writer lock: sleep on it here, not on the loop.
-                # It is ours (the process's) from now on; giving the writer back releases it.
-                take_xlock(engine.pool)
-            if self.cancelled:
-                raise OperationalError("interrupted before it started: the task was cancelled")
-            if self.op == OP_LOCK:
-                self.result = None
-            else:
-                self.result = run_op(self.conn, self.op, self.sql, self.params)
-        except BaseException as exc:
-            self.exc = exc
-        self.elapsed_ns = fp_monotonic_ns() - started
-        self.params = None
-        # The engine keeps this Job in `pending` until the loop took the item.
-        fp_cq_post(engine.cq, &self.item)
-
-    def interrupt(self):
-        """Interrupt the statement (sqlite3_interrupt on exactly this job's connection)."""
-        # sqlite3_interrupt() only stops a statement that is running: one called just before
-        # the worker starts it is forgotten. So the worker also checks `cancelled` first, and
-        # the facade calls this again until the job is done.
-        cdef Connection conn = self.conn
-        if self.done or conn is None or conn.db == NULL:
-            return
-        if not self.cancelled:
-            self.cancelled = True
-            self.engine.n_cancel += 1
-        sqlite3_interrupt(conn.db)
-
-    cdef void fire(self):
-        # On the loop: the worker is done with the connection.
-        cdef PoolCore pool = self.engine.pool
-        self.done = True
-        self.engine.in_flight -= 1
-        if self.elapsed_ns < self.engine.budget_ns // 2 and self.exc is None:
-            # Fast again (the earlier run was slow for another reason: a lock, a cold cache,
-            # the machine): try it inline next time.
-            self.engine.slow_sql.pop(self.sql, None)
-        if self.role == READER:
-            pool.release_reader(self.slot, self.conn)
-        elif self.lease is not None:
-            # A one-shot write's lease, or a lease taken back (reclaim) while this ran.
-            pool.give_back(self.lease)
-        self.lease = None
-        self.conn = None
-        fut = self.future
-        if fut.done() or fut.get_loop().is_closed():
-            return          # the awaiting task was cancelled, or its loop is gone
-        if self.exc is not None:
-            fut.set_exception(self.exc)
-        else:
-            fut.set_result(self.result)
-        self.exc = self.result = None
-
-
-@cython.final
-cdef class SlotWaiter:
-    """An asyncio task waiting for a reader slot or the writer (internal)."""
-
-    cdef void fire(self):
-        # On the loop: the grant's wake callback ran.
-        self.woken = True
-        if self.state != W_WAITING:
-            return          # already settled by abandon() or expire(); nothing to hand over
-        self.state = W_GRANTED
-        if self.future.done() or self.future.get_loop().is_closed():
-            # The owner was cancelled and will call abandon(), or is gone (its loop too, so
-            # it could never take the slot): give it back now.
-            self.give_back_slot()
-        else:
-            self.future.set_result(None)
-
-    cdef void give_back_slot(self) noexcept:
-        self.state = W_RELEASED
-        fp_slots_release(self.slots, self.node.waiter.slot)
-
-    def take(self):
-        """The granted slot, now owned by the caller."""
-        if self.state != W_GRANTED:
-            raise InternalError(f"slot waiter in state {self.state} has no slot to take")
-        self.state = W_TAKEN
-        self.engine.pool.n_checkouts += 1
-        return self.node.waiter.slot
-
-    def abandon(self):
-        """The owner gives up (cancelled, failed): withdraw, or give a granted slot back."""
-        cdef uint32_t slot
-        cdef int rc
-        if self.state == W_GRANTED:
-            self.give_back_slot()
-        elif self.state == W_WAITING:
-            rc = fp_slots_cancel(self.slots, &self.node.waiter, &slot)
-            if rc == FP_SLOTS_CANCELLED:
-                self.state = W_WITHDRAWN
-                self.engine.pending.pop(self.node.item.token, None)
-            elif rc == FP_SLOTS_OK:
-                # Granted while we were giving up; its wake item is still on its way, so the
-                # engine keeps this object until it arrives.
-                self.give_back_slot()
-
-    def expire(self, message):
-        """Acquisition timeout: fail with PoolTimeout unless the grant won the race."""
-        cdef uint32_t slot
-        cdef int rc
-        if self.state != W_WAITING:
-            return
-        rc = fp_slots_cancel(self.slots, &self.node.waiter, &slot)
-        if rc == FP_SLOTS_CANCELLED:
-            self.state = W_WITHDRAWN
-            self.engine.pending.pop(self.node.item.token, None)
-            self.engine.pool.n_timeouts += 1
-            if not self.future.done():
-                self.future.set_exception(PoolTimeout(message))
-        elif rc == FP_SLOTS_OK:
-            self.state = W_GRANTED
-            if self.future.done():
-                self.give_back_slot()
-            else:
-                self.future.set_result(None)
-
-    def fail(self, exc):
-        """Withdraw and fail the waiting task with ``exc`` (the pool is closing)."""
-        cdef uint32_t slot
-        cdef int rc
-        if self.state != W_WAITING:
-            return
-        rc = fp_slots_cancel(self.slots, &self.node.waiter, &slot)
-        if rc == FP_SLOTS_CANCELLED:
-            self.state = W_WITHDRAWN
-            self.engine.pending.pop(self.node.item.token, None)
-        elif rc == FP_SLOTS_OK:
-            self.give_back_slot()
-        if not self.future.done():
-            self.future.set_exception(exc)
 
 
 @cython.final
