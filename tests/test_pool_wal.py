@@ -8,8 +8,9 @@ the log is past 1000 frames, has the pool RESTART it between two writers (waitin
 readers to leave it), so the next commit rewinds it. The file's high-water mark stays near
 1000 frames plus what is committed meanwhile (4-7 MiB measured here). A RESTART that finds a
 reader outlasting its wait is retried after 250, 500, 1000, 2000 more frames: four misses in a
-row still stay under 4100 frames = 16.1 MB. BOUND = 16 MiB is that (PASSIVE alone reached
-24 MiB in 10 s and kept growing).
+row still stay under 4100 frames = 16.1 MB; on a loaded 2-core machine the bundled SQLite
+once reached 16.1 MiB, one miss more. BOUND = 20 MiB leaves room for that and still fails a
+log that only PASSIVE checkpoints keep (it reached 24 MiB in 10 s and kept growing).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import time
 import pytest
 from processes import in_child
 
-BOUND = 16 * 1024 * 1024
+BOUND = 20 * 1024 * 1024
 DURATION = 10.0
 
 
