@@ -13,12 +13,18 @@ from collections.abc import AsyncIterator, Iterable
 from types import TracebackType
 from typing import Any, Literal
 
-from fastpool._core import AsyncEngine, Cursor, Job, Lease, SlotWaiter
+from fastpool._core import ASYNC_OPS, AsyncEngine, Cursor, Job, Lease, SlotWaiter
 from fastpool.errors import InterfaceError
 
 __all__ = ["AsyncCursor", "AsyncLease"]
 
-_FETCHONE, _FETCHALL, _EXECUTE, _EXECUTEMANY, _SCRIPT, _CHECKPOINT = range(6)
+# The engine's operation codes, named after the methods that run them (_async_jobs.pxi).
+_FETCHONE = ASYNC_OPS["fetchone"]
+_FETCHALL = ASYNC_OPS["fetchall"]
+_EXECUTE = ASYNC_OPS["execute"]
+_EXECUTEMANY = ASYNC_OPS["executemany"]
+_SCRIPT = ASYNC_OPS["executescript"]
+_CHECKPOINT = ASYNC_OPS["checkpoint"]
 
 
 async def _finish(job: Job) -> Any:

@@ -1,6 +1,7 @@
 """Validation and defaults for the pool's arguments, done once when a pool is made.
 
-Both facades (Pool and AsyncPool) call ``pool_options``; the Cython core trusts its result.
+The pools' shared constructor (``PoolFacade.__init__`` in _facade.py) calls ``pool_options``; the
+Cython core trusts its result.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ _WRITER_ONLY_PRAGMAS = frozenset(
 
 @dataclass(frozen=True)
 class PoolOptions:
-    """The validated arguments of a pool (see ``fastpool.Pool`` for their meaning)."""
+    """The validated arguments of a pool (``PoolFacade.__init__`` documents their meaning)."""
 
     path: str
     readers: int

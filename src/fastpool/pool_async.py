@@ -1,17 +1,19 @@
-"""``fastpool.AsyncPool``: the asyncio facade over the pool core and its async engine.
+"""``fastpool.AsyncPool``: the asyncio facade; it *has* a pool core and the async engine on it.
 
-Statements run inline on the event loop's thread under a ~200 µs budget; longer ones go to
-worker threads and complete through one eventfd the loop watches (see docs/async.md). This
-module only awaits, validates arguments and documents; the per-query work is in C.
+Its constructor is ``PoolFacade.__init__`` (``_facade.py``, shared with ``Pool``); ``_start``
+builds the core (``PoolCore``, the class ``Pool`` *is*) and the ``AsyncEngine`` over it.
+``AsyncPool`` cannot be a core itself: its methods have the core's names and parameters but
+are awaitable. Statements run inline on the event loop's thread under a ~200 µs budget; longer
+ones go to worker threads and complete through one eventfd the loop watches (see
+docs/async.md). This module only awaits what the engine hands back; the per-query work is in C.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from types import TracebackType
 from typing import Any, Literal
 
@@ -26,8 +28,9 @@ from fastpool._async_lease import (
     _slot,
     _WriterOwner,
 )
-from fastpool._core import NEED, AsyncEngine, Connection, Job, PoolCore
-from fastpool._options import pool_options
+from fastpool._core import NEED, AsyncEngine, Job, PoolCore
+from fastpool._facade import PoolFacade
+from fastpool._options import PoolOptions
 
 __all__ = ["AsyncCursor", "AsyncLease", "AsyncPool"]
 
@@ -36,72 +39,14 @@ class _Core(PoolCore):
     """The pool core of an AsyncPool (a subclass so the core can track it weakly)."""
 
 
-class AsyncPool:
+class AsyncPool(PoolFacade):
     """A SQLite connection pool for asyncio: one writer, handed out in FIFO order, and N readers.
 
-    Args:
-        path: database file path, ``file:`` URI, or ``":memory:"`` (one in-memory database
-            shared by every connection of this pool).
-        readers: number of read-only connections (WAL lets them read while the writer writes).
-        pragmas: extra or overriding pragmas; defaults are ``journal_mode=wal``,
-            ``synchronous=normal``, ``foreign_keys=on``, ``journal_size_limit=64 MiB``,
-            ``busy_timeout=5000`` and ``wal_autocheckpoint=1000``.
-        statement_cache_size: prepared statements kept per connection (0 disables the cache).
-        acquisition_timeout: seconds to wait for a connection before ``PoolTimeout``
-            (None waits forever).
-        on_connect: called with each new connection (e.g. to ``create_function``).
-        row_factory: None for tuples, or ``fastpool.Row``.
-        debug: record where each lease was checked out, for timeout and leak messages.
-        max_lifetime: seconds after which a connection is replaced when returned (with up
-            to 10% jitter); None keeps connections forever.
-        idle_timeout: seconds after which an idle reader beyond ``min_readers`` is closed.
-        min_readers: readers opened at once and never closed for idleness (default: all).
-        writer_lock: before ``BEGIN IMMEDIATE``, take a cross-process lock (a side file
-            ``<database>-writerlock``) that waiting processes sleep on in the kernel and are
-            woken from in turn, instead of SQLite's sleep-and-retry busy handler. It waits at
-            most ``busy_timeout``. False turns it off (see docs/durability.md).
-        defensive: turn on SQLite's defensive mode on every connection, so SQL cannot corrupt
-            the file (``PRAGMA writable_schema=1`` then editing ``sqlite_master``, writes to
-            ``sqlite_dbpage``, ``journal_mode=off``). False allows them again.
-
-    The writer is opened at once, so a bad path, pragma or permission fails here, and so does
-    a configuration that would wedge the pool: ``locking_mode=exclusive`` (ValueError); and
-    (NotSupportedError) a ``nolock=1`` or ``vfs=unix-none`` URI, or ``journal_mode=wal``
-    that SQLite did not apply (a VFS without shared memory, such as ``vfs=unix-dotfile``).
+    ``AsyncPool(path, readers=4, *, ...)``: the arguments of ``Pool``, see ``__init__``. The
+    writer is opened at once, so a bad path, pragma or permission fails there.
     """
 
-    def __init__(
-        self,
-        path: str | os.PathLike[str] | bytes,
-        readers: int = 4,
-        *,
-        pragmas: dict[str, object] | None = None,
-        statement_cache_size: int = 128,
-        acquisition_timeout: float | None = 30.0,
-        on_connect: Callable[[Connection], Any] | None = None,
-        row_factory: type | None = None,
-        debug: bool = False,
-        max_lifetime: float | None = None,
-        idle_timeout: float | None = None,
-        min_readers: int | None = None,
-        writer_lock: bool = True,
-        defensive: bool = True,
-    ) -> None:
-        options = pool_options(
-            path,
-            readers=readers,
-            pragmas=pragmas,
-            statement_cache_size=statement_cache_size,
-            acquisition_timeout=acquisition_timeout,
-            on_connect=on_connect,
-            row_factory=row_factory,
-            debug=debug,
-            max_lifetime=max_lifetime,
-            idle_timeout=idle_timeout,
-            min_readers=min_readers,
-            writer_lock=writer_lock,
-            defensive=defensive,
-        )
+    def _start(self, options: PoolOptions) -> None:
         self._timeout: float | None = options.acquisition_timeout
         self._core = _Core(options)
         self._engine = AsyncEngine(self._core)
@@ -133,30 +78,24 @@ class AsyncPool:
 
     # -- one-shots -----------------------------------------------------------------------------
 
-    async def _read(self, op: int, sql: str, params: Any) -> Any:
+    async def _one_shot(self, writer: bool, op: int, sql: str, params: Any) -> Any:
+        # Inline on a free reader (or the free writer); else await a slot, then a worker if the
+        # statement outran the inline budget.
         engine = self._engine
-        r = engine.read(op, sql, params)
-        if r is NEED:
-            slot = await _slot(engine, self._owner, False, self._timeout)
-            r = engine.read_on(slot, op, sql, params)
-            if r.__class__ is Job:
-                return await _finish(r)
-        elif engine.yield_due:
-            engine.yielded()
-            await asyncio.sleep(0)
-        return r
-
-    async def _write(self, op: int, sql: str, params: Any) -> Any:
-        engine = self._engine
-        if self._owner.writer is not None:
-            held = self._owner.held_by_current_task()
+        if writer:
+            held = None if self._owner.writer is None else self._owner.held_by_current_task()
             if held is not None:  # join the task's own transaction
                 r = engine.call(held, op, sql, params)
                 return await _finish(r) if r.__class__ is Job else r
-        r = engine.write(op, sql, params)
+            r = engine.write(op, sql, params)
+        else:
+            r = engine.read(op, sql, params)
         if r is NEED:
-            await _slot(engine, self._owner, True, self._timeout)
-            r = engine.write_on(op, sql, params)
+            slot = await _slot(engine, self._owner, writer, self._timeout)
+            if writer:
+                r = engine.write_on(op, sql, params)
+            else:
+                r = engine.read_on(slot, op, sql, params)
             if r.__class__ is Job:
                 return await _finish(r)
         elif engine.yield_due:
@@ -166,11 +105,11 @@ class AsyncPool:
 
     async def fetchone(self, sql: str, params: Any = ()) -> Any:
         """Run a query on a reader and return its first row (or None)."""
-        return await self._read(_FETCHONE, sql, params)
+        return await self._one_shot(False, _FETCHONE, sql, params)
 
     async def fetchall(self, sql: str, params: Any = ()) -> list[Any]:
         """Run a query on a reader and return all its rows."""
-        return await self._read(_FETCHALL, sql, params)  # type: ignore[no-any-return]
+        return await self._one_shot(False, _FETCHALL, sql, params)  # type: ignore[no-any-return]
 
     async def execute(self, sql: str, params: Any = ()) -> AsyncCursor:
         """Run one write statement on the writer, in its own transaction; return its AsyncCursor.
@@ -179,7 +118,7 @@ class AsyncPool:
         already fetched. Inside an ``apool.writer()`` block in this task it joins that
         transaction.
         """
-        return AsyncCursor(await self._write(_EXECUTE, sql, params))
+        return AsyncCursor(await self._one_shot(True, _EXECUTE, sql, params))
 
     async def executemany(self, sql: str, seq_of_params: Iterable[Any]) -> AsyncCursor:
         """Run a write statement for each parameter set, all in one transaction."""

@@ -1,0 +1,100 @@
+"""What ``fastpool.Pool`` and ``fastpool.AsyncPool`` share: the constructor.
+
+Its typed signature and its documentation are written here once. ``PoolFacade.__init__``
+validates the arguments with ``pool_options`` (``_options.py``) and hands the result to the
+facade's ``_start``, which builds the pool core from it: ``Pool`` *is* the core (it also
+inherits ``PoolCore``, so its hot methods are the core's C methods), ``AsyncPool`` *has* one,
+with the async engine on top (an awaiting facade cannot inherit blocking methods under the
+same names).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from fastpool._core import Connection
+from fastpool._options import PoolOptions, pool_options
+
+__all__ = ["PoolFacade"]
+
+
+class PoolFacade:
+    """The constructor of both pool facades (internal); a mixin without state of its own."""
+
+    __slots__ = ()
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | bytes,
+        readers: int = 4,
+        *,
+        pragmas: dict[str, object] | None = None,
+        statement_cache_size: int = 128,
+        acquisition_timeout: float | None = 30.0,
+        on_connect: Callable[[Connection], Any] | None = None,
+        row_factory: type | None = None,
+        debug: bool = False,
+        max_lifetime: float | None = None,
+        idle_timeout: float | None = None,
+        min_readers: int | None = None,
+        writer_lock: bool = True,
+        defensive: bool = True,
+    ) -> None:
+        """Open the pool.
+
+        Args:
+            path: database file path, ``file:`` URI, or ``":memory:"`` (one in-memory database
+                shared by every connection of this pool).
+            readers: number of read-only connections (WAL lets them read while the writer
+                writes).
+            pragmas: extra or overriding pragmas; defaults are ``journal_mode=wal``,
+                ``synchronous=normal``, ``foreign_keys=on``, ``journal_size_limit=64 MiB``,
+                ``busy_timeout=5000`` and ``wal_autocheckpoint=1000``.
+            statement_cache_size: prepared statements kept per connection (0 disables the
+                cache).
+            acquisition_timeout: seconds to wait for a connection before ``PoolTimeout``
+                (None waits forever).
+            on_connect: called with each new connection (e.g. to ``create_function``).
+            row_factory: None for tuples, or ``fastpool.Row``.
+            debug: record where each lease was checked out, for timeout and leak messages.
+            max_lifetime: seconds after which a connection is replaced when returned (with up
+                to 10% jitter); None keeps connections forever.
+            idle_timeout: seconds after which an idle reader beyond ``min_readers`` is closed.
+            min_readers: readers opened at once and never closed for idleness (default: all).
+            writer_lock: before ``BEGIN IMMEDIATE``, take a cross-process lock (a side file
+                ``<database>-writerlock``) that waiting processes sleep on in the kernel and
+                are woken from in turn, instead of SQLite's sleep-and-retry busy handler. It
+                waits at most ``busy_timeout``. False turns it off (see docs/durability.md).
+            defensive: turn on SQLite's defensive mode on every connection, so SQL cannot
+                corrupt the file (``PRAGMA writable_schema=1`` then editing ``sqlite_master``,
+                writes to ``sqlite_dbpage``, ``journal_mode=off``). False allows them again.
+
+        The writer is opened at once, so a bad path, pragma or permission fails here, and so
+        does a configuration that would wedge the pool: ``locking_mode=exclusive``
+        (ValueError); and (NotSupportedError) a ``nolock=1`` or ``vfs=unix-none`` URI, or
+        ``journal_mode=wal`` that SQLite did not apply (a VFS without shared memory, such as
+        ``vfs=unix-dotfile``).
+        """
+        self._start(
+            pool_options(
+                path,
+                readers=readers,
+                pragmas=pragmas,
+                statement_cache_size=statement_cache_size,
+                acquisition_timeout=acquisition_timeout,
+                on_connect=on_connect,
+                row_factory=row_factory,
+                debug=debug,
+                max_lifetime=max_lifetime,
+                idle_timeout=idle_timeout,
+                min_readers=min_readers,
+                writer_lock=writer_lock,
+                defensive=defensive,
+            )
+        )
+
+    def _start(self, options: PoolOptions) -> None:
+        """Build the pool from validated options (each facade its own way)."""
+        raise NotImplementedError
