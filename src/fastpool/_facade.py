@@ -1,20 +1,22 @@
-"""What ``fastpool.Pool`` and ``fastpool.AsyncPool`` share: the constructor.
+"""What ``fastpool.Pool`` and ``fastpool.AsyncPool`` share: the constructor and the finalizer.
 
 Its typed signature and its documentation are written here once. ``PoolFacade.__init__``
 validates the arguments with ``pool_options`` (``_options.py``) and hands the result to the
 facade's ``_start``, which builds the pool core from it: ``Pool`` *is* the core (it also
 inherits ``PoolCore``, so its hot methods are the core's C methods), ``AsyncPool`` *has* one,
 with the async engine on top (an awaiting facade cannot inherit blocking methods under the
-same names).
+same names). Each names its core with ``_pool_core()``: ``Pool`` itself, ``AsyncPool``
+its ``_core``.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable
 from typing import Any
 
-from fastpool._core import Connection
+from fastpool._core import Connection, PoolCore
 from fastpool._options import PoolOptions, pool_options
 
 __all__ = ["PoolFacade"]
@@ -24,6 +26,10 @@ class PoolFacade:
     """The constructor of both pool facades (internal); a mixin without state of its own."""
 
     __slots__ = ()
+
+    #: How the ResourceWarning of a pool collected without close() tells to close it.
+    _CLOSE_HINT = ""
+    _NAME = ""
 
     def __init__(
         self,
@@ -98,3 +104,35 @@ class PoolFacade:
     def _start(self, options: PoolOptions) -> None:
         """Build the pool from validated options (each facade its own way)."""
         raise NotImplementedError
+
+    def _pool_core(self) -> PoolCore:
+        """The pool core this facade is (Pool) or has (AsyncPool)."""
+        raise NotImplementedError
+
+    def _close_now(self) -> None:
+        """Close without waiting for leases (from the finalizer)."""
+        raise NotImplementedError
+
+    def __del__(self, _warn: Any = warnings.warn, _category: type = ResourceWarning) -> None:
+        # Defaults bind what the finalizer needs: at interpreter shutdown module globals such
+        # as ``warnings`` may already be None. A pool whose construction failed is closed or
+        # has no core (AttributeError): nothing to say or close.
+        try:
+            core = self._pool_core()
+        except Exception:
+            return
+        if core.closed:
+            return
+        try:
+            _warn(
+                f"a fastpool.{self._NAME} was garbage-collected without close(); use "
+                f"{self._CLOSE_HINT}",
+                _category,
+                stacklevel=2,
+            )
+        except Exception:
+            pass
+        try:
+            self._close_now()
+        except Exception:
+            pass

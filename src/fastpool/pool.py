@@ -4,13 +4,10 @@
 ``fetchall``, ``execute``, ``executemany``) are the core's own C methods, unchanged: a query
 costs one Python-level call. Its constructor is ``PoolFacade.__init__`` (``_facade.py``, shared
 with ``AsyncPool``, which *has* a core instead); ``_start`` hands it the validated options.
-This module adds only the finalizer's warning and the repr.
+This module adds only the repr.
 """
 
 from __future__ import annotations
-
-import warnings
-from typing import Any
 
 from fastpool._core import PoolCore
 from fastpool._facade import PoolFacade
@@ -29,24 +26,14 @@ class Pool(PoolFacade, PoolCore):
     def _start(self, options: PoolOptions) -> None:
         PoolCore.__init__(self, options)
 
-    def __del__(self, _warn: Any = warnings.warn, _category: type = ResourceWarning) -> None:
-        # Defaults bind what the finalizer needs: at interpreter shutdown module globals such
-        # as ``warnings`` may already be None.
-        try:
-            if self.closed:
-                return
-            _warn(
-                "a fastpool.Pool was garbage-collected without close(); use 'with Pool(...) "
-                "as pool:' or call pool.close()",
-                _category,
-                stacklevel=2,
-            )
-        except Exception:
-            pass
-        try:
-            self.close(timeout=0)
-        except Exception:
-            pass
+    _NAME = "Pool"
+    _CLOSE_HINT = "'with Pool(...) as pool:' or call pool.close()"
+
+    def _pool_core(self) -> PoolCore:
+        return self
+
+    def _close_now(self) -> None:
+        self.close(timeout=0)
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"

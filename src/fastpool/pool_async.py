@@ -46,6 +46,9 @@ class AsyncPool(PoolFacade):
     writer is opened at once, so a bad path, pragma or permission fails there.
     """
 
+    _NAME = "AsyncPool"
+    _CLOSE_HINT = "'async with AsyncPool(...) as apool:' or 'await apool.close()'"
+
     def _start(self, options: PoolOptions) -> None:
         self._timeout: float | None = options.acquisition_timeout
         self._core = _Core(options)
@@ -204,21 +207,12 @@ class AsyncPool(PoolFacade):
         await self.close()
         return False
 
-    def __del__(self) -> None:
-        core = getattr(self, "_core", None)
-        if core is None or core.closed:
-            return
-        warnings.warn(
-            "a fastpool.AsyncPool was garbage-collected without close(); use 'async with "
-            "AsyncPool(...) as apool:' or 'await apool.close()'",
-            ResourceWarning,
-            stacklevel=2,
-        )
-        try:
-            self._engine.stop()
-            core.close(timeout=0)
-        except Exception:
-            pass
+    def _pool_core(self) -> PoolCore:
+        return self._core
+
+    def _close_now(self) -> None:
+        self._engine.stop()
+        self._core.close(timeout=0)
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
