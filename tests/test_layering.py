@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "src" / "fastpool"
 CSRC = ROOT / "csrc"
 
-FACADES = {"pool.py", "pool_async.py", "_async_lease.py"}
+FACADES = {"pool.py", "pool_async.py", "_async_lease.py", "_facade.py"}
 # The package surface and the demo app behind `python -m fastpool` may import anything.
 TOP = FACADES | {"__init__.py", "__main__.py", "_demo.py"}
 CORE_IMPORTS = {"fastpool.errors"}
