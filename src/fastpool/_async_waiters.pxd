@@ -6,7 +6,6 @@ cdef class AsyncEngine
 cdef class SlotWaiter:
     cdef fp_async_waiter node
     cdef AsyncEngine engine
-    cdef fp_slots *slots
     cdef readonly object future
     cdef int role
     cdef int state                   # W_* in _async_waiters.pxi

@@ -34,14 +34,14 @@ cdef class SlotWaiter:
 
     cdef void give_back_slot(self) noexcept:
         self.state = W_RELEASED
-        fp_slots_release(self.slots, self.node.waiter.slot)
+        self.engine.pool.return_slot(self.role, self.node.waiter.slot)
 
     def take(self):
         """The granted slot, now owned by the caller."""
         if self.state != W_GRANTED:
             raise InternalError(f"slot waiter in state {self.state} has no slot to take")
         self.state = W_TAKEN
-        self.engine.pool.n_checkouts += 1
+        self.engine.pool.note_checkout()
         return self.node.waiter.slot
 
     def abandon(self):
@@ -51,7 +51,7 @@ cdef class SlotWaiter:
         if self.state == W_GRANTED:
             self.give_back_slot()
         elif self.state == W_WAITING:
-            rc = fp_slots_cancel(self.slots, &self.node.waiter, &slot)
+            rc = self.engine.pool.cancel_waiter(self.role, &self.node.waiter, &slot)
             if rc == FP_SLOTS_CANCELLED:
                 self.state = W_WITHDRAWN
                 self.engine.pending.pop(self.node.item.token, None)
@@ -66,11 +66,11 @@ cdef class SlotWaiter:
         cdef int rc
         if self.state != W_WAITING:
             return
-        rc = fp_slots_cancel(self.slots, &self.node.waiter, &slot)
+        rc = self.engine.pool.cancel_waiter(self.role, &self.node.waiter, &slot)
         if rc == FP_SLOTS_CANCELLED:
             self.state = W_WITHDRAWN
             self.engine.pending.pop(self.node.item.token, None)
-            self.engine.pool.n_timeouts += 1
+            self.engine.pool.note_timeout()
             if not self.future.done():
                 self.future.set_exception(PoolTimeout(message))
         elif rc == FP_SLOTS_OK:
@@ -86,7 +86,7 @@ cdef class SlotWaiter:
         cdef int rc
         if self.state != W_WAITING:
             return
-        rc = fp_slots_cancel(self.slots, &self.node.waiter, &slot)
+        rc = self.engine.pool.cancel_waiter(self.role, &self.node.waiter, &slot)
         if rc == FP_SLOTS_CANCELLED:
             self.state = W_WITHDRAWN
             self.engine.pending.pop(self.node.item.token, None)

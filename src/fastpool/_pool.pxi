@@ -153,6 +153,81 @@ cdef class PoolCore:
         self.n_checkouts += 1
         return slot
 
+    # What the async engine (_async*.pxi) takes and counts goes through these, so it never
+    # touches the slots or the counters itself. Final: called directly, never through the
+    # vtable (Pool subclasses PoolCore).
+
+    @cython.final
+    cdef bint try_reader(self, uint32_t *slot) noexcept:
+        # A reader slot if one is free now (counted as a checkout); never waits.
+        if fp_slots_try_acquire(self.reader_slots, slot) != FP_SLOTS_OK:
+            return False
+        self.n_checkouts += 1
+        return True
+
+    @cython.final
+    cdef bint try_writer(self) noexcept:
+        # The writer slot if it is free now (counted as a checkout); never waits.
+        cdef uint32_t slot
+        if fp_slots_try_acquire(self.writer_slot, &slot) != FP_SLOTS_OK:
+            return False
+        self.n_checkouts += 1
+        return True
+
+    @cython.final
+    cdef int enqueue_waiter(self, int role, fp_waiter *waiter) noexcept:
+        # fp_slots_enqueue on the role's slots: FP_SLOTS_OK (granted at once, counted as a
+        # checkout), FP_SLOTS_QUEUED (counted as a wait) or an error code.
+        cdef int rc = fp_slots_enqueue(self.writer_slot if role == WRITER else self.reader_slots,
+                                       waiter)
+        if rc == FP_SLOTS_OK:
+            self.n_checkouts += 1
+        elif rc == FP_SLOTS_QUEUED:
+            self.n_waits += 1
+        return rc
+
+    @cython.final
+    cdef int cancel_waiter(self, int role, fp_waiter *waiter, uint32_t *slot) noexcept:
+        # fp_slots_cancel on the role's slots: FP_SLOTS_CANCELLED (withdrawn, no slot) or
+        # FP_SLOTS_OK (the grant won the race: *slot is the caller's to return).
+        return fp_slots_cancel(self.writer_slot if role == WRITER else self.reader_slots,
+                               waiter, slot)
+
+    @cython.final
+    cdef void return_slot(self, int role, uint32_t slot) noexcept:
+        # Hand a bare slot on, one taken but never given a connection or a lease (the
+        # cross-process lock is the caller's business).
+        fp_slots_release(self.writer_slot if role == WRITER else self.reader_slots, slot)
+
+    @cython.final
+    cdef void note_checkout(self) noexcept:
+        self.n_checkouts += 1
+
+    @cython.final
+    cdef void note_timeout(self) noexcept:
+        self.n_timeouts += 1
+
+    @cython.final
+    cdef bint readers_out(self) noexcept:
+        return fp_slots_free_count(self.reader_slots) < self.nreaders
+
+    @cython.final
+    cdef bint writer_out(self) noexcept:
+        return fp_slots_free_count(self.writer_slot) == 0
+
+    @cython.final
+    cdef bint has_closed(self) noexcept:
+        return self.is_closed
+
+    @cython.final
+    cdef bint is_forked_copy(self) noexcept:
+        # Made before os.fork(): this process holds a copy, not the pool.
+        return self.fork_generation != FORK_GENERATION
+
+    @cython.final
+    cdef Connection current_writer(self):
+        return self.writer_conn
+
     cdef str timeout_message(self, int kind, int64_t waited_ns):
         cdef fp_slots *slots = self.writer_slot if kind == WRITER else self.reader_slots
         size = fp_slots_capacity(slots)
