@@ -266,7 +266,7 @@ cdef class AsyncEngine:
         try:
             return self.inline(conn, op, sql, params, True)
         finally:
-            pool.release_reader(slot, conn)
+            pool.return_reader(slot, conn)
             if self.pending:
                 self.drain()
 
@@ -284,10 +284,10 @@ cdef class AsyncEngine:
             try:
                 result = self.inline(conn, op, sql, params, True)
             except BaseException:
-                pool.release_reader(slot, conn)
+                pool.return_reader(slot, conn)
                 raise
             if result is not NEED:
-                pool.release_reader(slot, conn)
+                pool.return_reader(slot, conn)
                 if self.pending:
                     self.drain()
                 return result
@@ -318,7 +318,7 @@ cdef class AsyncEngine:
             # Another process is writing: wait for it on a worker, never on the loop. (The
             # fast path may run before this loop is bound: then take the awaiting path.)
             if self.loop is None:
-                pool.give_back(lease)
+                pool.end_lease(lease)
                 return NEED
             return self.submit(conn, op, sql, params, WRITER, 0, lease, True)
         if sql in self.slow_sql:
@@ -326,7 +326,7 @@ cdef class AsyncEngine:
         try:
             return self.inline(conn, op, sql, params, False)
         finally:
-            pool.give_back(lease)
+            pool.end_lease(lease)
             if self.pending:
                 self.drain()
 
@@ -406,7 +406,7 @@ cdef class AsyncEngine:
         try:
             begin_lease_write(lease)    # guarded, as in Pool.writer()
         except BaseException:
-            pool.give_back(lease)
+            pool.end_lease(lease)
             raise
         return lease
 

@@ -12,4 +12,4 @@ cdef class SlotWaiter:
     cdef bint woken                  # the grant's completion reached the loop
 
     cdef void fire(self)
-    cdef void give_back_slot(self) noexcept
+    cdef void return_slot(self) noexcept

@@ -28,11 +28,11 @@ cdef class SlotWaiter:
         if self.future.done() or self.future.get_loop().is_closed():
             # The owner was cancelled and will call abandon(), or is gone (its loop too, so
             # it could never take the slot): give it back now.
-            self.give_back_slot()
+            self.return_slot()
         else:
             self.future.set_result(None)
 
-    cdef void give_back_slot(self) noexcept:
+    cdef void return_slot(self) noexcept:
         self.state = W_RELEASED
         self.engine.pool.return_slot(self.role, self.node.waiter.slot)
 
@@ -49,7 +49,7 @@ cdef class SlotWaiter:
         cdef uint32_t slot
         cdef int rc
         if self.state == W_GRANTED:
-            self.give_back_slot()
+            self.return_slot()
         elif self.state == W_WAITING:
             rc = self.engine.pool.cancel_waiter(self.role, &self.node.waiter, &slot)
             if rc == FP_SLOTS_CANCELLED:
@@ -58,7 +58,7 @@ cdef class SlotWaiter:
             elif rc == FP_SLOTS_OK:
                 # Granted while we were giving up; its wake item is still on its way, so the
                 # engine keeps this object until it arrives.
-                self.give_back_slot()
+                self.return_slot()
 
     def expire(self, message):
         """Acquisition timeout: fail with PoolTimeout unless the grant won the race."""
@@ -76,7 +76,7 @@ cdef class SlotWaiter:
         elif rc == FP_SLOTS_OK:
             self.state = W_GRANTED
             if self.future.done():
-                self.give_back_slot()
+                self.return_slot()
             else:
                 self.future.set_result(None)
 
@@ -91,6 +91,6 @@ cdef class SlotWaiter:
             self.state = W_WITHDRAWN
             self.engine.pending.pop(self.node.item.token, None)
         elif rc == FP_SLOTS_OK:
-            self.give_back_slot()
+            self.return_slot()
         if not self.future.done():
             self.future.set_exception(exc)

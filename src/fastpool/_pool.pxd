@@ -84,11 +84,11 @@ cdef class PoolCore:
     cdef Connection current_writer(self)
 
     cdef Connection reader_connection(self, uint32_t slot)
-    cdef void release_reader(self, uint32_t slot, Connection conn) noexcept
-    cdef void release_writer(self, Connection conn) noexcept
+    cdef void return_reader(self, uint32_t slot, Connection conn) noexcept
+    cdef void return_writer(self, Connection conn) noexcept
     cdef void note_holder(self, int role, uint32_t slot)
     cdef Lease lease(self, int role, uint32_t slot, Connection conn)
-    cdef void give_back(self, Lease lease) noexcept
+    cdef void end_lease(self, Lease lease) noexcept
     cpdef object fetchone(self, str sql, object params=*)
     cpdef list fetchall(self, str sql, object params=*)
     cpdef Cursor execute(self, str sql, object params=*)
