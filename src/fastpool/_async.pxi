@@ -147,9 +147,9 @@ cdef class AsyncEngine:
     # -- checks and accounting ---------------------------------------------------------------
 
     cdef int check_open(self) except -1:
-        if self.closing or self.pool.is_closed:
+        if self.closing or self.pool.has_closed():
             raise PoolClosed("the pool is closed; create a new pool to keep working")
-        if self.pool.fork_generation != FORK_GENERATION:
+        if self.pool.is_forked_copy():
             raise InterfaceError(
                 "this AsyncPool was created before os.fork(); create a new AsyncPool in the "
                 "child process")
@@ -168,9 +168,8 @@ cdef class AsyncEngine:
 
     def busy(self, bint except_writer=False):
         """True while a lease is out or a statement runs on a worker."""
-        cdef PoolCore pool = self.pool
-        return (self.in_flight > 0 or fp_slots_free_count(pool.reader_slots) < pool.nreaders
-                or (not except_writer and fp_slots_free_count(pool.writer_slot) == 0))
+        return (self.in_flight > 0 or self.pool.readers_out()
+                or (not except_writer and self.pool.writer_out()))
 
     def stats(self):
         """The engine's counters."""
@@ -261,14 +260,13 @@ cdef class AsyncEngine:
         self.check_open()
         if sql in self.slow_sql:
             return NEED
-        if fp_slots_try_acquire(pool.reader_slots, &slot) != FP_SLOTS_OK:
+        if not pool.try_reader(&slot):
             return NEED
-        pool.n_checkouts += 1
         conn = pool.reader_connection(slot)
         try:
             return self.inline(conn, op, sql, params, True)
         finally:
-            pool.release_reader(slot, conn)
+            pool.return_reader(slot, conn)
             if self.pending:
                 self.drain()
 
@@ -280,16 +278,16 @@ cdef class AsyncEngine:
             self.check_open()
             conn = pool.reader_connection(slot)
         except BaseException:
-            fp_slots_release(pool.reader_slots, slot)
+            pool.return_slot(READER, slot)
             raise
         if sql not in self.slow_sql:
             try:
                 result = self.inline(conn, op, sql, params, True)
             except BaseException:
-                pool.release_reader(slot, conn)
+                pool.return_reader(slot, conn)
                 raise
             if result is not NEED:
-                pool.release_reader(slot, conn)
+                pool.return_reader(slot, conn)
                 if self.pending:
                     self.drain()
                 return result
@@ -297,14 +295,11 @@ cdef class AsyncEngine:
 
     def write(self, int op, str sql, object params=()):
         """Fast path of a one-shot write: the result, or NEED (writer busy, or slow SQL)."""
-        cdef PoolCore pool = self.pool
-        cdef uint32_t slot
         self.check_open()
         if sql in self.slow_sql:
             return NEED
-        if fp_slots_try_acquire(pool.writer_slot, &slot) != FP_SLOTS_OK:
+        if not self.pool.try_writer():
             return NEED
-        pool.n_checkouts += 1
         return self.write_on(op, sql, params)
 
     def write_on(self, int op, str sql, object params=()):
@@ -316,14 +311,14 @@ cdef class AsyncEngine:
             self.check_open()
             conn = writer_connection(pool, False)
         except BaseException:
-            fp_slots_release(pool.writer_slot, 0)
+            pool.return_slot(WRITER, 0)
             raise
         lease = pool.lease(WRITER, 0, conn)
         if not try_xlock(pool):
             # Another process is writing: wait for it on a worker, never on the loop. (The
             # fast path may run before this loop is bound: then take the awaiting path.)
             if self.loop is None:
-                pool.give_back(lease)
+                pool.end_lease(lease)
                 return NEED
             return self.submit(conn, op, sql, params, WRITER, 0, lease, True)
         if sql in self.slow_sql:
@@ -331,7 +326,7 @@ cdef class AsyncEngine:
         try:
             return self.inline(conn, op, sql, params, False)
         finally:
-            pool.give_back(lease)
+            pool.end_lease(lease)
             if self.pending:
                 self.drain()
 
@@ -340,32 +335,27 @@ cdef class AsyncEngine:
     def acquire(self, bint writer):
         """A slot now (int), or a SlotWaiter to await (FIFO for the writer)."""
         cdef PoolCore pool = self.pool
-        cdef fp_slots *slots = pool.writer_slot if writer else pool.reader_slots
         cdef uint32_t slot
         cdef SlotWaiter w
         cdef int rc
         self.check_open()
-        if not writer and fp_slots_try_acquire(slots, &slot) == FP_SLOTS_OK:
-            pool.n_checkouts += 1
+        if not writer and pool.try_reader(&slot):
             return slot
         if self.loop is None:
             raise InternalError("the async engine has no event loop bound")
         w = SlotWaiter.__new__(SlotWaiter)
         w.engine = self
-        w.slots = slots
         w.role = WRITER if writer else READER
         w.state = W_WAITING
         fp_async_waiter_init(&w.node, self.cq, self.next_token)
         self.next_token += 1
-        rc = fp_slots_enqueue(slots, &w.node.waiter)
+        rc = pool.enqueue_waiter(w.role, &w.node.waiter)
         if rc == FP_SLOTS_OK:
-            pool.n_checkouts += 1
             return w.node.waiter.slot
         if rc != FP_SLOTS_QUEUED:
             raise InternalError(f"the pool's slot ring failed (code {rc})")
         w.future = self.loop.create_future()
         self.pending[w.node.item.token] = w
-        pool.n_waits += 1
         return w
 
     def timeout_message(self, bint writer, double waited):
@@ -381,7 +371,7 @@ cdef class AsyncEngine:
         """Give back a slot taken with acquire() but never made into a lease."""
         if writer:
             release_xlock(self.pool)   # taken (or kept for us) for a lease that never began
-        fp_slots_release(self.pool.writer_slot if writer else self.pool.reader_slots, slot)
+        self.pool.return_slot(WRITER if writer else READER, slot)
 
     def lock_writer(self):
         """Holding the writer slot: None when the cross-process writer lock is ours (or not
@@ -389,7 +379,7 @@ cdef class AsyncEngine:
         cdef PoolCore pool = self.pool
         if try_xlock(pool):
             return None
-        return self.submit(pool.writer_conn, OP_LOCK, "", None, -1, 0, None, True)
+        return self.submit(pool.current_writer(), OP_LOCK, "", None, -1, 0, None, True)
 
     def lease_on(self, bint writer, uint32_t slot, bint begin=True):
         """Make a Lease of an acquired slot; a writer lease begins its transaction (IMMEDIATE)."""
@@ -400,14 +390,14 @@ cdef class AsyncEngine:
             try:
                 self.check_open()
             except BaseException:
-                fp_slots_release(pool.reader_slots, slot)
+                pool.return_slot(READER, slot)
                 raise
             return pool.lease(READER, slot, pool.reader_connection(slot))
         try:
             self.check_open()
         except BaseException:
             release_xlock(pool)
-            fp_slots_release(pool.writer_slot, 0)
+            pool.return_slot(WRITER, 0)
             raise
         lease = pool.lease(WRITER, 0, writer_connection(pool))
         if not begin:
@@ -416,7 +406,7 @@ cdef class AsyncEngine:
         try:
             begin_lease_write(lease)    # guarded, as in Pool.writer()
         except BaseException:
-            pool.give_back(lease)
+            pool.end_lease(lease)
             raise
         return lease
 

@@ -113,10 +113,10 @@ cdef class Job:
             # the machine): try it inline next time.
             self.engine.slow_sql.pop(self.sql, None)
         if self.role == READER:
-            pool.release_reader(self.slot, self.conn)
+            pool.return_reader(self.slot, self.conn)
         elif self.lease is not None:
             # A one-shot write's lease, or a lease taken back (reclaim) while this ran.
-            pool.give_back(self.lease)
+            pool.end_lease(self.lease)
         self.lease = None
         self.conn = None
         fut = self.future

@@ -6,11 +6,10 @@ cdef class AsyncEngine
 cdef class SlotWaiter:
     cdef fp_async_waiter node
     cdef AsyncEngine engine
-    cdef fp_slots *slots
     cdef readonly object future
     cdef int role
     cdef int state                   # W_* in _async_waiters.pxi
     cdef bint woken                  # the grant's completion reached the loop
 
     cdef void fire(self)
-    cdef void give_back_slot(self) noexcept
+    cdef void return_slot(self) noexcept

@@ -28,20 +28,20 @@ cdef class SlotWaiter:
         if self.future.done() or self.future.get_loop().is_closed():
             # The owner was cancelled and will call abandon(), or is gone (its loop too, so
             # it could never take the slot): give it back now.
-            self.give_back_slot()
+            self.return_slot()
         else:
             self.future.set_result(None)
 
-    cdef void give_back_slot(self) noexcept:
+    cdef void return_slot(self) noexcept:
         self.state = W_RELEASED
-        fp_slots_release(self.slots, self.node.waiter.slot)
+        self.engine.pool.return_slot(self.role, self.node.waiter.slot)
 
     def take(self):
         """The granted slot, now owned by the caller."""
         if self.state != W_GRANTED:
             raise InternalError(f"slot waiter in state {self.state} has no slot to take")
         self.state = W_TAKEN
-        self.engine.pool.n_checkouts += 1
+        self.engine.pool.note_checkout()
         return self.node.waiter.slot
 
     def abandon(self):
@@ -49,16 +49,16 @@ cdef class SlotWaiter:
         cdef uint32_t slot
         cdef int rc
         if self.state == W_GRANTED:
-            self.give_back_slot()
+            self.return_slot()
         elif self.state == W_WAITING:
-            rc = fp_slots_cancel(self.slots, &self.node.waiter, &slot)
+            rc = self.engine.pool.cancel_waiter(self.role, &self.node.waiter, &slot)
             if rc == FP_SLOTS_CANCELLED:
                 self.state = W_WITHDRAWN
                 self.engine.pending.pop(self.node.item.token, None)
             elif rc == FP_SLOTS_OK:
                 # Granted while we were giving up; its wake item is still on its way, so the
                 # engine keeps this object until it arrives.
-                self.give_back_slot()
+                self.return_slot()
 
     def expire(self, message):
         """Acquisition timeout: fail with PoolTimeout unless the grant won the race."""
@@ -66,17 +66,17 @@ cdef class SlotWaiter:
         cdef int rc
         if self.state != W_WAITING:
             return
-        rc = fp_slots_cancel(self.slots, &self.node.waiter, &slot)
+        rc = self.engine.pool.cancel_waiter(self.role, &self.node.waiter, &slot)
         if rc == FP_SLOTS_CANCELLED:
             self.state = W_WITHDRAWN
             self.engine.pending.pop(self.node.item.token, None)
-            self.engine.pool.n_timeouts += 1
+            self.engine.pool.note_timeout()
             if not self.future.done():
                 self.future.set_exception(PoolTimeout(message))
         elif rc == FP_SLOTS_OK:
             self.state = W_GRANTED
             if self.future.done():
-                self.give_back_slot()
+                self.return_slot()
             else:
                 self.future.set_result(None)
 
@@ -86,11 +86,11 @@ cdef class SlotWaiter:
         cdef int rc
         if self.state != W_WAITING:
             return
-        rc = fp_slots_cancel(self.slots, &self.node.waiter, &slot)
+        rc = self.engine.pool.cancel_waiter(self.role, &self.node.waiter, &slot)
         if rc == FP_SLOTS_CANCELLED:
             self.state = W_WITHDRAWN
             self.engine.pending.pop(self.node.item.token, None)
         elif rc == FP_SLOTS_OK:
-            self.give_back_slot()
+            self.return_slot()
         if not self.future.done():
             self.future.set_exception(exc)

@@ -50,7 +50,7 @@ cdef class Connection:
     cdef void leave(self) noexcept
     cdef int step(self, Statement st) noexcept
     cdef int raise_error(self, int rc) except -1
-    cdef Statement checkout(self, str sql)
+    cdef Statement statement_for(self, str sql)
     cdef int implicit_begin(self, Statement st) except -1
     cdef int run(self, Cursor cur, str sql, object params) except -1
     cdef int run_many(self, Cursor cur, str sql, object seq_of_params) except -1

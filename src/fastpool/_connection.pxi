@@ -151,10 +151,10 @@ cdef class Connection:
 
     # -- statements ------------------------------------------------------------------------
 
-    cdef Statement checkout(self, str sql):
+    cdef Statement statement_for(self, str sql):
         if sql is None:     # a `str` argument lets None through
             raise TypeError("sql must be str, not None")
-        cdef Statement st = self.cache.take(self, sql)
+        cdef Statement st = self.cache.lend(self, sql)
         if not self.autocommit:
             self.implicit_begin(st)
         return st
@@ -170,14 +170,14 @@ cdef class Connection:
             try:
                 begin_write(self)   # the writer unit's one BEGIN IMMEDIATE
             except BaseException:
-                self.cache.give_back(st)
+                self.cache.recycle(st)
                 raise
             return 0
         arm(&self.hooks)
         rc = sqlite3_exec(self.db, b"BEGIN", NULL, NULL, NULL)
         disarm(&self.hooks)
         if rc != SQLITE_OK:
-            self.cache.give_back(st)
+            self.cache.recycle(st)
             self.raise_error(rc)
         return 0
 
@@ -195,7 +195,7 @@ cdef class Connection:
         cdef int rc
         self.enter()
         try:
-            st = self.checkout(sql)
+            st = self.statement_for(sql)
             try:
                 bind_params(self, st, params)
                 rc = self.step(st)
@@ -205,7 +205,7 @@ cdef class Connection:
                     self.raise_error(rc)
                 return None
             finally:
-                self.cache.give_back(st)
+                self.cache.recycle(st)
         finally:
             self.leave()
 
@@ -216,7 +216,7 @@ cdef class Connection:
         cdef list rows = []
         self.enter()
         try:
-            st = self.checkout(sql)
+            st = self.statement_for(sql)
             try:
                 bind_params(self, st, params)
                 while True:
@@ -228,7 +228,7 @@ cdef class Connection:
                     self.raise_error(rc)
                 return rows
             finally:
-                self.cache.give_back(st)
+                self.cache.recycle(st)
         finally:
             self.leave()
 
@@ -250,7 +250,7 @@ cdef class Connection:
     cdef int run(self, Cursor cur, str sql, object params) except -1:
         self.enter()
         try:
-            cur.start(self.checkout(sql), params)
+            cur.start(self.statement_for(sql), params)
         finally:
             self.leave()
         return 0
@@ -264,7 +264,7 @@ cdef class Connection:
                             f"not a single {type(seq_of_params).__name__}")
         self.enter()
         try:
-            st = self.checkout(sql)
+            st = self.statement_for(sql)
             try:
                 if sqlite3_column_count(st.handle) and st.readonly:
                     raise ProgrammingError(
@@ -284,7 +284,7 @@ cdef class Connection:
                 cur._rowcount = changes if is_dml(st.handle) else -1
                 cur._lastrowid = sqlite3_last_insert_rowid(self.db)
             finally:
-                self.cache.give_back(st)
+                self.cache.recycle(st)
         finally:
             self.leave()
         return 0
@@ -386,7 +386,7 @@ cdef class Connection:
             raise InterfaceError("cannot reset a connection while a call is running on it")
         if self.active:
             for st in self.active:
-                self.cache.give_back(<Statement>st)
+                self.cache.recycle(<Statement>st)
             self.active.clear()
         self.epoch += 1
         self.guard_tx = False

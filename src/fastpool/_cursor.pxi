@@ -71,7 +71,7 @@ cdef class Cursor:
         # connection was reset or closed it belongs to someone else (or to nobody).
         if st.generation == self.stmt_generation and self.epoch == self.conn.epoch:
             self.conn.active.discard(st)
-            self.conn.cache.give_back(st)
+            self.conn.cache.recycle(st)
 
     cdef int materialize(self) except -1:
         # Fetch every row now, so the cursor outlives its connection's lease.

@@ -96,14 +96,14 @@ cdef class Lease:
             self.end_savepoint(True)
             return
         # A connection closed underneath the lease (epoch changed) still holds its slot:
-        # give_back discards it and frees the slot.
+        # end_lease discards it and frees the slot.
         if (self.role == WRITER and not self.plain and conn.epoch == self.epoch and conn.db != NULL
                 and conn.total_changes != self.changes_at_begin and conn.in_transaction):
             warnings.warn(
                 "a writer lease was closed with uncommitted changes; they were rolled back. "
                 "Use 'with pool.writer() as conn:' (commits on success) or call conn.commit()",
                 ResourceWarning, stacklevel=2)
-        self.pool.give_back(self)
+        self.pool.end_lease(self)
 
     cdef int end_savepoint(self, bint keep) except -1:
         cdef Connection conn = self.conn
@@ -140,7 +140,7 @@ cdef class Lease:
             if conn.epoch != self.epoch or conn.db == NULL:
                 # Closed underneath: the slot still goes back, but nothing was committed, and
                 # a clean exit must not pretend otherwise.
-                self.pool.give_back(self)
+                self.pool.end_lease(self)
                 if exc_type is None:
                     raise InterfaceError(
                         "the writer's connection was closed underneath this lease before "
@@ -149,7 +149,7 @@ cdef class Lease:
             if conn.tx_lost:
                 # SQLite already rolled the transaction back: a clean exit must not look like
                 # a commit of the statements that ran (each on its own) after that.
-                self.pool.give_back(self)
+                self.pool.end_lease(self)
                 if exc_type is None:
                     raise tx_lost_error()
                 return False
@@ -157,9 +157,9 @@ cdef class Lease:
                 if not sqlite3_get_autocommit(conn.db):     # in a transaction
                     conn.executescript("COMMIT" if exc_type is None else "ROLLBACK")
             finally:
-                self.pool.give_back(self)    # a failed COMMIT is rolled back there
+                self.pool.end_lease(self)    # a failed COMMIT is rolled back there
         else:
-            self.pool.give_back(self)
+            self.pool.end_lease(self)
         return False
 
     def __dealloc__(self):
@@ -172,7 +172,7 @@ cdef class Lease:
         except Exception:
             # At interpreter shutdown module globals (warnings, ...) may already be gone:
             # still hand the slot back, quietly.
-            self.pool.give_back(self)
+            self.pool.end_lease(self)
 
     @property
     def in_transaction(self):
@@ -182,7 +182,7 @@ cdef class Lease:
     @property
     def kind(self):
         """'reader', 'writer' or 'writer savepoint'."""
-        return KIND_NAMES[self.role]
+        return ROLE_NAMES[self.role]
 
     @property
     def closed(self):
@@ -191,7 +191,7 @@ cdef class Lease:
 
     def __repr__(self):
         state = "returned" if self.closed else "active"
-        return f"<fastpool.Lease {KIND_NAMES[self.role]} {state}>"
+        return f"<fastpool.Lease {ROLE_NAMES[self.role]} {state}>"
 
 
 cdef int lease_collected(Lease self, str why=None) except -1:
@@ -201,7 +201,7 @@ cdef int lease_collected(Lease self, str why=None) except -1:
         self.conn = None
         return 0
     warn_leaked(self, why)
-    self.pool.give_back(self)
+    self.pool.end_lease(self)
     return 0
 
 
@@ -214,23 +214,23 @@ cdef int warn_leaked(Lease self, str why) except -1:
         why = (f"when it was garbage-collected. Use 'with pool."
                f"{'reader' if self.role == READER else 'writer'}() as conn:'")
     warnings.warn(
-        f"a {KIND_NAMES[self.role]} lease was never returned to the pool; fastpool took its "
+        f"a {ROLE_NAMES[self.role]} lease was never returned to the pool; fastpool took its "
         f"connection back {why} ({where})", ResourceWarning, stacklevel=2)
     return 0
 
 
 cdef str dead_lease_message(Lease lease):
     cdef Connection conn = lease.conn
-    kind = KIND_NAMES[lease.role]
+    role = ROLE_NAMES[lease.role]
     again = f"pool.{'reader' if lease.role == READER else 'writer'}()"
     if conn is not None and lease.fork_generation != FORK_GENERATION:
-        return (f"this {kind} lease was checked out before os.fork(), by the parent process; "
+        return (f"this {role} lease was checked out before os.fork(), by the parent process; "
                 f"its connection belongs to the parent. Check out a new one here with {again}")
     if conn is not None and conn.db == NULL:
-        return (f"the connection of this {kind} lease was closed underneath it; return the "
+        return (f"the connection of this {role} lease was closed underneath it; return the "
                 f"lease (end its 'with' block or call close()) and check out a new one with "
                 f"{again}")
-    return (f"this {kind} lease was returned to the pool and can no longer be used; check out "
+    return (f"this {role} lease was returned to the pool and can no longer be used; check out "
             f"a new one with {again}")
 
 

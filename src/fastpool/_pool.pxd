@@ -45,12 +45,50 @@ cdef class PoolCore:
     cdef Connection open_reader(self, uint32_t slot)
     cdef uint32_t acquire(self, fp_slots *slots, int role) except? 0xFFFFFFFF
     cdef str timeout_message(self, int role, int64_t waited_ns)
+
+    # the async engine's way in (final: direct calls)
+    @cython.final
+    cdef bint try_reader(self, uint32_t *slot) noexcept
+
+    @cython.final
+    cdef bint try_writer(self) noexcept
+
+    @cython.final
+    cdef int enqueue_waiter(self, int role, fp_waiter *waiter) noexcept
+
+    @cython.final
+    cdef int cancel_waiter(self, int role, fp_waiter *waiter, uint32_t *slot) noexcept
+
+    @cython.final
+    cdef void return_slot(self, int role, uint32_t slot) noexcept
+
+    @cython.final
+    cdef void note_checkout(self) noexcept
+
+    @cython.final
+    cdef void note_timeout(self) noexcept
+
+    @cython.final
+    cdef bint readers_out(self) noexcept
+
+    @cython.final
+    cdef bint writer_out(self) noexcept
+
+    @cython.final
+    cdef bint has_closed(self) noexcept
+
+    @cython.final
+    cdef bint is_forked_copy(self) noexcept
+
+    @cython.final
+    cdef Connection current_writer(self)
+
     cdef Connection reader_connection(self, uint32_t slot)
-    cdef void release_reader(self, uint32_t slot, Connection conn) noexcept
-    cdef void release_writer(self, Connection conn) noexcept
+    cdef void return_reader(self, uint32_t slot, Connection conn) noexcept
+    cdef void return_writer(self, Connection conn) noexcept
     cdef void note_holder(self, int role, uint32_t slot)
     cdef Lease lease(self, int role, uint32_t slot, Connection conn)
-    cdef void give_back(self, Lease lease) noexcept
+    cdef void end_lease(self, Lease lease) noexcept
     cpdef object fetchone(self, str sql, object params=*)
     cpdef list fetchall(self, str sql, object params=*)
     cpdef Cursor execute(self, str sql, object params=*)

@@ -10,12 +10,12 @@ from fastpool.errors import Error, PoolClosed, PoolTimeout
 
 from cpython.pythread cimport PyThread_get_thread_ident
 
-cdef enum LeaseKind:
+cdef enum LeaseRole:
     READER = 0
     WRITER = 1
     SAVEPOINT = 2
 
-cdef tuple KIND_NAMES = ("reader", "writer", "writer savepoint")
+cdef tuple ROLE_NAMES = ("reader", "writer", "writer savepoint")
 
 
 cdef void one_shot_left_transaction(Connection conn) noexcept:
@@ -28,7 +28,7 @@ cdef void one_shot_left_transaction(Connection conn) noexcept:
             "it back. Run transactions inside 'with pool.reader() as conn, conn.transaction():'",
             ResourceWarning, stacklevel=3)
     except BaseException:
-        conn.fatal = True   # discarded by release_reader instead of handed on half-reset
+        conn.fatal = True   # discarded by return_reader instead of handed on half-reset
 
 
 cdef inline int64_t seconds_to_ns(object seconds):
@@ -113,14 +113,14 @@ cdef class PoolCore:
 
     # -- checkout and return -----------------------------------------------------------------
 
-    cdef uint32_t acquire(self, fp_slots *slots, int kind) except? 0xFFFFFFFF:
+    cdef uint32_t acquire(self, fp_slots *slots, int role) except? 0xFFFFFFFF:
         cdef uint32_t slot
         cdef fp_waiter waiter
         cdef int rc
         cdef int64_t started, waited
         if self.fork_generation != FORK_GENERATION:
             after_fork(self)
-            slots = self.writer_slot if kind == WRITER else self.reader_slots
+            slots = self.writer_slot if role == WRITER else self.reader_slots
         if self.fork_error is not None:
             raise InterfaceError(self.fork_error)
         if self.is_closed:
@@ -139,36 +139,111 @@ cdef class PoolCore:
             self.wait_ns += waited
             if rc == FP_SLOTS_TIMEOUT:
                 self.n_timeouts += 1
-                if kind == WRITER and self.xlock_held:
+                if role == WRITER and self.xlock_held:
                     drop_kept_xlock(self)
-                raise PoolTimeout(self.timeout_message(kind, waited))
+                raise PoolTimeout(self.timeout_message(role, waited))
         if rc != FP_SLOTS_OK:
             raise InternalError(f"the pool's slot ring failed (code {rc})")
         slot = waiter.slot
         if self.is_closed:
-            if kind == WRITER:
+            if role == WRITER:
                 release_xlock(self)    # kept for us by the previous writer
             fp_slots_release(slots, slot)
             raise PoolClosed("the pool was closed while waiting for a connection")
         self.n_checkouts += 1
         return slot
 
-    cdef str timeout_message(self, int kind, int64_t waited_ns):
-        cdef fp_slots *slots = self.writer_slot if kind == WRITER else self.reader_slots
+    # What the async engine (_async*.pxi) takes and counts goes through these, so it never
+    # touches the slots or the counters itself. Final: called directly, never through the
+    # vtable (Pool subclasses PoolCore).
+
+    @cython.final
+    cdef bint try_reader(self, uint32_t *slot) noexcept:
+        # A reader slot if one is free now (counted as a checkout); never waits.
+        if fp_slots_try_acquire(self.reader_slots, slot) != FP_SLOTS_OK:
+            return False
+        self.n_checkouts += 1
+        return True
+
+    @cython.final
+    cdef bint try_writer(self) noexcept:
+        # The writer slot if it is free now (counted as a checkout); never waits.
+        cdef uint32_t slot
+        if fp_slots_try_acquire(self.writer_slot, &slot) != FP_SLOTS_OK:
+            return False
+        self.n_checkouts += 1
+        return True
+
+    @cython.final
+    cdef int enqueue_waiter(self, int role, fp_waiter *waiter) noexcept:
+        # fp_slots_enqueue on the role's slots: FP_SLOTS_OK (granted at once, counted as a
+        # checkout), FP_SLOTS_QUEUED (counted as a wait) or an error code.
+        cdef int rc = fp_slots_enqueue(self.writer_slot if role == WRITER else self.reader_slots,
+                                       waiter)
+        if rc == FP_SLOTS_OK:
+            self.n_checkouts += 1
+        elif rc == FP_SLOTS_QUEUED:
+            self.n_waits += 1
+        return rc
+
+    @cython.final
+    cdef int cancel_waiter(self, int role, fp_waiter *waiter, uint32_t *slot) noexcept:
+        # fp_slots_cancel on the role's slots: FP_SLOTS_CANCELLED (withdrawn, no slot) or
+        # FP_SLOTS_OK (the grant won the race: *slot is the caller's to return).
+        return fp_slots_cancel(self.writer_slot if role == WRITER else self.reader_slots,
+                               waiter, slot)
+
+    @cython.final
+    cdef void return_slot(self, int role, uint32_t slot) noexcept:
+        # Hand a bare slot on, one taken but never given a connection or a lease (the
+        # cross-process lock is the caller's business).
+        fp_slots_release(self.writer_slot if role == WRITER else self.reader_slots, slot)
+
+    @cython.final
+    cdef void note_checkout(self) noexcept:
+        self.n_checkouts += 1
+
+    @cython.final
+    cdef void note_timeout(self) noexcept:
+        self.n_timeouts += 1
+
+    @cython.final
+    cdef bint readers_out(self) noexcept:
+        return fp_slots_free_count(self.reader_slots) < self.nreaders
+
+    @cython.final
+    cdef bint writer_out(self) noexcept:
+        return fp_slots_free_count(self.writer_slot) == 0
+
+    @cython.final
+    cdef bint has_closed(self) noexcept:
+        return self.is_closed
+
+    @cython.final
+    cdef bint is_forked_copy(self) noexcept:
+        # Made before os.fork(): this process holds a copy, not the pool.
+        return self.fork_generation != FORK_GENERATION
+
+    @cython.final
+    cdef Connection current_writer(self):
+        return self.writer_conn
+
+    cdef str timeout_message(self, int role, int64_t waited_ns):
+        cdef fp_slots *slots = self.writer_slot if role == WRITER else self.reader_slots
         size = fp_slots_capacity(slots)
         in_use = size - fp_slots_free_count(slots)
         message = (
-            f"timed out after {waited_ns / 1e9:.3f} s waiting for a {KIND_NAMES[kind]}: "
-            f"{size} {KIND_NAMES[kind]} connection(s), {in_use} in use, "
+            f"timed out after {waited_ns / 1e9:.3f} s waiting for a {ROLE_NAMES[role]}: "
+            f"{size} {ROLE_NAMES[role]} connection(s), {in_use} in use, "
             f"{fp_slots_waiting(slots)} other caller(s) waiting. ")
         if not self.debug:
             return message + ("Leases are held too long or never returned (use 'with'); "
                               "pass debug=True to see who holds them")
         now = time.monotonic()
         lines = [message + "Held by:"]
-        for (held_kind, slot), (thread_name, since, stack) in list(self.holders.items()):
-            if held_kind == kind:
-                lines.append(f"  - {KIND_NAMES[kind]} {slot}: thread {thread_name!r} for "
+        for (held_role, slot), (thread_name, since, stack) in list(self.holders.items()):
+            if held_role == role:
+                lines.append(f"  - {ROLE_NAMES[role]} {slot}: thread {thread_name!r} for "
                              f"{now - since:.3f} s, checked out at:\n{stack}")
         return "\n".join(lines)
 
@@ -184,7 +259,7 @@ cdef class PoolCore:
                 raise
         return <Connection>conn
 
-    cdef void release_reader(self, uint32_t slot, Connection conn) noexcept:
+    cdef void return_reader(self, uint32_t slot, Connection conn) noexcept:
         if conn.fatal or conn.db == NULL:
             discard(self, conn)
             self.readers[slot] = None       # reopened by its next user
@@ -203,7 +278,7 @@ cdef class PoolCore:
         if self.track_time and not self.is_closed and self.opts.idle_timeout is not None:
             maybe_sweep_idle(self)
 
-    cdef void release_writer(self, Connection conn) noexcept:
+    cdef void return_writer(self, Connection conn) noexcept:
         self.writer_owner = 0
         broken = conn.fatal or conn.db == NULL
         expired = self.track_time and time.monotonic() >= self.writer_expires
@@ -228,28 +303,28 @@ cdef class PoolCore:
         hand_on_xlock(self)
         fp_slots_release(self.writer_slot, 0)
 
-    cdef void note_holder(self, int kind, uint32_t slot):
+    cdef void note_holder(self, int role, uint32_t slot):
         thread = threading.current_thread()
         # The pool's methods are C functions without Python frames: the innermost frame is
         # the caller's own.
         stack = "".join(traceback.format_stack()) if self.debug else (
             "    (pass debug=True to record where)\n")
-        self.holders[(kind, slot)] = (thread.name, time.monotonic(), stack)
+        self.holders[(role, slot)] = (thread.name, time.monotonic(), stack)
 
-    cdef Lease lease(self, int kind, uint32_t slot, Connection conn):
+    cdef Lease lease(self, int role, uint32_t slot, Connection conn):
         cdef Lease lease = Lease.__new__(Lease)
         lease.pool = self
         lease.conn = conn
         lease.slot = slot
-        lease.role = kind
+        lease.role = role
         lease.epoch = conn.epoch
         lease.fork_generation = self.fork_generation
         lease.thread = PyThread_get_thread_ident()
         if self.debug:
-            self.note_holder(kind, slot)
+            self.note_holder(role, slot)
         return lease
 
-    cdef void give_back(self, Lease lease) noexcept:
+    cdef void end_lease(self, Lease lease) noexcept:
         # Return a lease's connection: reset cursors, roll back a forgotten transaction, then
         # hand the slot on. Never raises: it runs from __exit__, close() and the finalizer.
         cdef Connection conn = lease.conn
@@ -274,9 +349,9 @@ cdef class PoolCore:
             except BaseException:
                 conn.fatal = True
         if lease.role == READER:
-            self.release_reader(lease.slot, conn)
+            self.return_reader(lease.slot, conn)
         else:
-            self.release_writer(conn)
+            self.return_writer(conn)
 
     # -- public API ----------------------------------------------------------------------------
 
@@ -313,7 +388,7 @@ cdef class PoolCore:
         try:
             begin_lease_write(lease)
         except BaseException:
-            self.give_back(lease)
+            self.end_lease(lease)
             raise
         return lease
 
@@ -326,7 +401,7 @@ cdef class PoolCore:
         finally:
             if conn.db != NULL and not sqlite3_get_autocommit(conn.db):
                 one_shot_left_transaction(conn)
-            self.release_reader(slot, conn)
+            self.return_reader(slot, conn)
 
     cpdef list fetchall(self, str sql, object params=()):
         """Run a query on a reader and return all its rows."""
@@ -337,7 +412,7 @@ cdef class PoolCore:
         finally:
             if conn.db != NULL and not sqlite3_get_autocommit(conn.db):
                 one_shot_left_transaction(conn)
-            self.release_reader(slot, conn)
+            self.return_reader(slot, conn)
 
     cpdef Cursor execute(self, str sql, object params=()):
         """Run one write statement on the writer, in its own transaction; return its Cursor.
@@ -359,7 +434,7 @@ cdef class PoolCore:
             cur.materialize()
             return cur
         finally:
-            self.give_back(self.lease(WRITER, 0, conn))
+            self.end_lease(self.lease(WRITER, 0, conn))
 
     cpdef Cursor executemany(self, str sql, object seq_of_params):
         """Run a write statement for each parameter set, all in one transaction."""
@@ -443,7 +518,7 @@ cdef class PoolCore:
         writer_collected = not own_writer and collect_slot(self, self.writer_slot, deadline) >= 0
         self.collected = True
         # Close only what was collected. A lease still out may be running a call in another
-        # thread right now: its connection is closed when it comes back (release_*).
+        # thread right now: its connection is closed when it comes back (return_*).
         for slot in collected:
             conn = self.readers[slot]
             self.readers[slot] = None

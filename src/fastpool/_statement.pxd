@@ -5,8 +5,8 @@ cdef class Connection
 cdef class Statement:
     cdef sqlite3_stmt *handle
     cdef object key                 # the SQL text when cached, else None
-    cdef bint in_use                # checked out by a call or a cursor
-    cdef unsigned int generation    # bumped on every release: cursors holding an old one are stale
+    cdef bint in_use                # lent to a call or a cursor
+    cdef unsigned int generation    # bumped on every recycle: cursors holding an old one are stale
     cdef Statement prev             # LRU neighbours while idle in the cache
     cdef Statement next
     cdef int nparams
@@ -35,6 +35,6 @@ cdef class StatementCache:
     cdef void unlink(self, Statement st) noexcept
     cdef void trim(self) noexcept
     cdef void finalize_all(self) noexcept
-    cdef Statement take(self, Connection conn, str sql)
-    cdef void give_back(self, Statement st) noexcept
+    cdef Statement lend(self, Connection conn, str sql)
+    cdef void recycle(self, Statement st) noexcept
     cdef void forget(self) noexcept

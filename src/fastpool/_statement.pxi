@@ -1,6 +1,6 @@
 # Prepared statements and the per-connection LRU cache of them: preparing one on a connection
-# (prepare_statement), checking it out of the cache and giving it back (StatementCache.take,
-# give_back), and its column names.
+# (prepare_statement), lending it out of the cache and taking it back (StatementCache.lend,
+# recycle), and its column names.
 #
 # A cached statement stays in `entries` while it is checked out (in_use), but leaves the LRU
 # list, so eviction only ever finalizes idle statements. A second user of the same SQL while
@@ -83,7 +83,7 @@ cdef class StatementCache:
         self.head = None
         self.tail = None
 
-    cdef Statement take(self, Connection conn, str sql):
+    cdef Statement lend(self, Connection conn, str sql):
         # Check out the statement for sql: the cached one when it is idle (a hit), else one
         # prepared on conn, kept in the cache when it may be.
         cdef PyObject *found = PyDict_GetItemWithError(self.entries, sql)
@@ -105,7 +105,7 @@ cdef class StatementCache:
             self.trim()
         return st
 
-    cdef void give_back(self, Statement st) noexcept:
+    cdef void recycle(self, Statement st) noexcept:
         # reset() repeats the last step's error code; that error was already raised.
         if st.handle != NULL:
             sqlite3_reset(st.handle)
