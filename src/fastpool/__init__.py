@@ -1,5 +1,6 @@
 """fastpool: a fast, safe SQLite connection pool for threaded and asyncio Python services."""
 
+from fastpool import errors as _errors
 from fastpool._core import (
     Connection,
     Cursor,
@@ -28,24 +29,7 @@ from fastpool.dbapi import (
     paramstyle,
     threadsafety,
 )
-from fastpool.errors import (
-    BusyError,
-    DatabaseError,
-    DataError,
-    DiskFullError,
-    Error,
-    IntegrityError,
-    InterfaceError,
-    InternalError,
-    NotSupportedError,
-    OperationalError,
-    PoolClosed,
-    PoolError,
-    PoolTimeout,
-    ProgrammingError,
-    SQLiteCopyError,
-    Warning,
-)
+from fastpool.errors import *  # noqa: F403  (every name in errors.__all__, re-exported below)
 from fastpool.pool import Pool
 from fastpool.pool_async import AsyncCursor, AsyncLease, AsyncPool
 
@@ -61,34 +45,18 @@ __all__ = [
     "AsyncLease",
     "AsyncPool",
     "Binary",
-    "BusyError",
     "Connection",
     "Cursor",
-    "DataError",
-    "DatabaseError",
     "Date",
     "DateFromTicks",
-    "DiskFullError",
-    "Error",
-    "IntegrityError",
-    "InterfaceError",
-    "InternalError",
     "Lease",
-    "NotSupportedError",
-    "OperationalError",
     "Pool",
-    "PoolClosed",
-    "PoolError",
-    "PoolTimeout",
-    "ProgrammingError",
     "Row",
-    "SQLiteCopyError",
     "Time",
     "TimeFromTicks",
     "Timestamp",
     "TimestampFromTicks",
     "Transaction",
-    "Warning",
     "__version__",
     "apilevel",
     "connect",
@@ -98,3 +66,5 @@ __all__ = [
     "sqlite_version",
     "threadsafety",
 ]
+# The exception classes (and sqlite_errorname, error_for_code): one list, in errors.py.
+__all__ += _errors.__all__
