@@ -384,6 +384,27 @@ static void *pk_waiter_timed(void *arg)
     return NULL;
 }
 
+/* n (at most 4) threads run waiter on pk_word == 0; once all have started and had time to
+ * reach the kernel / condvar, pk_word becomes `word` (0: unchanged, so the wake is spurious)
+ * and wake(&pk_word) is called; returns when they are joined, their results in pk_result. */
+static void pk_round(int n, void *(*waiter)(void *), uint32_t word,
+                     void (*wake)(fp_atomic_u32 *))
+{
+    targ args[4] = {{0}, {1}, {2}, {3}};
+    pthread_t th[4];
+    atomic_store(&pk_word, 0);
+    atomic_store(&pk_started, 0);
+    for (int i = 0; i < n; i++)
+        atomic_store(&pk_result[i], 0);
+    start_threads(th, n, waiter, args, sizeof(targ));
+    while (atomic_load(&pk_started) < n)
+        sched_yield();
+    sleep_ns(5 * 1000000LL);
+    atomic_store(&pk_word, word);
+    wake(&pk_word);
+    join_threads(th, n);
+}
+
 static void park_unit(void)
 {
     g_phase = "park_unit";
@@ -399,44 +420,18 @@ static void park_unit(void)
     CHECK(el < 5 * 1000000000LL, "20 ms wait took %" PRId64 " ns", el);
 
     /* wake_one after a change releases a forever-waiter */
-    targ args[4] = {{0}, {1}, {2}, {3}};
-    pthread_t th[4];
-    atomic_store(&pk_word, 0);
-    atomic_store(&pk_started, 0);
-    atomic_store(&pk_result[0], 0);
-    start_threads(th, 1, pk_waiter_forever, args, sizeof(targ));
-    while (atomic_load(&pk_started) < 1)
-        sched_yield();
-    sleep_ns(5 * 1000000LL); /* let it reach the kernel / condvar */
-    atomic_store(&pk_word, 1);
-    fp_park_wake_one(&pk_word);
-    join_threads(th, 1);
+    pk_round(1, pk_waiter_forever, 1, fp_park_wake_one);
     CHECK(atomic_load(&pk_result[0]) == 100 + FP_PARK_OK, "wake_one: result %d",
           atomic_load(&pk_result[0]) - 100);
 
     /* a wake without a change is spurious: timed waiters keep waiting */
-    atomic_store(&pk_word, 0);
-    atomic_store(&pk_started, 0);
-    start_threads(th, 2, pk_waiter_timed, args, sizeof(targ));
-    while (atomic_load(&pk_started) < 2)
-        sched_yield();
-    sleep_ns(5 * 1000000LL);
-    fp_park_wake_all(&pk_word);
-    join_threads(th, 2);
+    pk_round(2, pk_waiter_timed, 0, fp_park_wake_all);
     for (int i = 0; i < 2; i++)
         CHECK(atomic_load(&pk_result[i]) == 100 + FP_PARK_TIMEOUT,
               "wake without change returned %d, expected timeout", atomic_load(&pk_result[i]) - 100);
 
     /* wake_all releases every forever-waiter */
-    atomic_store(&pk_word, 0);
-    atomic_store(&pk_started, 0);
-    start_threads(th, 4, pk_waiter_forever, args, sizeof(targ));
-    while (atomic_load(&pk_started) < 4)
-        sched_yield();
-    sleep_ns(5 * 1000000LL);
-    atomic_store(&pk_word, 2);
-    fp_park_wake_all(&pk_word);
-    join_threads(th, 4);
+    pk_round(4, pk_waiter_forever, 2, fp_park_wake_all);
     for (int i = 0; i < 4; i++)
         CHECK(atomic_load(&pk_result[i]) == 100 + FP_PARK_OK, "wake_all: waiter %d result %d", i,
               atomic_load(&pk_result[i]) - 100);
