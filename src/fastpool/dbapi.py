@@ -44,13 +44,14 @@ __all__ = [
     "connect",
     "install_as_sqlite3",
     "paramstyle",
-    "sqlite_version",
-    "sqlite_version_info",
     "threadsafety",
 ]
 # PEP 249 wants the exception classes on the module: errors.__all__ names them all (and
 # the subclasses fastpool adds, such as BusyError and PoolTimeout).
 __all__ += _errors.__all__
+# Not in __all__, which the package re-exports whole (there ``sqlite_version`` is the
+# function): ``sqlite_version`` and ``sqlite_version_info``, the stdlib sqlite3 module's
+# attributes, defined below.
 
 apilevel = "2.0"
 #: Threads may share the module, not connections (a pool hands each thread its own).
