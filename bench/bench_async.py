@@ -37,7 +37,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +85,13 @@ async def open_aiosqlite(path: Path) -> aiosqlite.Connection:
 # -- one round of each workload per contestant: returns (operations, seconds, errors) --------
 
 
+async def timed_gather(coros: Iterable[Coroutine[Any, Any, None]]) -> float:
+    """Run the tasks concurrently; return the seconds they took."""
+    started = time.perf_counter()
+    await asyncio.gather(*coros)
+    return time.perf_counter() - started
+
+
 async def select_round(name: str, path: Path, scale: float) -> tuple[int, float, int]:
     per_task = max(1, int(SELECTS_PER_TASK[name] * scale))
     plans = [keys(per_task, t) for t in range(SELECT_TASKS)]
@@ -97,9 +104,7 @@ async def select_round(name: str, path: Path, scale: float) -> tuple[int, float,
                 for k in plan:
                     await apool.fetchone(SELECT, (k,))
 
-            started = time.perf_counter()
-            await asyncio.gather(*(task(p) for p in plans))
-            return total, time.perf_counter() - started, 0
+            return total, await timed_gather(task(p) for p in plans), 0
     if name == "aiosqlite":
         conn = await open_aiosqlite(path)
         try:
@@ -109,9 +114,7 @@ async def select_round(name: str, path: Path, scale: float) -> tuple[int, float,
                 for k in plan:
                     await conn.execute_fetchall(SELECT, (k,))
 
-            started = time.perf_counter()
-            await asyncio.gather(*(task(p) for p in plans))
-            return total, time.perf_counter() - started, 0
+            return total, await timed_gather(task(p) for p in plans), 0
         finally:
             await conn.close()
     if name == "aiosqlitepool":
@@ -123,9 +126,7 @@ async def select_round(name: str, path: Path, scale: float) -> tuple[int, float,
                     async with pool.connection() as conn:
                         await conn.execute_fetchall(SELECT, (k,))
 
-            started = time.perf_counter()
-            await asyncio.gather(*(task(p) for p in plans))
-            return total, time.perf_counter() - started, 0
+            return total, await timed_gather(task(p) for p in plans), 0
         finally:
             await pool.close()
     raise ValueError(name)
@@ -143,62 +144,58 @@ def sync_select_round(path: Path, scale: float) -> tuple[int, float, int]:
         return len(plan), time.perf_counter() - started, 0
 
 
+async def insert_tasks(
+    insert: Callable[[int, int], Awaitable[None]], per_task: int, failure: type[Exception]
+) -> tuple[int, float, int]:
+    """INSERT_TASKS tasks, each calling ``insert(task, n)`` per_task times; a ``failure`` is
+    counted as an error. Returns (operations, seconds, errors)."""
+    errors = 0
+
+    async def task(t: int) -> None:
+        nonlocal errors
+        for n in range(per_task):
+            try:
+                await insert(t, n)
+            except failure:
+                errors += 1
+
+    seconds = await timed_gather(task(t) for t in range(INSERT_TASKS))
+    return per_task * INSERT_TASKS, seconds, errors
+
+
 async def insert_round(name: str, path: Path, scale: float) -> tuple[int, float, int]:
     per_task = max(1, int(INSERTS_PER_TASK[name] * scale))
-    total = per_task * INSERT_TASKS
-    errors = 0
     if name == "fastpool":
         async with fastpool.AsyncPool(path, readers=4) as apool:
 
-            async def task(t: int) -> None:
-                nonlocal errors
-                for n in range(per_task):
-                    try:
-                        async with apool.writer() as w:
-                            await w.execute(INSERT, (t, n, PAD))
-                    except fastpool.Error:
-                        errors += 1
+            async def insert(t: int, n: int) -> None:
+                async with apool.writer() as w:
+                    await w.execute(INSERT, (t, n, PAD))
 
-            started = time.perf_counter()
-            await asyncio.gather(*(task(t) for t in range(INSERT_TASKS)))
-            return total, time.perf_counter() - started, errors
+            return await insert_tasks(insert, per_task, fastpool.Error)
     if name == "aiosqlite":
         conn = await open_aiosqlite(path)
         lock = asyncio.Lock()
         try:
 
-            async def task(t: int) -> None:
-                nonlocal errors
-                for n in range(per_task):
-                    try:
-                        async with lock:
-                            await conn.execute(INSERT, (t, n, PAD))
-                            await conn.commit()
-                    except Exception:
-                        errors += 1
+            async def insert(t: int, n: int) -> None:
+                async with lock:
+                    await conn.execute(INSERT, (t, n, PAD))
+                    await conn.commit()
 
-            started = time.perf_counter()
-            await asyncio.gather(*(task(t) for t in range(INSERT_TASKS)))
-            return total, time.perf_counter() - started, errors
+            return await insert_tasks(insert, per_task, Exception)
         finally:
             await conn.close()
     if name == "aiosqlitepool":
         pool = SQLiteConnectionPool(lambda: open_aiosqlite(path), pool_size=10)
         try:
 
-            async def task(t: int) -> None:
-                nonlocal errors
-                for n in range(per_task):
-                    try:
-                        async with pool.connection() as conn:
-                            await conn.execute(INSERT, (t, n, PAD))
-                            await conn.commit()
-                    except Exception:
-                        errors += 1
+            async def insert(t: int, n: int) -> None:
+                async with pool.connection() as conn:
+                    await conn.execute(INSERT, (t, n, PAD))
+                    await conn.commit()
 
-            started = time.perf_counter()
-            await asyncio.gather(*(task(t) for t in range(INSERT_TASKS)))
-            return total, time.perf_counter() - started, errors
+            return await insert_tasks(insert, per_task, Exception)
         finally:
             await pool.close()
     raise ValueError(name)

@@ -30,7 +30,9 @@ proves that it still works.
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -49,7 +51,14 @@ from _suite import (
 import fastpool
 from fastpool._bench.data import INSERT, UPDATE, Keeper, live_database
 from fastpool._bench.rounds import ThreadedRound
-from fastpool._bench.systems import FastpoolSync, Ops, Sqlite3PerThread, Sqlite3QueuePool, System
+from fastpool._bench.systems import (
+    FastpoolSync,
+    Ops,
+    Sqlite3PerThread,
+    Sqlite3QueuePool,
+    System,
+    _checkout_loop,
+)
 from fastpool._bench.workloads import WORKLOADS as RUNNER_WORKLOADS
 from fastpool._bench.workloads import Workload, check_writes
 
@@ -184,28 +193,25 @@ def checkouts(db_path):
     lock = threading.Lock()
     loop = range(CHECKOUT_BATCH)
 
-    def fastpool_reader():
-        for _ in loop:
-            with reader():
-                pass
+    # `with checkout(): pass`, the loop the comparison suite times (bench/compare.py).
+    fastpool_reader = functools.partial(_checkout_loop(reader), CHECKOUT_BATCH)
+    queue_contextmanager = functools.partial(_checkout_loop(connection), CHECKOUT_BATCH)
 
     def fastpool_reader_close():
         for _ in loop:
             reader().close()
 
-    def queue_contextmanager():
-        for _ in loop:
-            with connection():
-                pass
-
     def queue_get_put():
         for _ in loop:
             put(get())
 
-    def with_lock():
-        for _ in loop:
-            with lock:
-                pass
+    def with_each(manager: Any) -> Callable[[], None]:
+        def run() -> None:
+            for _ in loop:
+                with manager:
+                    pass
+
+        return run
 
     class Nothing:
         def __enter__(self) -> None:
@@ -214,12 +220,8 @@ def checkouts(db_path):
         def __exit__(self, *exc: object) -> None:
             pass
 
-    nothing = Nothing()
-
-    def with_nothing():
-        for _ in loop:
-            with nothing:
-                pass
+    with_lock = with_each(lock)
+    with_nothing = with_each(Nothing())
 
     def empty_loop():
         for _ in loop:

@@ -208,35 +208,36 @@ def test_close_finalizes_cached_and_active_statements(conn):
     del cur
 
 
-@pytest.mark.parametrize(
-    "use",
-    [
-        lambda c: c.fetchone("SELECT 1"),
-        lambda c: c.fetchall("SELECT 1"),
-        lambda c: c.execute("SELECT 1"),
-        lambda c: c.executemany("INSERT INTO t VALUES (?)", [(1,)]),
-        lambda c: c.executescript("SELECT 1"),
-        lambda c: c.create_function("f", 0, lambda: 1),
-        lambda c: c.reset(),
-        lambda c: c.in_transaction,
-        lambda c: c.total_changes,
-    ],
-    ids=[
-        "fetchone",
-        "fetchall",
-        "execute",
-        "executemany",
-        "executescript",
-        "create_function",
-        "reset",
-        "in_transaction",
-        "total_changes",
-    ],
-)
+# Calls that use a connection, by name; the tests below each take the ones they need.
+CONNECTION_USES = {
+    "fetchone": lambda c: c.fetchone("SELECT 1"),
+    "fetchall": lambda c: c.fetchall("SELECT 1"),
+    "execute": lambda c: c.execute("SELECT 1"),
+    "executemany": lambda c: c.executemany("INSERT INTO t VALUES (?)", [(1,)]),
+    "executescript": lambda c: c.executescript("SELECT 1"),
+    "create_function": lambda c: c.create_function("g", 0, lambda: 1),
+    "reset": lambda c: c.reset(),
+    "close": lambda c: c.close(),
+    "in_transaction": lambda c: c.in_transaction,
+    "total_changes": lambda c: c.total_changes,
+}
+# The ones that run SQL or change the connection's state.
+STATEMENT_USES = [
+    "fetchone",
+    "fetchall",
+    "execute",
+    "executemany",
+    "executescript",
+    "create_function",
+    "reset",
+]
+
+
+@pytest.mark.parametrize("use", [*STATEMENT_USES, "in_transaction", "total_changes"])
 def test_use_after_close_is_an_interface_error(conn, use):
     conn.close()
     with pytest.raises(errors.InterfaceError, match="closed"):
-        use(conn)
+        CONNECTION_USES[use](conn)
 
 
 def test_interrupt_after_close_is_harmless(conn):
@@ -479,36 +480,14 @@ def test_function_keeps_its_callable_alive(conn):
     assert conn.fetchone("SELECT f()") == (5,)
 
 
-@pytest.mark.parametrize(
-    "reenter",
-    [
-        lambda c: c.fetchone("SELECT 1"),
-        lambda c: c.fetchall("SELECT 1"),
-        lambda c: c.execute("SELECT 1"),
-        lambda c: c.executemany("INSERT INTO t VALUES (?)", [(1,)]),
-        lambda c: c.executescript("SELECT 1"),
-        lambda c: c.reset(),
-        lambda c: c.close(),
-        lambda c: c.create_function("g", 0, lambda: 1),
-    ],
-    ids=[
-        "fetchone",
-        "fetchall",
-        "execute",
-        "executemany",
-        "executescript",
-        "reset",
-        "close",
-        "create_function",
-    ],
-)
+@pytest.mark.parametrize("reenter", [*STATEMENT_USES, "close"])
 def test_function_calling_back_into_its_connection(conn, reenter):
     conn.executescript("CREATE TABLE t(x)")
     caught = []
 
     def callback():
         try:
-            reenter(conn)
+            CONNECTION_USES[reenter](conn)
         except errors.InterfaceError as exc:
             caught.append(exc)
             raise

@@ -14,12 +14,11 @@ import socket
 import subprocess
 import sys
 import time
-from collections import defaultdict
 from pathlib import Path
 
 import httpx
 import pytest
-from example_checks import check_final_database
+from example_checks import check_answers, check_final_database, make_ops
 
 import fastpool
 
@@ -92,25 +91,6 @@ class Server:
         return self.proc.returncode, err
 
 
-def make_ops(rng: random.Random, ids: list[int], n: int) -> list[tuple]:
-    ops: list[tuple] = []
-    for i in range(n):
-        r = rng.random()
-        if r < 0.40:
-            ops.append(("get", rng.choice(ids), None))
-        elif r < 0.50:
-            ops.append(("list", None, None))
-        elif r < 0.85:
-            ops.append(("add", rng.choice(ids), rng.randrange(1, 10)))
-        elif r < 0.95:
-            ops.append(("create", None, (f"new-{i}", rng.randrange(0, 5))))
-        elif r < 0.97:
-            ops.append(("missing", 10**9 + i, None))
-        else:
-            ops.append(("bad", rng.choice(ids), None))
-    return ops
-
-
 async def drive(url: str, concurrency: int = 16):
     """Send the load; check every answer; return what the database must now hold."""
     rng = random.Random(4321)
@@ -149,39 +129,10 @@ async def drive(url: str, concurrency: int = 16):
         answers = await asyncio.gather(*(request_for(op) for op in ops))
         stats_status, stats = await call("GET", "/stats")
 
-    added: dict[int, list[int]] = defaultdict(list)
-    seen_qty: dict[int, list[int]] = defaultdict(list)
-    new_items: dict[int, tuple[str, int]] = {}
-    for (kind, item_id, arg), (status, body) in zip(ops, answers, strict=True):
-        if kind == "get":
-            assert status == 200, body
-            assert body["id"] == item_id and body["name"] == items[item_id][0]
-            assert body["qty"] >= items[item_id][1]
-        elif kind == "list":
-            assert status == 200, body
-            assert body["total"] >= len(items)
-            assert [it["id"] for it in body["items"]] == ids[:5]
-        elif kind == "add":
-            assert status == 200, body
-            assert body["id"] == item_id
-            added[item_id].append(arg)
-            seen_qty[item_id].append(body["qty"])
-        elif kind == "create":
-            assert status == 201, body
-            assert (body["name"], body["qty"]) == arg
-            assert body["id"] not in items and body["id"] not in new_items
-            new_items[body["id"]] = arg
-        elif kind == "missing":
-            assert status == 404 and "no item" in body["detail"], body
-        else:
-            assert status == 422, body  # FastAPI's validation error: n must be >= 1
-
-    # Increments of one item went through the single writer one at a time: each answered a
-    # distinct running total, the largest being the start plus all of them.
-    for item_id, ns in added.items():
-        answers_for_item = seen_qty[item_id]
-        assert len(set(answers_for_item)) == len(answers_for_item)
-        assert max(answers_for_item) == items[item_id][1] + sum(ns)
+    # FastAPI answers a negative increment with its validation error (n must be >= 1).
+    added, new_items = check_answers(
+        zip(ops, answers, strict=True), items, ids, error_field="detail", bad_status=422
+    )
 
     assert stats_status == 200
     assert stats["timeouts"] == 0 and stats["readers_in_use"] == 0

@@ -13,12 +13,11 @@ import random
 import sqlite3
 import sys
 import threading
-from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from example_checks import check_final_database
+from example_checks import check_answers, check_final_database, make_ops
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "wsgi_app.py"
 
@@ -87,22 +86,7 @@ def drive(port):
     assert sorted(items.values()) == sorted(seeds)
     ids = sorted(items)
 
-    # The mix: reads of one item, lists, increments, creates, and some errors.
-    ops = []
-    for i in range(3000):
-        r = rng.random()
-        if r < 0.40:
-            ops.append(("get", rng.choice(ids), None))
-        elif r < 0.50:
-            ops.append(("list", None, None))
-        elif r < 0.85:
-            ops.append(("add", rng.choice(ids), rng.randrange(1, 10)))
-        elif r < 0.95:
-            ops.append(("create", None, (f"new-{i}", rng.randrange(0, 5))))
-        elif r < 0.97:
-            ops.append(("missing", 10**9 + i, None))
-        else:
-            ops.append(("bad", rng.choice(ids), None))
+    ops = make_ops(rng, ids, 3000)
 
     def run(op):
         kind, item_id, arg = op
@@ -122,39 +106,9 @@ def drive(port):
         results = list(ex.map(run, ops))
     assert len(results) == len(ops)
 
-    added = defaultdict(list)  # item id -> increments sent
-    seen_qty = defaultdict(list)  # item id -> quantities answered by increments
-    new_items = {}
-    for (kind, item_id, arg), (status, body) in results:
-        if kind == "get":
-            assert status == 200, body
-            assert body["id"] == item_id and body["name"] == items[item_id][0]
-            assert isinstance(body["qty"], int) and body["qty"] >= items[item_id][1]
-        elif kind == "list":
-            assert status == 200, body
-            assert body["total"] >= len(items) and len(body["items"]) == 5
-            assert [it["id"] for it in body["items"]] == ids[:5]
-        elif kind == "add":
-            assert status == 200, body
-            assert body["id"] == item_id
-            added[item_id].append(arg)
-            seen_qty[item_id].append(body["qty"])
-        elif kind == "create":
-            assert status == 201, body
-            assert (body["name"], body["qty"]) == arg
-            assert body["id"] not in items and body["id"] not in new_items
-            new_items[body["id"]] = arg
-        elif kind == "missing":
-            assert status == 404 and "no item" in body["error"]
-        else:
-            assert status == 400 and "n must be" in body["error"]
-
-    # Increments on one item were serialised by the writer: each answered a distinct running
-    # total, and the largest is the starting quantity plus all of them.
-    for item_id, ns in added.items():
-        answers = seen_qty[item_id]
-        assert len(set(answers)) == len(answers)
-        assert max(answers) == items[item_id][1] + sum(ns)
+    added, new_items = check_answers(
+        results, items, ids, error_field="error", bad_status=400, bad_says="n must be"
+    )
 
     status, stats = request(port, "GET", "/stats")
     assert status == 200

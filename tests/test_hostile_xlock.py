@@ -303,28 +303,22 @@ def test_full_disk_when_the_side_file_is_created(small_fs):
 # -- 6. permissions ---------------------------------------------------------------------------
 
 
-def test_side_file_gets_the_database_files_mode(tmp_path):
-    path = tmp_path / "private.db"
+# A private database gives a private side file, and a group-shared one a group-writable side
+# file, whatever the umask.
+@pytest.mark.parametrize(
+    ("mode", "umask"), [(0o600, 0o022), (0o660, 0o077)], ids=["private", "group-shared"]
+)
+def test_side_file_gets_the_database_files_mode(tmp_path, mode, umask):
+    path = tmp_path / "test.db"
     make_db(path)
-    path.chmod(0o600)
-    old = os.umask(0o022)
+    path.chmod(mode)
+    old = os.umask(umask)
     try:
         with fastpool.Pool(path, readers=1) as pool:
             pool.execute("INSERT INTO t VALUES (1)")
     finally:
         os.umask(old)
-    assert side(path).stat().st_mode & 0o777 == 0o600
-    # and a group-shared database gives a group-writable side file, whatever the umask
-    path2 = tmp_path / "shared.db"
-    make_db(path2)
-    path2.chmod(0o660)
-    old = os.umask(0o077)
-    try:
-        with fastpool.Pool(path2, readers=1) as pool:
-            pool.execute("INSERT INTO t VALUES (1)")
-    finally:
-        os.umask(old)
-    assert side(path2).stat().st_mode & 0o777 == 0o660
+    assert side(path).stat().st_mode & 0o777 == mode
 
 
 def test_root_creates_the_side_file_for_the_database_files_owner():

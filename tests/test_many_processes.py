@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import time
+from typing import Any
 
 import pytest
 
@@ -108,6 +109,21 @@ def run_writers(path, lock: str) -> dict[str, object]:
     return {"writes": len(acked), "busy_errors": len(busy)}
 
 
+def start_holder(path, then: str, **popen: Any) -> subprocess.Popen[str]:
+    """Create table ``t(v)`` at ``path``, then start a process that opens its own Pool there,
+    checks the writer out as ``w`` and runs the statements ``then`` (stdout is a pipe)."""
+    with fastpool.Pool(path, readers=1) as pool:
+        pool.execute("CREATE TABLE t(v)")
+    script = (
+        "import sys, time, fastpool\n"
+        "pool = fastpool.Pool(sys.argv[1], readers=1)\n"
+        "w = pool.writer()\n"
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", script + then, str(path)], stdout=subprocess.PIPE, text=True, **popen
+    )
+
+
 @pytest.mark.parametrize("lock", ["on", "off"])
 @pytest.mark.timeout(1200 if LONG else 180)
 def test_four_processes_four_threads_lose_no_write(tmp_path, lock):
@@ -119,22 +135,9 @@ def test_writer_lock_is_taken_over_from_a_killed_process(tmp_path):
     # A process killed while holding the cross-process lock must not block the others
     # forever: the next writer finds its owner gone and takes the lock over.
     path = tmp_path / "killed.db"
-    with fastpool.Pool(path, readers=1) as pool:
-        pool.execute("CREATE TABLE t(v)")
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys, time, fastpool\n"
-            "pool = fastpool.Pool(sys.argv[1], readers=1)\n"
-            "w = pool.writer()\n"
-            "w.execute('INSERT INTO t VALUES (1)')\n"
-            "print('holding', flush=True)\n"
-            "time.sleep(600)\n",
-            str(path),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
+    holder = start_holder(
+        path,
+        "w.execute('INSERT INTO t VALUES (1)')\nprint('holding', flush=True)\ntime.sleep(600)\n",
     )
     try:
         assert holder.stdout.readline() == "holding\n"
@@ -148,26 +151,15 @@ def test_writer_lock_is_taken_over_from_a_killed_process(tmp_path):
 
 def test_writer_lock_waits_busy_timeout_then_raises_busy_error(tmp_path):
     path = tmp_path / "held.db"
-    with fastpool.Pool(path, readers=1) as pool:
-        pool.execute("CREATE TABLE t(v)")
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys, fastpool\n"
-            "pool = fastpool.Pool(sys.argv[1], readers=1)\n"
-            "w = pool.writer()\n"
-            "print('holding', flush=True)\n"
-            "sys.stdin.readline()\n"
-            "w.execute('INSERT INTO t VALUES (1)')\n"
-            "w.close()\n"
-            "w = None\n"
-            "pool.close()\n",
-            str(path),
-        ],
+    holder = start_holder(
+        path,
+        "print('holding', flush=True)\n"
+        "sys.stdin.readline()\n"
+        "w.execute('INSERT INTO t VALUES (1)')\n"
+        "w.close()\n"
+        "w = None\n"
+        "pool.close()\n",
         stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
     )
     try:
         assert holder.stdout.readline() == "holding\n"

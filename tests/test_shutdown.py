@@ -39,30 +39,39 @@ def rows(db: Path) -> int:
         return pool.fetchone("SELECT count(*) FROM t")[0]
 
 
+def check_exit(
+    code: str, db: Path, *, readers: int = 1, rows_after: int, warns: str | None = None
+) -> None:
+    """Run ``code`` in a child, after it opened ``pool`` on ``db`` and made table ``t``: the
+    child must reach its end and exit 0 with no fatal error (and the warning ``warns`` on
+    stderr); then table ``t`` holds ``rows_after`` rows."""
+    opening = f"pool = fastpool.Pool(DB, readers={readers})\npool.execute('CREATE TABLE t(x)')\n"
+    res = run_child(opening + textwrap.dedent(code) + "print('main done')\n", db)
+    assert res.returncode == 0, res.stderr
+    assert "main done" in res.stdout
+    assert "Fatal Python error" not in res.stderr
+    if warns is not None:
+        assert warns in res.stderr
+    assert rows(db) == rows_after
+
+
 def test_exit_with_an_open_pool_warns_and_keeps_the_data(tmp_path):
-    db = tmp_path / "open.db"
-    res = run_child(
+    check_exit(
         """
-        pool = fastpool.Pool(DB, readers=2)
-        pool.execute("CREATE TABLE t(x)")
         pool.executemany("INSERT INTO t VALUES (?)", [(i,) for i in range(100)])
         pool.fetchone("SELECT count(*) FROM t")
-        print("done")
     """,
-        db,
+        tmp_path / "open.db",
+        readers=2,
+        rows_after=100,
+        warns="still open at interpreter exit with 0 lease(s)",
     )
-    assert res.returncode == 0, res.stderr
-    assert "done" in res.stdout
-    assert "still open at interpreter exit with 0 lease(s)" in res.stderr
-    assert rows(db) == 100
 
 
 def test_exit_while_a_daemon_thread_holds_a_lease(tmp_path):
-    db = tmp_path / "daemon.db"
-    res = run_child(
+    # rows_after=0: the daemon's transaction was never committed; the database is intact.
+    check_exit(
         """
-        pool = fastpool.Pool(DB, readers=1)
-        pool.execute("CREATE TABLE t(x)")
         held = threading.Event()
         def hold():
             with pool.writer() as w:
@@ -71,24 +80,16 @@ def test_exit_while_a_daemon_thread_holds_a_lease(tmp_path):
                 time.sleep(3600)
         threading.Thread(target=hold, daemon=True).start()
         held.wait(10)
-        print("main done")
     """,
-        db,
+        tmp_path / "daemon.db",
+        rows_after=0,
+        warns="still open at interpreter exit with 1 lease(s) checked out",
     )
-    assert res.returncode == 0, res.stderr
-    assert "main done" in res.stdout
-    assert "Fatal Python error" not in res.stderr
-    assert "still open at interpreter exit with 1 lease(s) checked out" in res.stderr
-    # The daemon's transaction was never committed; the database is intact.
-    assert rows(db) == 0
 
 
 def test_exit_while_a_daemon_thread_runs_a_long_query(tmp_path):
-    db = tmp_path / "query.db"
-    res = run_child(
+    check_exit(
         """
-        pool = fastpool.Pool(DB, readers=1)
-        pool.execute("CREATE TABLE t(x)")
         pool.execute("INSERT INTO t VALUES (1)")
         running = threading.Event()
         def endless():
@@ -99,33 +100,24 @@ def test_exit_while_a_daemon_thread_runs_a_long_query(tmp_path):
         threading.Thread(target=endless, daemon=True).start()
         running.wait(10)
         time.sleep(0.2)   # inside SQLite by now, with the GIL dropped
-        print("main done")
     """,
-        db,
+        tmp_path / "query.db",
+        rows_after=1,
     )
-    assert res.returncode == 0, res.stderr
-    assert "main done" in res.stdout
-    assert "Fatal Python error" not in res.stderr
-    assert rows(db) == 1
 
 
 def test_exit_waits_for_a_non_daemon_thread_that_returns_its_lease(tmp_path):
-    db = tmp_path / "worker.db"
-    res = run_child(
+    check_exit(
         """
-        pool = fastpool.Pool(DB, readers=1)
-        pool.execute("CREATE TABLE t(x)")
         def work():
             time.sleep(0.3)
             with pool.writer() as w:
                 w.executemany("INSERT INTO t VALUES (?)", [(i,) for i in range(10)])
         threading.Thread(target=work).start()
-        print("main done")
     """,
-        db,
+        tmp_path / "worker.db",
+        rows_after=10,
     )
-    assert res.returncode == 0, res.stderr
-    assert rows(db) == 10
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")

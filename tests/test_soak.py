@@ -9,10 +9,12 @@ caches stop growing once warm, and memory growth means a leak.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import sys
 import threading
+from typing import NamedTuple
 
 import pytest
 
@@ -30,6 +32,29 @@ ASYNC_WAL_BOUND = 64 * 1024 * 1024  # the default journal_size_limit (see the as
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="reads /proc/self for memory and descriptors"
 )
+
+
+class RolledBack(Exception):
+    """Raised in a writer lease to roll it back on purpose."""
+
+
+class WriteStep(NamedTuple):
+    statements: list[tuple[str, tuple[object, ...]]]
+    in_lease: bool  # all in one writer lease, else each statement on its own
+    roll_back: bool  # the lease is left by an exception (RolledBack)
+
+
+def next_write(rnd: random.Random) -> WriteStep:
+    """A writer's next step: half the time an INSERT and a DELETE of the oldest row, each
+    on its own (the table keeps its size); else an UPDATE in a writer lease, rolled back one
+    time in ten."""
+    if rnd.random() < 0.5:
+        insert = ("INSERT INTO t(k, v) VALUES (?, ?)", (rnd.randrange(97), "y" * 64))
+        return WriteStep(
+            [insert, ("DELETE FROM t WHERE id = (SELECT min(id) FROM t)", ())], False, False
+        )
+    update = ("UPDATE t SET v = ? WHERE k = ?", ("z" * 64, rnd.randrange(97)))
+    return WriteStep([update], True, rnd.random() < 0.1)
 
 
 def rss_bytes() -> int:
@@ -69,17 +94,16 @@ def test_soak_memory_descriptors_wal_and_leases_stay_bounded(tmp_path):
     def writer(i: int) -> None:
         rnd = random.Random(100 + i)
         while not stop.is_set():
-            if rnd.random() < 0.5:
-                pool.execute("INSERT INTO t(k, v) VALUES (?, ?)", (rnd.randrange(97), "y" * 64))
-                pool.execute("DELETE FROM t WHERE id = (SELECT min(id) FROM t)")
+            step = next_write(rnd)
+            if not step.in_lease:
+                for sql, params in step.statements:
+                    pool.execute(sql, params)
             else:
-                try:
-                    with pool.writer() as w:
-                        w.execute("UPDATE t SET v = ? WHERE k = ?", ("z" * 64, rnd.randrange(97)))
-                        if rnd.random() < 0.1:
-                            raise LookupError("rolled back on purpose")
-                except LookupError:
-                    pass
+                with contextlib.suppress(RolledBack), pool.writer() as w:
+                    for sql, params in step.statements:
+                        w.execute(sql, params)
+                    if step.roll_back:
+                        raise RolledBack
             ops[i] += 1
             if ops[i] % 50 == 0:
                 largest_wal[0] = max(largest_wal[0], wal.stat().st_size)
@@ -177,20 +201,18 @@ def test_async_soak_memory_descriptors_wal_and_leases_stay_bounded(tmp_path):
         async def writer(i: int) -> None:
             rnd = random.Random(100 + i)
             while not stop.is_set():
-                if rnd.random() < 0.5:
-                    await apool.execute(
-                        "INSERT INTO t(k, v) VALUES (?, ?)", (rnd.randrange(97), "y" * 64)
-                    )
-                    await apool.execute("DELETE FROM t WHERE id = (SELECT min(id) FROM t)")
+                step = next_write(rnd)
+                if not step.in_lease:
+                    for sql, params in step.statements:
+                        await apool.execute(sql, params)
                 else:
                     try:
                         async with apool.writer() as w:
-                            await w.execute(
-                                "UPDATE t SET v = ? WHERE k = ?", ("z" * 64, rnd.randrange(97))
-                            )
-                            if rnd.random() < 0.1:
-                                raise LookupError("rolled back on purpose")
-                    except LookupError:
+                            for sql, params in step.statements:
+                                await w.execute(sql, params)
+                            if step.roll_back:
+                                raise RolledBack
+                    except RolledBack:
                         pass
                 ops[i] += 1
                 if ops[i] % 50 == 0:

@@ -132,45 +132,50 @@ def many_threads(directory: str, rows: int, threads: int, ops: int) -> None:
         read_lat: list[float] = []
         write_lat: list[float] = []
         locked = [0]
+
+        def timed_ops(
+            index: int, read: Callable[[int], object], write: Callable[[int], object]
+        ) -> None:
+            """One thread's operations (all writes if index < writers, else all reads), by
+            random key, each one's latency recorded."""
+            rng = random.Random(index)
+            clock = time.perf_counter
+            for _ in range(ops):
+                key = rng.randrange(1, rows + 1)
+                started = clock()
+                if index < writers:
+                    write(key)
+                    write_lat.append(clock() - started)
+                else:
+                    read(key)
+                    read_lat.append(clock() - started)
+
         if name == "fastpool":
             pool = fastpool.Pool(path, readers=4)
 
+            def fastpool_write(key: int, pool: fastpool.Pool = pool) -> None:
+                with pool.writer() as w:
+                    w.execute(UPDATE, (key,))
+
             def fastpool_work(index: int, pool: fastpool.Pool = pool) -> None:
-                rng = random.Random(index)
-                clock = time.perf_counter
-                for _ in range(ops):
-                    key = rng.randrange(1, rows + 1)
-                    started = clock()
-                    if index < writers:
-                        with pool.writer() as w:
-                            w.execute(UPDATE, (key,))
-                        write_lat.append(clock() - started)
-                    else:
-                        pool.fetchone(SELECT, (key,))
-                        read_lat.append(clock() - started)
+                timed_ops(index, lambda key: pool.fetchone(SELECT, (key,)), fastpool_write)
         else:
             local = threading.local()
 
             def sqlite3_work(index: int) -> None:
                 conn = local.conn = _stdlib_connect(path)
-                rng = random.Random(index)
-                clock = time.perf_counter
-                for _ in range(ops):
-                    key = rng.randrange(1, rows + 1)
-                    started = clock()
-                    if index < writers:
-                        try:
-                            conn.execute("BEGIN")
-                            conn.execute(UPDATE, (key,))
-                            conn.execute("COMMIT")
-                        except sqlite3.OperationalError:
-                            locked[0] += 1
-                            if conn.in_transaction:
-                                conn.execute("ROLLBACK")
-                        write_lat.append(clock() - started)
-                    else:
-                        conn.execute(SELECT, (key,)).fetchone()
-                        read_lat.append(clock() - started)
+
+                def write(key: int) -> None:
+                    try:
+                        conn.execute("BEGIN")
+                        conn.execute(UPDATE, (key,))
+                        conn.execute("COMMIT")
+                    except sqlite3.OperationalError:
+                        locked[0] += 1
+                        if conn.in_transaction:
+                            conn.execute("ROLLBACK")
+
+                timed_ops(index, lambda key: conn.execute(SELECT, (key,)).fetchone(), write)
                 conn.close()
 
         seconds = _run_threads(threads, fastpool_work if name == "fastpool" else sqlite3_work)

@@ -31,20 +31,13 @@
 
 #include "fp_async.h"
 #include "fp_slots.h"
+#include "stress_check.h"
 
 #define PRODUCERS 4
 #define SLOTS 2
 #define SYNC_THREADS 3
 #define POLL_TIMEOUT_MS 10000
 #define WATCHDOG_SECONDS 240
-
-#define CHECK(cond, msg)                                                      \
-    do {                                                                      \
-        if (!(cond)) {                                                        \
-            fprintf(stderr, "VIOLATION: %s (%s:%d)\n", msg, __FILE__, __LINE__); \
-            exit(1);                                                          \
-        }                                                                     \
-    } while (0)
 
 static fp_cq *g_cq;
 

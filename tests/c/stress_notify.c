@@ -25,17 +25,10 @@
 #include "fp_atomic.h"
 #include "fp_notify.h"
 #include "fp_park.h"
+#include "stress_check.h"
 
 #define PRODUCERS 6
 #define WATCHDOG_SECONDS 120
-
-#define CHECK(cond, msg)                                                      \
-    do {                                                                      \
-        if (!(cond)) {                                                        \
-            fprintf(stderr, "VIOLATION: %s (%s:%d)\n", msg, __FILE__, __LINE__); \
-            exit(1);                                                          \
-        }                                                                     \
-    } while (0)
 
 static fp_notify g_events;
 static uint32_t g_payload[PRODUCERS];       /* plain: ordered by post/wait */

@@ -384,6 +384,27 @@ static void *pk_waiter_timed(void *arg)
     return NULL;
 }
 
+/* n (at most 4) threads run waiter on pk_word == 0; once all have started and had time to
+ * reach the kernel / condvar, pk_word becomes `word` (0: unchanged, so the wake is spurious)
+ * and wake(&pk_word) is called; returns when they are joined, their results in pk_result. */
+static void pk_round(int n, void *(*waiter)(void *), uint32_t word,
+                     void (*wake)(fp_atomic_u32 *))
+{
+    targ args[4] = {{0}, {1}, {2}, {3}};
+    pthread_t th[4];
+    atomic_store(&pk_word, 0);
+    atomic_store(&pk_started, 0);
+    for (int i = 0; i < n; i++)
+        atomic_store(&pk_result[i], 0);
+    start_threads(th, n, waiter, args, sizeof(targ));
+    while (atomic_load(&pk_started) < n)
+        sched_yield();
+    sleep_ns(5 * 1000000LL);
+    atomic_store(&pk_word, word);
+    wake(&pk_word);
+    join_threads(th, n);
+}
+
 static void park_unit(void)
 {
     g_phase = "park_unit";
@@ -399,44 +420,18 @@ static void park_unit(void)
     CHECK(el < 5 * 1000000000LL, "20 ms wait took %" PRId64 " ns", el);
 
     /* wake_one after a change releases a forever-waiter */
-    targ args[4] = {{0}, {1}, {2}, {3}};
-    pthread_t th[4];
-    atomic_store(&pk_word, 0);
-    atomic_store(&pk_started, 0);
-    atomic_store(&pk_result[0], 0);
-    start_threads(th, 1, pk_waiter_forever, args, sizeof(targ));
-    while (atomic_load(&pk_started) < 1)
-        sched_yield();
-    sleep_ns(5 * 1000000LL); /* let it reach the kernel / condvar */
-    atomic_store(&pk_word, 1);
-    fp_park_wake_one(&pk_word);
-    join_threads(th, 1);
+    pk_round(1, pk_waiter_forever, 1, fp_park_wake_one);
     CHECK(atomic_load(&pk_result[0]) == 100 + FP_PARK_OK, "wake_one: result %d",
           atomic_load(&pk_result[0]) - 100);
 
     /* a wake without a change is spurious: timed waiters keep waiting */
-    atomic_store(&pk_word, 0);
-    atomic_store(&pk_started, 0);
-    start_threads(th, 2, pk_waiter_timed, args, sizeof(targ));
-    while (atomic_load(&pk_started) < 2)
-        sched_yield();
-    sleep_ns(5 * 1000000LL);
-    fp_park_wake_all(&pk_word);
-    join_threads(th, 2);
+    pk_round(2, pk_waiter_timed, 0, fp_park_wake_all);
     for (int i = 0; i < 2; i++)
         CHECK(atomic_load(&pk_result[i]) == 100 + FP_PARK_TIMEOUT,
               "wake without change returned %d, expected timeout", atomic_load(&pk_result[i]) - 100);
 
     /* wake_all releases every forever-waiter */
-    atomic_store(&pk_word, 0);
-    atomic_store(&pk_started, 0);
-    start_threads(th, 4, pk_waiter_forever, args, sizeof(targ));
-    while (atomic_load(&pk_started) < 4)
-        sched_yield();
-    sleep_ns(5 * 1000000LL);
-    atomic_store(&pk_word, 2);
-    fp_park_wake_all(&pk_word);
-    join_threads(th, 4);
+    pk_round(4, pk_waiter_forever, 2, fp_park_wake_all);
     for (int i = 0; i < 4; i++)
         CHECK(atomic_load(&pk_result[i]) == 100 + FP_PARK_OK, "wake_all: waiter %d result %d", i,
               atomic_load(&pk_result[i]) - 100);
@@ -514,6 +509,28 @@ static void slots_unit(void)
 #define MAX_SLOTS 8
 #define MAX_THREADS 16
 
+/* What run_threads hands each thread: the phase's shared context, and the thread's index. */
+typedef struct {
+    void *ctx;
+    int id;
+} thread_arg;
+
+/* Run fn on nthreads threads (each given a thread_arg) and join them; return the seconds. */
+static double run_threads(int nthreads, void *(*fn)(void *), void *ctx)
+{
+    pthread_t th[MAX_THREADS];
+    thread_arg args[MAX_THREADS];
+    CHECK(nthreads <= MAX_THREADS, "%d threads, at most %d", nthreads, MAX_THREADS);
+    for (int i = 0; i < nthreads; i++) {
+        args[i].ctx = ctx;
+        args[i].id = i;
+    }
+    int64_t t0 = now_ns();
+    start_threads(th, nthreads, fn, args, sizeof(thread_arg));
+    join_threads(th, nthreads);
+    return (double)(now_ns() - t0) / 1e9;
+}
+
 typedef struct async_node {
     fp_waiter w;
     fp_atomic_u32 notified; /* bumped by the wake callback */
@@ -547,11 +564,6 @@ typedef struct {
     _Atomic uint64_t holds, fast, immediate, queued, timeouts, cancels, cancel_lost,
         async_grants;
 } slots_ctx;
-
-typedef struct {
-    slots_ctx *c;
-    int id;
-} sarg;
 
 enum { VIA_FAST, VIA_IMMEDIATE, VIA_QUEUE };
 
@@ -603,8 +615,8 @@ static void hold_slot(slots_ctx *c, uint32_t me, uint32_t slot, int via, uint64_
 
 static void *slots_worker(void *arg)
 {
-    slots_ctx *c = ((sarg *)arg)->c;
-    uint32_t me = (uint32_t)((sarg *)arg)->id + 1;
+    slots_ctx *c = ((thread_arg *)arg)->ctx;
+    uint32_t me = (uint32_t)((thread_arg *)arg)->id + 1;
     uint64_t rs = UINT64_C(0x9E3779B97F4A7C15) * me + 1;
     uint64_t holds = 0, fast = 0, imm = 0, queued = 0, timeouts = 0, cancels = 0, lost = 0,
              agrants = 0;
@@ -728,16 +740,7 @@ static void slots_stress(const char *name, uint32_t nslots, int strict, int fifo
     pthread_mutex_init(&c->ticket_mu, NULL);
     atomic_store(&g_wakes, 0);
 
-    pthread_t th[MAX_THREADS];
-    sarg args[MAX_THREADS];
-    for (int i = 0; i < nthreads; i++) {
-        args[i].c = c;
-        args[i].id = i;
-    }
-    int64_t t0 = now_ns();
-    start_threads(th, nthreads, slots_worker, args, sizeof(sarg));
-    join_threads(th, nthreads);
-    double secs = (double)(now_ns() - t0) / 1e9;
+    double secs = run_threads(nthreads, slots_worker, c);
 
     /* conservation: every slot is free exactly once, nobody waits */
     CHECK(fp_slots_waiting(c->s) == 0, "%u waiters left", fp_slots_waiting(c->s));
@@ -804,15 +807,10 @@ static void bump_epoch(baton_ctx *c)
     fp_park_wake_all(&c->epoch);
 }
 
-typedef struct {
-    baton_ctx *c;
-    int id;
-} barg;
-
 static void *baton_thread(void *arg)
 {
-    baton_ctx *c = ((barg *)arg)->c;
-    uint32_t me = (uint32_t)((barg *)arg)->id + 1;
+    baton_ctx *c = ((thread_arg *)arg)->ctx;
+    uint32_t me = (uint32_t)((thread_arg *)arg)->id + 1;
     int async = (me % 2) == 0;
     fp_waiter sw;
     fp_waiter_init(&sw, NULL, NULL);
@@ -878,22 +876,13 @@ static void slots_baton(const char *name, int strict, int nthreads, uint64_t ite
     CHECK(c->s != NULL, "fp_slots_new failed");
     c->iters = iters;
     atomic_store(&c->active, nthreads);
-    pthread_t th[MAX_THREADS];
-    barg args[MAX_THREADS];
-    for (int i = 0; i < nthreads; i++) {
-        args[i].c = c;
-        args[i].id = i;
-    }
-    int64_t t0 = now_ns();
-    start_threads(th, nthreads, baton_thread, args, sizeof(barg));
-    join_threads(th, nthreads);
+    double secs = run_threads(nthreads, baton_thread, c);
     uint32_t slot;
     CHECK(fp_slots_waiting(c->s) == 0, "waiters left");
     CHECK(fp_slots_try_acquire(c->s, &slot) == FP_SLOTS_OK && slot == 0, "slot lost");
     CHECK(c->payload == atomic_load(&c->acqs), "payload mismatch");
     printf("%s: 1 slot %s, %d threads, %u hand-offs, %.2f s\n", name,
-           strict ? "strict" : "non-strict", nthreads, atomic_load(&c->acqs),
-           (double)(now_ns() - t0) / 1e9);
+           strict ? "strict" : "non-strict", nthreads, atomic_load(&c->acqs), secs);
     fp_slots_free(c->s);
     free(c);
 }

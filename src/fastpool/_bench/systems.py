@@ -108,8 +108,14 @@ class System:
         (``execute(...).fetchall()``), for the suite's housekeeping on that database."""
         raise NotImplementedError
 
+    #: the third-party modules it imports (each installed by the distribution of that name)
+    requires: tuple[str, ...] = ()
+
     def missing(self) -> str | None:
         """None when it can run here, else why not (and how to fix that)."""
+        for module in self.requires:
+            if not _has(module):
+                return f"{module} is not installed (pip install {module})"
         return None
 
     # threaded systems
@@ -208,6 +214,17 @@ def _checkout_loop(connection: Callable[[], Any]) -> Callable[[int], None]:
     return loop
 
 
+def _async_checkout_loop(connection: Callable[[], Any]) -> Callable[[int], Awaitable[None]]:
+    """``n`` times ``async with connection(): pass``."""
+
+    async def loop(n: int) -> None:
+        for _ in range(n):
+            async with connection():
+                pass
+
+    return loop
+
+
 def _connection_ops(conn: Any) -> Ops:
     """Ops over one connection of its own (sqlite3's or apsw's): ``conn.execute`` for reads,
     ``with conn: conn.execute(...)`` for write transactions."""
@@ -265,10 +282,25 @@ class Sqlite3PerThread(System):
         return _connection_ops(stdlib_connect(self.path))
 
 
-class Sqlite3OpenClose(System):
+class _Checkout(System):
+    """Checks a connection out for each operation through ``self.connection()``: a context
+    manager (the sqlite3 systems), or with ``dbapi_pool`` a pool's DB-API connection, which
+    ``close()`` gives back (``open`` sets ``self.connection`` to the pool's checkout)."""
+
+    checkout = True
+    dbapi_pool = False
+    connection: Callable[[], Any]
+
+    def thread_ops(self) -> Ops:
+        return (_dbapi_pool_ops if self.dbapi_pool else _checkout_ops)(self.connection)
+
+    def checkout_loop(self) -> Callable[[int], None]:
+        return (_dbapi_checkout if self.dbapi_pool else _checkout_loop)(self.connection)
+
+
+class Sqlite3OpenClose(_Checkout):
     name = "sqlite3-open-close"
     how = "stdlib sqlite3, a new connection (and its pragmas) for every operation"
-    checkout = True
     package = "sqlite3"
 
     @contextlib.contextmanager
@@ -279,20 +311,13 @@ class Sqlite3OpenClose(System):
         finally:
             conn.close()
 
-    def thread_ops(self) -> Ops:
-        return _checkout_ops(self.connection)
 
-    def checkout_loop(self) -> Callable[[int], None]:
-        return _checkout_loop(self.connection)
-
-
-class Sqlite3QueuePool(System):
+class Sqlite3QueuePool(_Checkout):
     name = "sqlite3-queue"
     how = (
         f"hand-made pool: {POOL_SIZE} stdlib connections (check_same_thread=False) in a "
         "queue.Queue, get/put through a context manager; reads and writes share it"
     )
-    checkout = True
     package = "sqlite3"
 
     def open(self, path: str) -> None:
@@ -308,12 +333,6 @@ class Sqlite3QueuePool(System):
             yield conn
         finally:
             self.queue.put(conn)
-
-    def thread_ops(self) -> Ops:
-        return _checkout_ops(self.connection)
-
-    def checkout_loop(self) -> Callable[[int], None]:
-        return _checkout_loop(self.connection)
 
     def close(self) -> None:
         for conn in self.conns:
@@ -364,19 +383,15 @@ def _dbapi_checkout(connect: Callable[[], Any]) -> Callable[[int], None]:
     return loop
 
 
-class SQLAlchemyQueuePool(System):
+class SQLAlchemyQueuePool(_Checkout):
     name = "sqlalchemy"
     how = (
         f"SQLAlchemy QueuePool(pool_size={POOL_SIZE}, max_overflow=0) over raw sqlite3 "
         "connections (no engine, no ORM): pool.connect(), cursor, commit, close"
     )
-    checkout = True
     package = "SQLAlchemy"
-
-    def missing(self) -> str | None:
-        return (
-            None if _has("sqlalchemy") else "SQLAlchemy is not installed (pip install SQLAlchemy)"
-        )
+    dbapi_pool = True
+    requires = ("sqlalchemy",)
 
     def open(self, path: str) -> None:
         from sqlalchemy.pool import QueuePool
@@ -385,28 +400,21 @@ class SQLAlchemyQueuePool(System):
             return stdlib_connect(path, check_same_thread=False)
 
         self.pool = QueuePool(creator, pool_size=POOL_SIZE, max_overflow=0, timeout=30)
-
-    def thread_ops(self) -> Ops:
-        return _dbapi_pool_ops(self.pool.connect)
-
-    def checkout_loop(self) -> Callable[[int], None]:
-        return _dbapi_checkout(self.pool.connect)
+        self.connection = self.pool.connect
 
     def close(self) -> None:
         self.pool.dispose()
 
 
-class DBUtilsPooledDB(System):
+class DBUtilsPooledDB(_Checkout):
     name = "dbutils"
     how = (
         f"DBUtils PooledDB(sqlite3, maxconnections={POOL_SIZE}, blocking=True), pragmas as "
         "setsession: pool.connection(), cursor, commit, close"
     )
-    checkout = True
     package = "DBUtils"
-
-    def missing(self) -> str | None:
-        return None if _has("dbutils") else "DBUtils is not installed (pip install DBUtils)"
+    dbapi_pool = True
+    requires = ("dbutils",)
 
     def open(self, path: str) -> None:
         from dbutils.pooled_db import PooledDB
@@ -421,12 +429,7 @@ class DBUtilsPooledDB(System):
             timeout=BUSY_TIMEOUT,
             check_same_thread=False,
         )
-
-    def thread_ops(self) -> Ops:
-        return _dbapi_pool_ops(self.pool.connection)
-
-    def checkout_loop(self) -> Callable[[int], None]:
-        return _dbapi_checkout(self.pool.connection)
+        self.connection = self.pool.connection
 
     def close(self) -> None:
         self.pool.close()
@@ -439,6 +442,7 @@ class ApswPerThread(System):
         "conn.execute(...).fetchone(); writes: with conn: conn.execute(...)"
     )
     package = "apsw"
+    requires = ("apsw",)
     # apsw wheels link their own SQLite. Two copies of SQLite in one process must never open
     # the same file: POSIX locks belong to the process, and one copy closing its descriptor
     # drops the other's locks ("file is not a database" after a few rounds, seen here).
@@ -450,9 +454,6 @@ class ApswPerThread(System):
         conn = apsw.Connection(path)
         conn.setbusytimeout(int(BUSY_TIMEOUT * 1000))
         return conn
-
-    def missing(self) -> str | None:
-        return None if _has("apsw") else "apsw is not installed (pip install apsw)"
 
     @property
     def errors(self) -> tuple[type[BaseException], ...]:  # type: ignore[override]
@@ -515,14 +516,7 @@ class FastpoolAsync(_FastpoolDatabase):
         return AsyncOps(read, insert)
 
     def async_checkout_loop(self) -> Callable[[int], Awaitable[None]]:
-        reader = self.apool.reader
-
-        async def loop(n: int) -> None:
-            for _ in range(n):
-                async with reader():
-                    pass
-
-        return loop
+        return _async_checkout_loop(self.apool.reader)
 
     async def aclose(self) -> None:
         await self.stack.aclose()
@@ -536,9 +530,7 @@ class AiosqliteShared(System):
         "await db.execute_fetchall(...); write transactions serialized by an asyncio.Lock"
     )
     package = "aiosqlite"
-
-    def missing(self) -> str | None:
-        return None if _has("aiosqlite") else "aiosqlite is not installed (pip install aiosqlite)"
+    requires = ("aiosqlite",)
 
     async def aopen(self, path: str) -> None:
         self.db = await _aiosqlite_connect(path)
@@ -574,9 +566,7 @@ class AiosqlitePerOp(System):
     how = "aiosqlite, a new connection (its own thread, its pragmas) for every operation"
     checkout = True
     package = "aiosqlite"
-
-    def missing(self) -> str | None:
-        return None if _has("aiosqlite") else "aiosqlite is not installed (pip install aiosqlite)"
+    requires = ("aiosqlite",)
 
     async def async_ops(self) -> AsyncOps:
         path = self.path
@@ -619,13 +609,7 @@ class Aiosqlitepool(System):
     )
     checkout = True
     package = "aiosqlitepool"
-
-    def missing(self) -> str | None:
-        if not _has("aiosqlite"):
-            return "aiosqlite is not installed (pip install aiosqlite aiosqlitepool)"
-        if not _has("aiosqlitepool"):
-            return "aiosqlitepool is not installed (pip install aiosqlitepool)"
-        return None
+    requires = ("aiosqlite", "aiosqlitepool")
 
     async def aopen(self, path: str) -> None:
         from aiosqlitepool import SQLiteConnectionPool
@@ -650,14 +634,7 @@ class Aiosqlitepool(System):
         return AsyncOps(read, insert)
 
     def async_checkout_loop(self) -> Callable[[int], Awaitable[None]]:
-        connection = self.pool.connection
-
-        async def loop(n: int) -> None:
-            for _ in range(n):
-                async with connection():
-                    pass
-
-        return loop
+        return _async_checkout_loop(self.pool.connection)
 
     async def aclose(self) -> None:
         await self.pool.close()
