@@ -1,6 +1,5 @@
 """fastpool: a fast, safe SQLite connection pool for threaded and asyncio Python services."""
 
-from fastpool import dbapi as _dbapi
 from fastpool._core import (
     Connection,
     Cursor,
@@ -10,27 +9,92 @@ from fastpool._core import (
     sqlite_compile_options,
     sqlite_version,
 )
-from fastpool.dbapi import *  # noqa: F403  (PEP 249's names, re-exported below)
-from fastpool.errors import *  # noqa: F403  (dbapi's too; imported here for type checkers)
+from fastpool.dbapi import (
+    BINARY,
+    DATETIME,
+    NUMBER,
+    ROWID,
+    STRING,
+    Binary,
+    Date,
+    DateFromTicks,
+    Time,
+    TimeFromTicks,
+    Timestamp,
+    TimestampFromTicks,
+    apilevel,
+    connect,
+    install_as_sqlite3,
+    paramstyle,
+    threadsafety,
+)
+from fastpool.errors import (
+    BusyError,
+    DatabaseError,
+    DataError,
+    DiskFullError,
+    Error,
+    IntegrityError,
+    InterfaceError,
+    InternalError,
+    NotSupportedError,
+    OperationalError,
+    PoolClosed,
+    PoolError,
+    PoolTimeout,
+    ProgrammingError,
+    SQLiteCopyError,
+    Warning,
+)
 from fastpool.pool import Pool
 from fastpool.pool_async import AsyncCursor, AsyncLease, AsyncPool
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BINARY",
+    "DATETIME",
+    "NUMBER",
+    "ROWID",
+    "STRING",
     "AsyncCursor",
     "AsyncLease",
     "AsyncPool",
+    "Binary",
+    "BusyError",
     "Connection",
     "Cursor",
+    "DataError",
+    "DatabaseError",
+    "Date",
+    "DateFromTicks",
+    "DiskFullError",
+    "Error",
+    "IntegrityError",
+    "InterfaceError",
+    "InternalError",
     "Lease",
+    "NotSupportedError",
+    "OperationalError",
     "Pool",
+    "PoolClosed",
+    "PoolError",
+    "PoolTimeout",
+    "ProgrammingError",
     "Row",
+    "SQLiteCopyError",
+    "Time",
+    "TimeFromTicks",
+    "Timestamp",
+    "TimestampFromTicks",
     "Transaction",
+    "Warning",
     "__version__",
+    "apilevel",
+    "connect",
+    "install_as_sqlite3",
+    "paramstyle",
     "sqlite_compile_options",
     "sqlite_version",
+    "threadsafety",
 ]
-# PEP 249's names, with the exception classes (and sqlite_errorname, error_for_code) of
-# errors.__all__: one list, in dbapi.py.
-__all__ += _dbapi.__all__

@@ -286,3 +286,45 @@ cdef int64_t collect_slot(PoolCore pool, fp_slots *slots, object deadline):
         with nogil:
             rc = fp_slots_wait(slots, &waiter, budget)
     return waiter.slot if rc == FP_SLOTS_OK else -1
+
+
+cdef int close_pool(PoolCore pool, object timeout) except -1:
+    # PoolCore.close() after its argument check: stop lending, collect the slots until the
+    # deadline, close what came back.
+    pool.is_closed = True
+    if pool.fork_generation != FORK_GENERATION:
+        after_fork(pool, False)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    if pool.checkpointer is not None:
+        pool.checkpointer.join()
+    # Collect every slot: the idle ones at once, the busy ones as their leases return.
+    collected = []
+    for _ in range(pool.nreaders):
+        slot = collect_slot(pool, pool.reader_slots, deadline)
+        if slot < 0:
+            break
+        collected.append(slot)
+    # The caller's own writer lease cannot come back while we wait for it.
+    own_writer = pool.writer_owner == PyThread_get_thread_ident() and pool.writer_owner != 0
+    writer_collected = not own_writer and collect_slot(pool, pool.writer_slot, deadline) >= 0
+    pool.collected = True
+    # Close only what was collected. A lease still out may be running a call in another
+    # thread right now: its connection is closed when it comes back (return_*).
+    for slot in collected:
+        conn = pool.readers[slot]
+        pool.readers[slot] = None
+        if conn is not None:
+            (<Connection>conn).close()
+    if writer_collected:
+        release_xlock(pool)
+        close_xlock(pool)      # its descriptor goes with close(), not with the object
+    if writer_collected and pool.writer_conn is not None:
+        pool.writer_conn.close()
+    out = pool.nreaders - len(collected) + (0 if writer_collected else 1)
+    if out:
+        warnings.warn(
+            f"fastpool.Pool.close(): {out} lease(s) still checked out after "
+            f"{timeout if timeout is not None else 0} s; their connections are closed when "
+            f"they come back (return leases before closing the pool)",
+            ResourceWarning, stacklevel=2)
+    return 0

@@ -229,23 +229,7 @@ cdef class PoolCore:
         return self.writer_conn
 
     cdef str timeout_message(self, int role, int64_t waited_ns):
-        cdef fp_slots *slots = self.writer_slot if role == WRITER else self.reader_slots
-        size = fp_slots_capacity(slots)
-        in_use = size - fp_slots_free_count(slots)
-        message = (
-            f"timed out after {waited_ns / 1e9:.3f} s waiting for a {ROLE_NAMES[role]}: "
-            f"{size} {ROLE_NAMES[role]} connection(s), {in_use} in use, "
-            f"{fp_slots_waiting(slots)} other caller(s) waiting. ")
-        if not self.debug:
-            return message + ("Leases are held too long or never returned (use 'with'); "
-                              "pass debug=True to see who holds them")
-        now = time.monotonic()
-        lines = [message + "Held by:"]
-        for (held_role, slot), (thread_name, since, stack) in list(self.holders.items()):
-            if held_role == role:
-                lines.append(f"  - {ROLE_NAMES[role]} {slot}: thread {thread_name!r} for "
-                             f"{now - since:.3f} s, checked out at:\n{stack}")
-        return "\n".join(lines)
+        return timeout_text(self, role, waited_ns)
 
     cdef Connection reader_connection(self, uint32_t slot):
         conn = self.readers[slot]
@@ -460,34 +444,7 @@ cdef class PoolCore:
 
     def stats(self):
         """Counters and gauges of the pool, as a dict (see the README for each key)."""
-        cache = {"hits": 0, "misses": 0, "evictions": 0}
-        conns = [c for c in self.readers if c is not None] + [self.writer_conn]
-        for c in conns:
-            if not (<Connection>c).closed:
-                s = (<Connection>c).cache_stats()
-                for key in cache:
-                    cache[key] += s[key]
-        readers_idle = fp_slots_free_count(self.reader_slots)
-        return {
-            "readers": self.nreaders,
-            "readers_open": sum(1 for c in self.readers if c is not None),
-            "readers_idle": readers_idle,
-            "readers_in_use": self.nreaders - readers_idle,
-            "writer_busy": fp_slots_free_count(self.writer_slot) == 0,
-            "waiting_readers": fp_slots_waiting(self.reader_slots),
-            "waiting_writers": fp_slots_waiting(self.writer_slot),
-            "checkouts": self.n_checkouts,
-            "waits": self.n_waits,
-            "wait_time": self.wait_ns / 1e9,
-            "timeouts": self.n_timeouts,
-            "discarded": self.n_discarded,
-            "statement_cache_hits": cache["hits"],
-            "statement_cache_misses": cache["misses"],
-            "statement_cache_evictions": cache["evictions"],
-            **(self.checkpointer.stats() if self.checkpointer is not None else
-               {"checkpoints": 0, "wal_restarts": 0, "checkpoint_errors": 0}),
-            "closed": self.is_closed,
-        }
+        return pool_stats(self)
 
     def close(self, timeout=5.0):
         """Stop lending connections, wait up to ``timeout`` s for leases to come back, close all.
@@ -500,42 +457,7 @@ cdef class PoolCore:
             return
         if timeout is not None and not timeout >= 0:
             raise ValueError(f"timeout must be >= 0 seconds or None, not {timeout!r}")
-        self.is_closed = True
-        if self.fork_generation != FORK_GENERATION:
-            after_fork(self, False)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        if self.checkpointer is not None:
-            self.checkpointer.join()
-        # Collect every slot: the idle ones at once, the busy ones as their leases return.
-        collected = []
-        for _ in range(self.nreaders):
-            slot = collect_slot(self, self.reader_slots, deadline)
-            if slot < 0:
-                break
-            collected.append(slot)
-        # The caller's own writer lease cannot come back while we wait for it.
-        own_writer = self.writer_owner == PyThread_get_thread_ident() and self.writer_owner != 0
-        writer_collected = not own_writer and collect_slot(self, self.writer_slot, deadline) >= 0
-        self.collected = True
-        # Close only what was collected. A lease still out may be running a call in another
-        # thread right now: its connection is closed when it comes back (return_*).
-        for slot in collected:
-            conn = self.readers[slot]
-            self.readers[slot] = None
-            if conn is not None:
-                (<Connection>conn).close()
-        if writer_collected:
-            release_xlock(self)
-            close_xlock(self)      # its descriptor goes with close(), not with the object
-        if writer_collected and self.writer_conn is not None:
-            self.writer_conn.close()
-        out = self.nreaders - len(collected) + (0 if writer_collected else 1)
-        if out:
-            warnings.warn(
-                f"fastpool.Pool.close(): {out} lease(s) still checked out after "
-                f"{timeout if timeout is not None else 0} s; their connections are closed when "
-                f"they come back (return leases before closing the pool)",
-                ResourceWarning, stacklevel=2)
+        close_pool(self, timeout)
 
     @property
     def closed(self):

@@ -21,11 +21,21 @@ import time
 import warnings
 from typing import Any
 
-from fastpool import errors as _errors
 from fastpool._core import Connection
 from fastpool._core import sqlite_version as _sqlite_version
 from fastpool._options import connect_options
-from fastpool.errors import *  # noqa: F403  (PEP 249's exception classes, re-exported below)
+from fastpool.errors import (
+    DatabaseError,
+    DataError,
+    Error,
+    IntegrityError,
+    InterfaceError,
+    InternalError,
+    NotSupportedError,
+    OperationalError,
+    ProgrammingError,
+    Warning,
+)
 
 __all__ = [
     "BINARY",
@@ -34,24 +44,30 @@ __all__ = [
     "ROWID",
     "STRING",
     "Binary",
+    "DataError",
+    "DatabaseError",
     "Date",
     "DateFromTicks",
+    "Error",
+    "IntegrityError",
+    "InterfaceError",
+    "InternalError",
+    "NotSupportedError",
+    "OperationalError",
+    "ProgrammingError",
     "Time",
     "TimeFromTicks",
     "Timestamp",
     "TimestampFromTicks",
+    "Warning",
     "apilevel",
     "connect",
     "install_as_sqlite3",
     "paramstyle",
+    "sqlite_version",
+    "sqlite_version_info",
     "threadsafety",
 ]
-# PEP 249 wants the exception classes on the module: errors.__all__ names them all (and
-# the subclasses fastpool adds, such as BusyError and PoolTimeout).
-__all__ += _errors.__all__
-# Not in __all__, which the package re-exports whole (there ``sqlite_version`` is the
-# function): ``sqlite_version`` and ``sqlite_version_info``, the stdlib sqlite3 module's
-# attributes, defined below.
 
 apilevel = "2.0"
 #: Threads may share the module, not connections (a pool hands each thread its own).
