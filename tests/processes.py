@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -36,9 +37,27 @@ def wait_child(pid: int, timeout: float = 60) -> int:
         if done:
             return os.waitstatus_to_exitcode(status)
         time.sleep(0.01)
+    stacks = _stacks_of(pid)
     os.kill(pid, 9)
     os.waitpid(pid, 0)
-    raise AssertionError(f"child {pid} still running after {timeout} s (hung)")
+    raise AssertionError(f"child {pid} still running after {timeout} s (hung)\n{stacks}")
+
+
+def _stacks_of(pid: int) -> str:
+    """Where a hung child is stuck, from gdb when the machine has it (else a note)."""
+    gdb = shutil.which("gdb")
+    if gdb is None:
+        return "(no gdb on this machine: no stacks of the hung child)"
+    try:
+        out = subprocess.run(
+            [gdb, "-p", str(pid), "-batch", "-ex", "thread apply all bt 25"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"(gdb failed: {exc})"
+    return out.stdout[-8000:]
 
 
 def in_child(fn: Callable[[], object], timeout: float = 60) -> int:
