@@ -25,7 +25,8 @@ import tempfile
 import time
 
 WORKER = r"""
-import json, sys, threading, time, fastpool
+import json, sys, time, fastpool
+from concurrent.futures import ThreadPoolExecutor
 path, proc, threads, seconds, lock, start = sys.argv[1:]
 proc, threads, seconds = int(proc), int(threads), float(seconds)
 pool = fastpool.Pool(path, readers=1, writer_lock=lock == "on")
@@ -51,9 +52,8 @@ def work(t):
     lat.extend(mine)
 while time.time() < float(start):
     time.sleep(0.0005)
-ts = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
-for t in ts: t.start()
-for t in ts: t.join()
+with ThreadPoolExecutor(threads) as threads_of_this_process:
+    list(threads_of_this_process.map(work, range(threads)))
 pool.close()
 print(json.dumps({"lat": lat, "busy": busy[0]}))
 """

@@ -81,21 +81,33 @@ async def forever() -> None:
     await asyncio.get_running_loop().create_future()
 
 
-def hold_writer(apool: fastpool.AsyncPool):
+# What a holder runs inside its lease by default: the writer's leaves a transaction open.
+HOLDER_STATEMENT = {
+    "writer": "INSERT INTO t(v) VALUES ('never committed')",
+    "reader": "SELECT count(*) FROM t",
+}
+
+
+def hold(
+    apool: fastpool.AsyncPool,
+    role: str,
+    sql: str = "",
+    params: tuple = (),
+    *,
+    ready_while_running: bool = False,
+):
+    """A task body that takes a ``role`` lease, runs ``sql`` (default: ``HOLDER_STATEMENT``) in
+    it and waits forever without returning the lease. It says it is ready once the statement
+    ran, or with ``ready_while_running`` just before it, so that the loop can close while the
+    statement still runs."""
+
     async def body(ready: asyncio.Future[None]) -> None:
-        async with apool.writer() as conn:
-            await conn.execute("INSERT INTO t(v) VALUES ('never committed')")
-            ready.set_result(None)
-            await forever()
-
-    return body
-
-
-def hold_reader(apool: fastpool.AsyncPool):
-    async def body(ready: asyncio.Future[None]) -> None:
-        async with apool.reader() as conn:
-            await conn.fetchone("SELECT count(*) FROM t")
-            ready.set_result(None)
+        async with apool.writer() if role == "writer" else apool.reader() as conn:
+            if ready_while_running:
+                ready.set_result(None)
+            await conn.execute(sql or HOLDER_STATEMENT[role], params)
+            if not ready_while_running:
+                ready.set_result(None)
             await forever()
 
     return body
@@ -126,10 +138,9 @@ def leak_warnings(caught: list[warnings.WarningMessage], what: str) -> list[str]
 def test_lease_held_by_a_task_of_a_closed_loop_comes_back(apool, kind, what, keep_task):
     # task-collected: nothing refers to the task any more; task-kept: the application still
     # holds the task object (its loop is closed, so it can never run again).
-    hold = hold_writer if what == "writer" else hold_reader
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        tasks = abandon(kind, [hold(apool)])
+        tasks = abandon(kind, [hold(apool, what)])
         if not keep_task:
             del tasks
         gc.collect()
@@ -143,13 +154,13 @@ def test_the_warning_says_where_the_lease_was_checked_out(tmp_path, kind):
     run_on(kind)(pool.execute("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)"))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        abandon(kind, [hold_writer(pool)])
+        abandon(kind, [hold(pool, "writer")])
         gc.collect()
         run_on(kind)(writer_and_reader_work(pool))
         run_on(kind)(pool.close())
     (message,) = leak_warnings(caught, "writer")
     assert "event loop" in message and "checked out by" in message
-    assert "async with apool.writer() as conn" in message  # the line of the checkout
+    assert "async with apool.writer() if role" in message  # the line of the checkout
 
 
 @pytest.mark.parametrize("keep_task", [False, True], ids=["task-collected", "task-kept"])
@@ -170,7 +181,7 @@ def test_waiters_of_a_closed_loop_are_never_handed_the_connection(apool, kind, k
         warnings.simplefilter("always")
         tasks = abandon(
             kind,
-            [hold_writer(apool), hold_reader(apool), wait_for("writer"), wait_for("reader")],
+            [hold(apool, "writer"), hold(apool, "reader"), wait_for("writer"), wait_for("reader")],
         )
         assert apool.stats()["waiting_writers"] == 1 and apool.stats()["waiting_readers"] == 1
         if not keep_task:
@@ -192,12 +203,7 @@ def test_loop_closed_while_a_lease_statement_runs_on_a_worker(apool, kind, keep_
     # The reader's long query outruns the inline budget and moves to a worker thread; the
     # loop is closed while it runs there. The connection comes back once the statement ends
     # (not before: the worker is still using it).
-    async def body(ready: asyncio.Future[None]) -> None:
-        async with apool.reader() as conn:
-            ready.set_result(None)
-            await conn.fetchone(COUNT_TO, (3_000_000,))
-            await forever()
-
+    body = hold(apool, "reader", COUNT_TO, (3_000_000,), ready_while_running=True)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         tasks = abandon(kind, [body])
@@ -214,7 +220,7 @@ def test_writer_of_a_task_destroyed_on_a_live_loop_comes_back(apool, kind):
     # The loop keeps running, but the task holding the writer (inside a savepoint) awaits a
     # future nobody else refers to, and nothing refers to the task: the collector destroys
     # it ("Task was destroyed but it is pending!"). The pool must not keep it alive.
-    async def hold(ready: asyncio.Future[None]) -> None:
+    async def hold_in_savepoint(ready: asyncio.Future[None]) -> None:
         async with apool.writer() as conn:
             await conn.execute("INSERT INTO t(v) VALUES ('never committed')")
             async with apool.writer() as inner:
@@ -224,7 +230,9 @@ def test_writer_of_a_task_destroyed_on_a_live_loop_comes_back(apool, kind):
 
     async def main() -> None:
         ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        asyncio.get_running_loop().create_task(hold(ready))  # not kept: only weakly tracked
+        asyncio.get_running_loop().create_task(
+            hold_in_savepoint(ready)
+        )  # not kept: only weakly tracked
         await ready
         gc.collect()
         await writer_and_reader_work(apool)
@@ -247,12 +255,7 @@ def test_loop_closed_while_a_writer_statement_runs_on_a_worker(apool, kind):
     run_on(kind)(apool.execute(bulk, (100_000,)))  # inline, slow: learned
     run_on(kind)(apool.execute("DELETE FROM t"))
 
-    async def body(ready: asyncio.Future[None]) -> None:
-        async with apool.writer() as conn:
-            ready.set_result(None)
-            await conn.execute(bulk, (1_000_000,))
-            await forever()
-
+    body = hold(apool, "writer", bulk, (1_000_000,), ready_while_running=True)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         abandon(kind, [body])

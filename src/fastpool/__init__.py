@@ -28,24 +28,7 @@ from fastpool.dbapi import (
     paramstyle,
     threadsafety,
 )
-from fastpool.errors import (
-    BusyError,
-    DatabaseError,
-    DataError,
-    DiskFullError,
-    Error,
-    IntegrityError,
-    InterfaceError,
-    InternalError,
-    NotSupportedError,
-    OperationalError,
-    PoolClosed,
-    PoolError,
-    PoolTimeout,
-    ProgrammingError,
-    SQLiteCopyError,
-    Warning,
-)
+from fastpool.errors import *  # the whole hierarchy, named in __all__ below
 from fastpool.pool import Pool
 from fastpool.pool_async import AsyncCursor, AsyncLease, AsyncPool
 

@@ -28,19 +28,7 @@ from libc.stdint cimport int64_t, uint32_t
 
 import logging
 
-from fastpool.errors import (
-    DatabaseError,
-    DataError,
-    Error,
-    IntegrityError,
-    InterfaceError,
-    InternalError,
-    NotSupportedError,
-    OperationalError,
-    ProgrammingError,
-    Warning,
-    error_for_code,
-)
+from fastpool.errors import *
 
 # The library's logger: events that change the pool's connections without an exception in
 # the caller's hands (a broken connection replaced, a writer that could not be reopened).

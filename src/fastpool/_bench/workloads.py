@@ -19,6 +19,7 @@ from .systems import System
 #: Items in each worker's seeded work list (cycled through when a round outlasts it).
 WORK_ITEMS = 4096
 MIX_WRITE_FRACTION = 0.10
+_BASELINES = {"threads": "sqlite3", "async": "aiosqlite", "checkout": "sqlite3-queue"}
 
 
 @dataclass(frozen=True)
@@ -29,12 +30,20 @@ class Workload:
     key: str
     title: str
     what: str
-    kind: str  # "threads" | "async" | "checkout"
     workers: int
     op: str  # "read" | "join" | "insert" | "mix" | "checkout"
-    metric: str  # "ops_per_s" | "commits_per_s"
     unit: str
-    baseline: str
+    kind: str = "threads"  # "threads" | "async" | "checkout"
+
+    @property
+    def baseline(self) -> str:
+        """The system the ratios are computed against: what people use today for this kind."""
+        return _BASELINES[self.kind]
+
+    @property
+    def metric(self) -> str:
+        """``commits_per_s`` for the insert workloads (a commit is the unit), else ``ops_per_s``."""
+        return "commits_per_s" if self.op == "insert" else "ops_per_s"
 
     def systems(self, available: Sequence[System]) -> list[System]:
         """The systems, among ``available``, that can run this workload."""
@@ -66,12 +75,9 @@ def _reads(threads: int) -> Workload:
         key=f"reads{threads}",
         title=f"point select by primary key, {threads} thread{'s' if threads > 1 else ''}",
         what="SELECT id, name, email, score FROM users WHERE id = ? (one row, 4 columns)",
-        kind="threads",
         workers=threads,
         op="read",
-        metric="ops_per_s",
         unit="reads/s",
-        baseline="sqlite3",
     )
 
 
@@ -86,9 +92,7 @@ WORKLOADS: dict[str, Workload] = {
             kind="checkout",
             workers=1,
             op="checkout",
-            metric="ops_per_s",
             unit="checkouts/s",
-            baseline="sqlite3-queue",
         ),
         _reads(1),
         _reads(4),
@@ -98,34 +102,25 @@ WORKLOADS: dict[str, Workload] = {
             title="heavier read: join + GROUP BY over 3,000 rows, 4 threads",
             what="users JOIN orders over 600 users (3,000 joined rows), GROUP BY into 64 "
             "groups, fetchall",
-            kind="threads",
             workers=4,
             op="join",
-            metric="ops_per_s",
             unit="queries/s",
-            baseline="sqlite3",
         ),
         Workload(
             key="writers8",
             title="single-row write transactions, 8 threads",
             what="each operation is one transaction: INSERT INTO users ... ; COMMIT",
-            kind="threads",
             workers=8,
             op="insert",
-            metric="commits_per_s",
             unit="commits/s",
-            baseline="sqlite3",
         ),
         Workload(
             key="mix16",
             title="90% point reads / 10% write transactions, 16 threads",
             what="90% point selects, 10% single-row UPDATE transactions, seeded order",
-            kind="threads",
             workers=16,
             op="mix",
-            metric="ops_per_s",
             unit="ops/s",
-            baseline="sqlite3",
         ),
         Workload(
             key="async_reads100",
@@ -134,9 +129,7 @@ WORKLOADS: dict[str, Workload] = {
             kind="async",
             workers=100,
             op="read",
-            metric="ops_per_s",
             unit="reads/s",
-            baseline="aiosqlite",
         ),
         Workload(
             key="async_writes50",
@@ -145,9 +138,7 @@ WORKLOADS: dict[str, Workload] = {
             kind="async",
             workers=50,
             op="insert",
-            metric="commits_per_s",
             unit="commits/s",
-            baseline="aiosqlite",
         ),
     ]
 }
