@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct fp_slots {
     /* Written (RMW) by every lock-free release and every enqueue: its own
@@ -19,21 +20,32 @@ struct fp_slots {
     alignas(FP_CACHE_LINE) pthread_mutex_t mu;
     fp_waiter *head; /* oldest linked waiter; protected by mu */
     fp_waiter *tail; /* protected by mu */
+    int64_t last_handoff; /* when a release last granted a sync waiter; mu */
     /* immutable after fp_slots_new() */
     fp_ring *ring;
     uint32_t nslots;
-    int strict;
+    int64_t fifo_after_ns; /* 0: strict FIFO hand-off (see header) */
 };
 
-/* A grant made under the mutex whose notification must run after unlock. */
+/* A grant or a nudge made under the mutex whose notification must run after
+ * unlock. */
 typedef struct fp_pending_wake {
     fp_waiter *w;
     fp_wake_fn fn;
 } fp_pending_wake;
 
-/* Grants notified per mutex hold while draining; bounded so the batch can
- * live on the stack (we may not touch a granted node's links any more). */
+/* Notifications per mutex hold while serving; bounded so the batch can live
+ * on the stack (we may not touch a granted node's links any more). */
 #define WAKE_BATCH 8
+
+#define STATE_OF(word) ((word) & FP_WAITER_STATE_MASK)
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 /* pthread_mutex_lock/unlock on our own, initialised, default-type mutex can
  * only fail if memory was corrupted; carrying on would break the queue
@@ -59,6 +71,7 @@ void fp_waiter_init(fp_waiter *w, fp_wake_fn wake, void *user)
 {
     atomic_init(&w->state, FP_WAITER_IDLE);
     w->slot = UINT32_MAX;
+    w->since = 0;
     w->prev = w->next = NULL;
     w->wake = wake;
     w->user = user;
@@ -67,12 +80,12 @@ void fp_waiter_init(fp_waiter *w, fp_wake_fn wake, void *user)
 uint32_t fp_waiter_state(const fp_waiter *w)
 {
     /* cast: atomic_load on a const object is rejected by some compilers */
-    return atomic_load_explicit(&((fp_waiter *)w)->state, memory_order_acquire);
+    return STATE_OF(atomic_load_explicit(&((fp_waiter *)w)->state, memory_order_acquire));
 }
 
-fp_slots *fp_slots_new(uint32_t nslots, int strict_fifo)
+fp_slots *fp_slots_new(uint32_t nslots, int64_t fifo_after_ns)
 {
-    if (nslots == 0 || nslots > FP_SLOTS_MAX)
+    if (nslots == 0 || nslots > FP_SLOTS_MAX || fifo_after_ns < 0)
         return NULL;
 
     void *mem = NULL;
@@ -95,7 +108,7 @@ fp_slots *fp_slots_new(uint32_t nslots, int strict_fifo)
     atomic_init(&s->nwaiters, 0);
     s->head = s->tail = NULL;
     s->nslots = nslots;
-    s->strict = strict_fifo != 0;
+    s->fifo_after_ns = fifo_after_ns;
     for (uint32_t i = 0; i < nslots; i++) {
         /* capacity >= nslots, so this cannot fail; check anyway */
         if (fp_ring_push(s->ring, i) != FP_RING_OK) {
@@ -148,7 +161,7 @@ static void unlink_locked(fp_slots *s, fp_waiter *w)
 
 /* Hand `slot` to the oldest waiter.  Returns 1 and fills *pw if granted,
  * 0 if no waiter is linked (the caller still holds the slot).  The node is
- * unlinked and its fields read BEFORE the CAS: once it reads GRANTED a
+ * unlinked and its fields read BEFORE the store: once it reads GRANTED a
  * sync waiter may return and its stack frame may be gone. */
 static int grant_locked(fp_slots *s, uint32_t slot, fp_pending_wake *pw)
 {
@@ -157,21 +170,66 @@ static int grant_locked(fp_slots *s, uint32_t slot, fp_pending_wake *pw)
         unlink_locked(s, w);
         fp_wake_fn fn = w->wake;
         w->slot = slot;
-        uint32_t expected = FP_WAITER_WAITING;
+        uint32_t word = atomic_load_explicit(&w->state, memory_order_relaxed);
         /* release: publishes w->slot and the previous holder's writes */
-        if (atomic_compare_exchange_strong_explicit(&w->state, &expected,
-                                                    FP_WAITER_GRANTED,
+        if (STATE_OF(word) == FP_WAITER_WAITING &&
+            atomic_compare_exchange_strong_explicit(&w->state, &word,
+                                                    (word & ~FP_WAITER_STATE_MASK) |
+                                                        FP_WAITER_GRANTED,
                                                     memory_order_release,
                                                     memory_order_relaxed)) {
             pw->w = w;
             pw->fn = fn;
             return 1;
         }
-        /* Unreachable while the invariant "linked <=> WAITING" holds (all
-         * transitions off WAITING happen under mu after/with an unlink);
-         * skipping keeps the slot safe if a caller broke it. */
+        /* Unreachable while the invariant "linked <=> WAITING" holds (every
+         * change of a linked node's word happens under mu); skipping keeps
+         * the slot safe if a caller broke it. */
     }
     return 0;
+}
+
+/* Barging mode: slots may sit in the ring while waiters are linked, and it
+ * is this function that keeps such a slot from being forgotten.  Async
+ * heads cannot look for themselves: grant them ring slots.  Then nudge as
+ * many sync waiters (oldest first) as the ring holds slots: bump their
+ * words, which wakes them (after unlock) to try the ring.  A nudged waiter
+ * that takes a slot serves again as it leaves; one that finds the slot
+ * gone sleeps again, keeping its place.  Fills batch[] with what must be
+ * notified after unlock; returns how many, with *more set when async grants
+ * filled it first. */
+static int serve_locked(fp_slots *s, fp_pending_wake *batch, int *more)
+{
+    int n = 0;
+    *more = 0;
+    while (s->head != NULL && s->head->wake != NULL) {
+        uint32_t slot;
+        if (n == WAKE_BATCH) {
+            *more = 1;
+            return n;
+        }
+        if (fp_ring_pop(s->ring, &slot) != FP_RING_OK)
+            return n;
+        if (!grant_locked(s, slot, &batch[n])) { /* cannot happen: head != NULL */
+            if (fp_ring_push(s->ring, slot) != FP_RING_OK)
+                abort(); /* we just popped it: there is room */
+            return n;
+        }
+        n++;
+    }
+    /* Exact enough: a slot pushed after this look comes with its releaser's
+     * own nwaiters RMW, which sees these waiters and serves again. */
+    uint32_t free = fp_ring_size(s->ring);
+    for (fp_waiter *w = s->head; w != NULL && free > 0 && n < WAKE_BATCH; w = w->next) {
+        if (w->wake != NULL)
+            continue; /* served once it is the head */
+        atomic_fetch_add_explicit(&w->state, FP_WAITER_NUDGE, memory_order_release);
+        batch[n].w = w;
+        batch[n].fn = NULL;
+        n++;
+        free--;
+    }
+    return n;
 }
 
 /* Must be called without the mutex: the callback may take other locks and
@@ -184,14 +242,34 @@ static void notify(const fp_pending_wake *pw)
         fp_park_wake_one(&pw->w->state); /* address only, see header */
 }
 
+static void notify_all(const fp_pending_wake *batch, int n)
+{
+    for (int i = 0; i < n; i++)
+        notify(&batch[i]);
+}
+
+/* serve_locked() until it is done, taking the mutex for each batch. */
+static void serve(fp_slots *s)
+{
+    fp_pending_wake batch[WAKE_BATCH];
+    int more;
+    do {
+        lock(s);
+        int n = serve_locked(s, batch, &more);
+        unlock(s);
+        notify_all(batch, n);
+    } while (more);
+}
+
 /* ---- public operations ------------------------------------------------ */
 
 int fp_slots_try_acquire(fp_slots *s, uint32_t *slot)
 {
     if (s == NULL || slot == NULL)
         return FP_SLOTS_EINVAL;
-    /* No nwaiters check needed even in strict mode: there a free slot and a
-     * linked waiter never coexist (see header), so popping cannot barge. */
+    /* Strict mode: a free slot and a linked waiter never coexist (see
+     * header), so popping cannot pass a waiter.  Barging mode: it may, by
+     * design, until the oldest waiter has waited fifo_after_ns. */
     return fp_ring_pop(s->ring, slot) == FP_RING_OK ? FP_SLOTS_OK : FP_SLOTS_EMPTY;
 }
 
@@ -200,15 +278,19 @@ int fp_slots_enqueue(fp_slots *s, fp_waiter *w)
     if (s == NULL || w == NULL)
         return FP_SLOTS_EINVAL;
 
+    /* Before the mutex: the clock is the slowest part of a queued enqueue. */
+    int64_t since = s->fifo_after_ns != 0 && w->wake == NULL ? now_ns() : 0;
     lock(s);
     /* WAITING <=> linked, and that only changes under mu: relaxed is fine */
-    if (atomic_load_explicit(&w->state, memory_order_relaxed) == FP_WAITER_WAITING) {
+    uint32_t word = atomic_load_explicit(&w->state, memory_order_relaxed);
+    if (STATE_OF(word) == FP_WAITER_WAITING) {
         unlock(s);
         return FP_SLOTS_EINVAL;
     }
+    word &= ~FP_WAITER_STATE_MASK;
     /* Announce ourselves BEFORE looking at the ring (Dekker, see header):
      * a lock-free release either pushed early enough for our pop to see
-     * it, or its later RMW sees this increment and comes to drain. */
+     * it, or its later RMW sees this increment and comes to serve. */
     atomic_fetch_add_explicit(&s->nwaiters, 1, memory_order_acq_rel);
     uint32_t slot;
     if (fp_ring_pop(s->ring, &slot) == FP_RING_OK) {
@@ -216,31 +298,48 @@ int fp_slots_enqueue(fp_slots *s, fp_waiter *w)
         unlock(s);
         w->slot = slot;
         w->prev = w->next = NULL;
-        atomic_store_explicit(&w->state, FP_WAITER_GRANTED, memory_order_relaxed);
+        atomic_store_explicit(&w->state, word | FP_WAITER_GRANTED, memory_order_relaxed);
         return FP_SLOTS_OK;
     }
     w->slot = UINT32_MAX;
-    atomic_store_explicit(&w->state, FP_WAITER_WAITING, memory_order_relaxed);
+    w->since = since;
+    atomic_store_explicit(&w->state, word | FP_WAITER_WAITING, memory_order_relaxed);
     link_tail_locked(s, w);
     unlock(s);
     return FP_SLOTS_QUEUED;
 }
 
-/* Withdraw w if still WAITING.  Returns FP_SLOTS_CANCELLED if withdrawn,
- * else the state it had (acquire, so a GRANTED w->slot is visible) through
- * *seen and FP_SLOTS_OK. */
-static int withdraw(fp_slots *s, fp_waiter *w, uint32_t *seen)
+/* Withdraw w if still WAITING, then serve the new head if the ring holds a
+ * slot (w may have been the one nudged for it).  Returns
+ * FP_SLOTS_CANCELLED if withdrawn, else FP_SLOTS_OK with the state it had
+ * (acquire, so a GRANTED w->slot is visible) in *seen.  With `took` (a
+ * slot w popped from the ring itself), a withdrawn w is GRANTED that slot
+ * instead of CANCELLED. */
+static int withdraw(fp_slots *s, fp_waiter *w, uint32_t *seen, const uint32_t *took)
 {
-    uint32_t expected = FP_WAITER_WAITING;
+    fp_pending_wake batch[WAKE_BATCH];
+    int more, n = 0;
     lock(s);
-    int won = atomic_compare_exchange_strong_explicit(&w->state, &expected,
-                                                      FP_WAITER_CANCELLED,
-                                                      memory_order_acquire,
-                                                      memory_order_acquire);
-    if (won)
+    uint32_t word = atomic_load_explicit(&w->state, memory_order_acquire);
+    int won = STATE_OF(word) == FP_WAITER_WAITING;
+    if (won) {
         unlink_locked(s, w); /* was WAITING, hence linked */
+        uint32_t to = FP_WAITER_CANCELLED;
+        if (took != NULL) {
+            w->slot = *took;
+            to = FP_WAITER_GRANTED;
+        }
+        atomic_store_explicit(&w->state, (word & ~FP_WAITER_STATE_MASK) | to,
+                              memory_order_relaxed);
+        n = serve_locked(s, batch, &more);
+    }
     unlock(s);
-    *seen = expected;
+    if (won) {
+        notify_all(batch, n);
+        if (more)
+            serve(s);
+    }
+    *seen = STATE_OF(word);
     return won ? FP_SLOTS_CANCELLED : FP_SLOTS_OK;
 }
 
@@ -249,21 +348,50 @@ int fp_slots_wait(fp_slots *s, fp_waiter *w, int64_t timeout_ns)
     if (s == NULL || w == NULL || w->wake != NULL)
         return FP_SLOTS_EINVAL;
 
-    uint32_t st = atomic_load_explicit(&w->state, memory_order_acquire);
-    if (st == FP_WAITER_GRANTED)
+    uint32_t word = atomic_load_explicit(&w->state, memory_order_acquire);
+    if (STATE_OF(word) == FP_WAITER_GRANTED)
         return FP_SLOTS_OK; /* immediate grant from enqueue */
-    if (st != FP_WAITER_WAITING)
+    if (STATE_OF(word) != FP_WAITER_WAITING)
         return FP_SLOTS_EINVAL;
 
-    int prc = fp_park_wait(&w->state, FP_WAITER_WAITING, timeout_ns);
-    st = atomic_load_explicit(&w->state, memory_order_acquire);
-    if (st == FP_WAITER_GRANTED)
-        return FP_SLOTS_OK; /* releaser unlinked us before the CAS */
-
-    if (st == FP_WAITER_WAITING) {
-        /* Timed out (or park failed): withdraw.  Losing the CAS means a
-         * releaser granted us in the meantime; we own that slot. */
-        if (withdraw(s, w, &st) == FP_SLOTS_CANCELLED)
+    int64_t deadline = timeout_ns > 0 ? now_ns() + timeout_ns : 0;
+    int64_t left = timeout_ns;
+    int prc = FP_PARK_OK;
+    uint32_t st;
+    for (;;) {
+        if (s->fifo_after_ns != 0) {
+            /* Barging mode: a slot in the ring is anyone's, ours too.  The
+             * word was read before this pop: a slot pushed after the pop
+             * comes with a nudge that changes the word, so the park below
+             * cannot sleep through it. */
+            uint32_t slot;
+            if (fp_ring_pop(s->ring, &slot) == FP_RING_OK) {
+                if (withdraw(s, w, &st, &slot) == FP_SLOTS_CANCELLED)
+                    return FP_SLOTS_OK; /* GRANTED the slot it popped */
+                /* granted or cancelled meanwhile: never keep two slots */
+                if (fp_slots_release(s, slot) != FP_SLOTS_OK)
+                    return FP_SLOTS_EINVAL;
+                return st == FP_WAITER_GRANTED ? FP_SLOTS_OK : FP_SLOTS_CANCELLED;
+            }
+        }
+        if (left == 0 || prc == FP_PARK_ERROR)
+            break;
+        prc = fp_park_wait(&w->state, word, left);
+        word = atomic_load_explicit(&w->state, memory_order_acquire);
+        if (STATE_OF(word) != FP_WAITER_WAITING)
+            break;
+        if (timeout_ns > 0) {
+            left = deadline - now_ns();
+            if (left < 0)
+                left = 0;
+        }
+    }
+    if (STATE_OF(word) == FP_WAITER_GRANTED)
+        return FP_SLOTS_OK; /* the releaser unlinked us before its store */
+    if (STATE_OF(word) == FP_WAITER_WAITING) {
+        /* Timed out (or park failed): withdraw.  Failing to means a releaser
+         * granted us in the meantime; we own that slot. */
+        if (withdraw(s, w, &st, NULL) == FP_SLOTS_CANCELLED)
             return prc == FP_PARK_ERROR ? FP_SLOTS_ERROR : FP_SLOTS_TIMEOUT;
         if (st == FP_WAITER_GRANTED)
             return FP_SLOTS_OK;
@@ -281,7 +409,7 @@ int fp_slots_cancel(fp_slots *s, fp_waiter *w, uint32_t *slot_out)
     if (s == NULL || w == NULL || slot_out == NULL)
         return FP_SLOTS_EINVAL;
     uint32_t st;
-    if (withdraw(s, w, &st) == FP_SLOTS_CANCELLED)
+    if (withdraw(s, w, &st, NULL) == FP_SLOTS_CANCELLED)
         return FP_SLOTS_CANCELLED;
     if (st == FP_WAITER_GRANTED) {
         *slot_out = w->slot;
@@ -290,60 +418,44 @@ int fp_slots_cancel(fp_slots *s, fp_waiter *w, uint32_t *slot_out)
     return FP_SLOTS_EINVAL;
 }
 
-/* Strict mode, or waiters already counted: give the slot to the oldest
- * waiter under the mutex, else put it in the ring (still under the mutex,
- * which is what keeps "free slot + linked waiter" impossible in strict
- * mode). */
-static int release_locked_path(fp_slots *s, uint32_t slot)
+/* Has the oldest waiter w waited fifo_after_ns?  Counted from when it was
+ * queued, or from the last hand-off if that came later: once waiters have
+ * waited that long, one is handed a slot per fifo_after_ns and barging goes
+ * on in between, rather than the whole queue being served by hand-offs in a
+ * row (a convoy again).  If so, notes the hand-off about to be made. */
+static int starving_locked(fp_slots *s, const fp_waiter *w)
 {
-    fp_pending_wake pw;
-    int rc = FP_SLOTS_OK;
-    lock(s);
-    int granted = grant_locked(s, slot, &pw);
-    if (!granted && fp_ring_push(s->ring, slot) != FP_RING_OK)
-        rc = FP_SLOTS_EINVAL; /* ring full: a slot was released twice */
-    unlock(s);
-    if (granted)
-        notify(&pw);
-    return rc;
+    int64_t now = now_ns();
+    int64_t from = w->since > s->last_handoff ? w->since : s->last_handoff;
+    if (now - from < s->fifo_after_ns)
+        return 0;
+    s->last_handoff = now;
+    return 1;
 }
 
-/* Non-strict slow path after a lock-free push that found waiters counted:
- * move ring slots to linked waiters until one side runs out. */
-static int drain(fp_slots *s)
+/* Waiters counted (or strict mode): under the mutex, hand the slot straight
+ * to the oldest waiter if it must have it (strict mode, an async waiter, or
+ * one that has waited fifo_after_ns), else put it in the ring and nudge that
+ * waiter (still under the mutex, which is what keeps "free slot + linked
+ * waiter" impossible in strict mode). */
+static int release_locked(fp_slots *s, uint32_t slot)
 {
     fp_pending_wake batch[WAKE_BATCH];
-    int n;
-    int more;
-    do {
-        n = 0;
-        more = 0;
-        lock(s);
-        while (s->head != NULL) {
-            uint32_t slot;
-            /* EMPTY is exact: a slot pushed after this point comes with
-             * its releaser's own nwaiters RMW, which sees our waiters and
-             * drains again (see header). */
-            if (fp_ring_pop(s->ring, &slot) != FP_RING_OK)
-                break;
-            if (!grant_locked(s, slot, &batch[n])) {
-                /* cannot happen (head != NULL), but never drop a slot */
-                if (fp_ring_push(s->ring, slot) != FP_RING_OK) {
-                    unlock(s);
-                    return FP_SLOTS_EINVAL;
-                }
-                break;
-            }
-            if (++n == WAKE_BATCH) {
-                more = 1; /* notify this batch outside mu, then resume */
-                break;
-            }
-        }
-        unlock(s);
-        for (int i = 0; i < n; i++)
-            notify(&batch[i]);
-    } while (more);
-    return FP_SLOTS_OK;
+    int more = 0, n = 0, rc = FP_SLOTS_OK;
+    lock(s);
+    fp_waiter *w = s->head;
+    if (w != NULL && (s->fifo_after_ns == 0 || w->wake != NULL || starving_locked(s, w))) {
+        n = grant_locked(s, slot, &batch[0]);
+    } else if (fp_ring_push(s->ring, slot) != FP_RING_OK) {
+        rc = FP_SLOTS_EINVAL; /* ring full: a slot was released twice */
+    } else if (w != NULL) {
+        n = serve_locked(s, batch, &more);
+    }
+    unlock(s);
+    notify_all(batch, n);
+    if (more)
+        serve(s);
+    return rc;
 }
 
 int fp_slots_release(fp_slots *s, uint32_t slot)
@@ -353,16 +465,16 @@ int fp_slots_release(fp_slots *s, uint32_t slot)
 
     /* The relaxed read is only a hint for picking a path: a stale 0 is
      * corrected by the RMW below, a stale non-zero costs one mutex trip. */
-    if (s->strict || atomic_load_explicit(&s->nwaiters, memory_order_relaxed) != 0)
-        return release_locked_path(s, slot);
+    if (s->fifo_after_ns == 0 || atomic_load_explicit(&s->nwaiters, memory_order_relaxed) != 0)
+        return release_locked(s, slot);
 
     if (fp_ring_push(s->ring, slot) != FP_RING_OK)
         return FP_SLOTS_EINVAL; /* ring full: a slot was released twice */
     /* Dekker recheck: an RMW reads the latest count and orders our push
      * against every enqueuer's increment (see header). */
-    if (atomic_fetch_add_explicit(&s->nwaiters, 0, memory_order_acq_rel) == 0)
-        return FP_SLOTS_OK;
-    return drain(s);
+    if (atomic_fetch_add_explicit(&s->nwaiters, 0, memory_order_acq_rel) != 0)
+        serve(s);
+    return FP_SLOTS_OK;
 }
 
 uint32_t fp_slots_waiting(const fp_slots *s)

@@ -1,7 +1,8 @@
 /*
  * fp_slots.h - slot dispenser: hands out indices 0..nslots-1 (pool slots for
  * readers, or the single writer slot) to threads and asyncio tasks, with a
- * FIFO queue of parked waiters and direct hand-off on release.
+ * FIFO queue of parked waiters, and a hand-off policy that bounds how long a
+ * waiter can be passed over without forcing a context switch per hand-off.
  *
  * Structure
  *   - an fp_ring holding the indices of free slots (lock-free fast path);
@@ -15,13 +16,19 @@
  *   IDLE      -> set by fp_waiter_init(); the node is not in any queue.
  *   WAITING   -> set by fp_slots_enqueue() under the mutex; the node is
  *                linked.  A node is linked  <=>  its state is WAITING.
+ *                A "nudge" (barging mode) bumps the upper bits of the word
+ *                (FP_WAITER_NUDGE) and leaves it WAITING: it only wakes the
+ *                waiter to look at the ring.
  *   GRANTED   -> by enqueue (immediate grant, node never linked) or by a
  *                releaser (CAS WAITING->GRANTED under the mutex after
  *                unlinking the node).  w->slot is valid and OWNED by the
  *                waiter's owner, who must eventually fp_slots_release() it.
  *   CANCELLED -> by fp_slots_wait() on timeout or by fp_slots_cancel()
- *                (CAS WAITING->CANCELLED under the mutex, then unlink).
- *   Every transition out of WAITING happens under the mutex, by CAS, so
+ *                (WAITING->CANCELLED under the mutex, with the unlink).
+ *   GRANTED also by fp_slots_wait() itself in barging mode, when the waiter
+ *                took a slot from the ring (WAITING->GRANTED under the
+ *                mutex, with the unlink).
+ *   Every change of a linked node's word happens under the mutex, so
  *   exactly one of "granted" / "cancelled" wins for each enqueued waiter.
  *   A node may be enqueued again once it is not WAITING; an async node
  *   only after the wake callback of its previous grant (if any) has fired.
@@ -74,14 +81,15 @@
  *
  *   Lost wake-up (a waiter sleeping while a slot sits in the ring):
  *   The ring is linearizable (exact FULL/EMPTY, seq_cst, see fp_ring.h).
- *   strict FIFO: every push and every enqueue happens under the mutex; a
- *     release pushes only if no waiter is linked, an enqueue links only if
- *     its pop found the ring empty.  So a linked waiter and a free slot
- *     never coexist, and there is nothing to lose.
- *   non-strict: a release may push without the mutex.  Protocol:
+ *   strict FIFO (fifo_after_ns == 0): every push and every enqueue happens
+ *     under the mutex; a release pushes only if no waiter is linked, an
+ *     enqueue links only if its pop found the ring empty.  So a linked
+ *     waiter and a free slot never coexist, and there is nothing to lose.
+ *   barging: a release may push without the mutex.  Protocol:
  *     enqueuer E:  lock; RMW nwaiters += 1; pop; if EMPTY link, unlock.
- *     releaser R:  push; RMW nwaiters += 0; if it read != 0: lock, and
- *                  while a waiter is linked and a pop succeeds, grant.
+ *     releaser R:  push; RMW nwaiters += 0; if it read != 0: lock and serve
+ *                  (grant ring slots to async heads, nudge as many sync
+ *                  waiters as the ring holds slots).
  *     Every modification of nwaiters is an RMW (increments, decrements
  *     and the "+= 0"), so they form one modification order in which each
  *     later acq_rel RMW synchronizes with each earlier one.
@@ -89,22 +97,37 @@
  *       is after the push in the seq_cst order and cannot report EMPTY
  *       while R's slot is still in the ring; E takes a slot.
  *     - E's RMW before R's: R reads a count that includes E (unless E has
- *       already been unlinked, i.e. served or cancelled) and drains under
- *       the mutex.  The drain stops only when no waiter is linked or the
- *       ring is empty; a slot pushed after that EMPTY belongs to a release
- *       whose own RMW comes after E's (same argument), which drains again.
+ *       already been unlinked) and serves under the mutex, after E linked.
+ *     A sync waiter reads its word, then pops, then parks only while the
+ *     word is unchanged.  A slot pushed after its pop is followed by a
+ *     serve that nudges it (or a waiter ahead of it), which changes the
+ *     word: the park returns at once or is woken.  A nudged waiter that
+ *     leaves (took a slot, timed out, cancelled) serves again under the
+ *     mutex as it unlinks, so a nudge is never lost with it.
  *     (An RMW rather than a seq_cst fence + load: the same guarantee,
  *     provable from happens-before alone, and visible to ThreadSanitizer,
  *     which does not model fences; gcc also warns about fences under
  *     -fsanitize=thread.)
  *
- * FIFO
- *   Waiters are granted in enqueue order (cancelled ones are unlinked and
- *   skipped).  strict_fifo additionally guarantees that fp_slots_try_acquire
- *   and fp_slots_enqueue never take a free slot past a linked waiter.
- *   Without it, a thread arriving while a lock-free release is between its
- *   push and its recheck may take that slot first (barging), which is
- *   faster under load; waiters are still served oldest first.
+ * Order: strict FIFO or bounded barging
+ *   fifo_after_ns == 0 (strict FIFO): every release hands the slot to the
+ *   oldest waiter, and nobody takes a free slot past a linked waiter.
+ *   Fair, but under load each hand-off wakes a sleeping thread and the
+ *   releaser, wanting the slot again, must queue and sleep: one context
+ *   switch per hand-off (a lock convoy).
+ *   fifo_after_ns > 0 (barging): a release puts the slot in the ring and
+ *   nudges the oldest sync waiter, and a running thread may take the slot
+ *   first (the releaser itself, typically, going round its loop), which
+ *   costs no context switch.  Once the oldest waiter has waited
+ *   fifo_after_ns, the next release hands the slot straight to it, as in
+ *   strict mode (the idea of Go's sync.Mutex starvation mode), and the
+ *   clock starts again for the next waiter: one hand-off per fifo_after_ns
+ *   while waiters are that old, barging in between.  (Handing the whole
+ *   queue over in a row would be a convoy again: measured, it halved the
+ *   throughput of 8 writer threads.)  So a sync waiter is passed over for
+ *   at most fifo_after_ns for itself and for each waiter queued ahead of
+ *   it, plus the time the slot is held when the bound comes.
+ *   Async waiters (wake != NULL) are always handed slots in FIFO order.
  *
  * Capacity
  *   1 <= nslots <= FP_SLOTS_MAX.  Slot indices are 0..nslots-1.  Releasing an
@@ -133,19 +156,23 @@
 
 #define FP_SLOTS_MAX (1u << 24)
 
-/* fp_waiter.state values */
+/* fp_waiter.state values (the low bits of the word: FP_WAITER_STATE_MASK;
+ * the upper bits count nudges, see above) */
 #define FP_WAITER_IDLE      0u
 #define FP_WAITER_WAITING   1u
 #define FP_WAITER_GRANTED   2u
 #define FP_WAITER_CANCELLED 3u
+#define FP_WAITER_STATE_MASK 3u
+#define FP_WAITER_NUDGE     4u
 
 struct fp_waiter;
 /* See "wake callback" above. */
 typedef void (*fp_wake_fn)(struct fp_waiter *);
 
 typedef struct fp_waiter {
-    fp_atomic_u32 state;   /* FP_WAITER_*; see the state table above */
+    fp_atomic_u32 state;   /* FP_WAITER_* | nudges; read with fp_waiter_state() */
     uint32_t slot;         /* valid once state == GRANTED */
+    int64_t since;         /* CLOCK_MONOTONIC ns when queued (sync, barging) */
     struct fp_waiter *prev, *next; /* queue links, owned by the dispenser */
     fp_wake_fn wake;       /* NULL: sync waiter (fp_slots_wait) */
     void *user;            /* free for the owner (e.g. the asyncio facade) */
@@ -157,12 +184,13 @@ typedef struct fp_slots fp_slots;
  * before first use (atomic_init semantics: no other thread may see it). */
 void fp_waiter_init(fp_waiter *w, fp_wake_fn wake, void *user);
 
-/* Acquire load of w->state (for bindings that cannot use <stdatomic.h>). */
+/* FP_WAITER_*: acquire load of w->state, nudges masked off. */
 uint32_t fp_waiter_state(const fp_waiter *w);
 
-/* nslots in 1..FP_SLOTS_MAX; all slots start free.  NULL on bad argument or
- * allocation/mutex-init failure. */
-fp_slots *fp_slots_new(uint32_t nslots, int strict_fifo);
+/* nslots in 1..FP_SLOTS_MAX; all slots start free.  fifo_after_ns: 0 for
+ * strict FIFO, > 0 for barging until the oldest waiter has waited that long
+ * (see "Order").  NULL on bad argument or allocation/mutex-init failure. */
+fp_slots *fp_slots_new(uint32_t nslots, int64_t fifo_after_ns);
 
 /* NULL accepted.  No thread may use it concurrently and no waiter may
  * still be WAITING (they would be left dangling). */
@@ -180,8 +208,9 @@ int fp_slots_try_acquire(fp_slots *s, uint32_t *slot);
 int fp_slots_enqueue(fp_slots *s, fp_waiter *w);
 
 /* Sync waiters only (w->wake == NULL), called by the waiter's owner after
- * fp_slots_enqueue().  Sleeps until granted or timeout_ns elapses
- * (< 0 forever, 0 = just check).
+ * fp_slots_enqueue().  Sleeps until granted (in barging mode also until it
+ * takes a slot from the ring when nudged) or timeout_ns elapses (< 0
+ * forever, 0 = just check).
  *   FP_SLOTS_OK        granted (also if the grant raced with the timeout);
  *                      w->slot is owned by the caller.
  *   FP_SLOTS_TIMEOUT   timed out, withdrawn from the queue, no slot.
@@ -201,9 +230,11 @@ int fp_slots_wait(fp_slots *s, fp_waiter *w, int64_t timeout_ns);
  * Calling it twice on a GRANTED node returns the slot twice: don't. */
 int fp_slots_cancel(fp_slots *s, fp_waiter *w, uint32_t *slot_out);
 
-/* Give a held slot back: to the oldest WAITING waiter (then its wake runs,
- * outside the mutex, on this thread), else to the free ring.  Non-strict
- * mode pushes without the mutex when no waiter is counted.
+/* Give a held slot back: to the oldest WAITING waiter when it must have it
+ * (strict mode, an async waiter, or one that has waited fifo_after_ns; its
+ * wake then runs, outside the mutex, on this thread), else to the free ring,
+ * nudging sync waiters (see "Order").  Barging mode pushes without the
+ * mutex when no waiter is counted.
  * FP_SLOTS_OK, or FP_SLOTS_EINVAL (NULL, slot >= nslots, or the free ring
  * overflowed, which can only be a double release). */
 int fp_slots_release(fp_slots *s, uint32_t slot);

@@ -105,7 +105,8 @@ def hold(
         async with apool.writer() if role == "writer" else apool.reader() as conn:
             if ready_while_running:
                 ready.set_result(None)
-            await conn.execute(sql or HOLDER_STATEMENT[role], params)
+            run = conn.execute if role == "writer" else conn.fetchone
+            await run(sql or HOLDER_STATEMENT[role], params)
             if not ready_while_running:
                 ready.set_result(None)
             await forever()

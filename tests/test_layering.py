@@ -125,6 +125,7 @@ UNIT_PXD = {
     "_cursor.pxd",
     "_row.pxd",
     "_wal.pxd",
+    "_writer.pxd",
     "_pool.pxd",
     "_lease.pxd",
     "_async_jobs.pxd",

@@ -164,6 +164,88 @@ def test_writer_is_handed_over_in_arrival_order(make_pool, until):
     assert pool.stats()["waiting_writers"] == 0
 
 
+# -- the hand-off policy: barging, bounded by fifo_after ------------------------------------
+
+
+def queue_one_writer(pool, until, log):
+    """Start a thread that queues for the writer (held by the caller) and logs 'waiter' once
+    it has it; return the thread once it is queued."""
+
+    def waiter():
+        with pool.writer():
+            log.append("waiter")
+
+    t = threading.Thread(target=waiter)
+    t.start()
+    until(lambda: pool.stats()["waiting_writers"] == 1, what="the waiter queued")
+    return t
+
+
+def retakes_past_a_queued_waiter(pool, until, role: str) -> int:
+    """The main thread returns its lease (the writer, or the only reader) and takes it again
+    200 times while another thread keeps queueing for it; count the times it took it back
+    without waiting although that thread was queued."""
+    lease = pool.writer if role == "writer" else pool.reader
+    queued = f"waiting_{role}s"
+    stop = threading.Event()
+
+    def other():
+        while not stop.is_set():
+            with lease():
+                pass
+
+    holder = lease()
+    t = threading.Thread(target=other)
+    t.start()
+    until(lambda: pool.stats()[queued] == 1, what="the other thread queued")
+    past = 0
+    for _ in range(200):
+        st = pool.stats()
+        holder.close()
+        holder = lease()
+        if st[queued] and pool.stats()["waits"] == st["waits"]:
+            past += 1
+    stop.set()
+    holder.close()
+    t.join(10)
+    return past
+
+
+@pytest.mark.parametrize("role", ["writer", "reader"])
+@pytest.mark.parametrize("fifo_after", [0.001, 60])
+def test_a_running_thread_takes_a_free_slot_before_a_fresh_waiter(
+    make_pool, until, fifo_after, role
+):
+    # No convoy: the thread that returns a lease and wants it again need not queue and sleep
+    # behind a waiter that has not waited fifo_after yet. (The nudged waiter may win the race
+    # now and then; the returning thread wins it nearly always.)
+    pool = make_pool(readers=1, fifo_after=fifo_after)
+    assert retakes_past_a_queued_waiter(pool, until, role) > 0
+
+
+@pytest.mark.parametrize("role", ["writer", "reader"])
+def test_fifo_after_zero_never_lets_a_running_thread_past_a_waiter(make_pool, until, role):
+    assert retakes_past_a_queued_waiter(make_pool(readers=1, fifo_after=0), until, role) == 0
+
+
+def test_a_waiter_passed_over_for_fifo_after_gets_the_next_release(make_pool, until):
+    # The bound: however fast the holder cycles, the waiter gets the writer once it has
+    # waited fifo_after (the holder would go on for 10 minutes otherwise).
+    pool = make_pool(fifo_after=0.05)
+    log: list[str] = []
+    holder = pool.writer()
+    t = queue_one_writer(pool, until, log)
+    deadline = time.monotonic() + 600
+    while "waiter" not in log and time.monotonic() < deadline:
+        holder.close()
+        with pool.writer():
+            log.append("holder")
+        holder = pool.writer()
+    holder.close()
+    t.join(10)
+    assert "waiter" in log and log.count("holder") > 0
+
+
 def test_nested_writer_in_another_thread_waits_instead_of_nesting(make_pool, until):
     pool = make_pool()
     pool.execute("CREATE TABLE t(v)")

@@ -309,12 +309,12 @@ cdef class AsyncEngine:
         cdef Lease lease
         try:
             self.check_open()
-            conn = writer_connection(pool, False)
+            conn = pool.writer_connection(False)
         except BaseException:
             pool.return_slot(WRITER, 0)
             raise
         lease = pool.lease(WRITER, 0, conn)
-        if not try_xlock(pool):
+        if not pool.try_xlock():
             # Another process is writing: wait for it on a worker, never on the loop. (The
             # fast path may run before this loop is bound: then take the awaiting path.)
             if self.loop is None:
@@ -358,6 +358,10 @@ cdef class AsyncEngine:
         self.pending[w.node.item.token] = w
         return w
 
+    def savepoint_name(self):
+        """A name for a savepoint on the writer (one scheme for every savepoint of the pool)."""
+        return self.pool.next_savepoint()
+
     def timeout_message(self, bint writer, double waited):
         return self.pool.timeout_message(WRITER if writer else READER, <int64_t>(waited * 1e9))
 
@@ -370,14 +374,14 @@ cdef class AsyncEngine:
     def release(self, bint writer, uint32_t slot):
         """Give back a slot taken with acquire() but never made into a lease."""
         if writer:
-            release_xlock(self.pool)   # taken (or kept for us) for a lease that never began
+            self.pool.release_xlock()   # taken (or kept for us) for a lease that never began
         self.pool.return_slot(WRITER if writer else READER, slot)
 
     def lock_writer(self):
         """Holding the writer slot: None when the cross-process writer lock is ours (or not
         used), else a Job to await that waits for it on a worker thread."""
         cdef PoolCore pool = self.pool
-        if try_xlock(pool):
+        if pool.try_xlock():
             return None
         return self.submit(pool.current_writer(), OP_LOCK, "", None, -1, 0, None, True)
 
@@ -396,10 +400,10 @@ cdef class AsyncEngine:
         try:
             self.check_open()
         except BaseException:
-            release_xlock(pool)
+            pool.release_xlock()
             pool.return_slot(WRITER, 0)
             raise
-        lease = pool.lease(WRITER, 0, writer_connection(pool))
+        lease = pool.lease(WRITER, 0, pool.writer_connection(True))
         if not begin:
             lease.plain = True
             return lease

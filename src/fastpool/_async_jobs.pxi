@@ -76,7 +76,7 @@ cdef class Job:
             if self.take_xlock:
                 # Another process holds the writer lock: sleep on it here, not on the loop.
                 # It is ours (the process's) from now on; giving the writer back releases it.
-                take_xlock(engine.pool)
+                engine.pool.take_xlock()
             if self.cancelled:
                 raise OperationalError("interrupted before it started: the task was cancelled")
             if self.op == OP_LOCK:

@@ -146,12 +146,11 @@ class _WriterOwner:
     # Pool. `leases`: every lease checked out, so that those of a closed loop can be taken
     # back. Both weak: a task that is gone, with the leases it held, must not be kept alive
     # by the pool, or its connections would never come back.
-    __slots__ = ("leases", "savepoints", "writer")
+    __slots__ = ("leases", "writer")
 
     def __init__(self) -> None:
         self.writer: weakref.ref[AsyncLease] | None = None
         self.leases: weakref.WeakSet[AsyncLease] = weakref.WeakSet()
-        self.savepoints = 0
 
     def held_by_current_task(self) -> Lease | None:
         holder = None if self.writer is None else self.writer()
@@ -230,8 +229,7 @@ class AsyncLease:
                     raise InterfaceError(
                         "this task already holds the writer in a transaction; end that block first"
                     )
-                owner.savepoints += 1
-                name = f"fastpool_async_{owner.savepoints}"
+                name = self._engine.savepoint_name()
                 self._engine.call(held, _SCRIPT, f"SAVEPOINT {name}", ())
                 self._savepoint = name
                 self._lease = held

@@ -29,6 +29,9 @@ from libc.stdint cimport int64_t, uint32_t
 import logging
 
 from fastpool.errors import *
+# By name too: Cython binds builtin names at compile time, so without this line `Warning`
+# here would be the builtin, not PEP 249's fastpool.Warning that the star import brings.
+from fastpool.errors import Warning
 
 # The library's logger: events that change the pool's connections without an exception in
 # the caller's hands (a broken connection replaced, a writer that could not be reopened).

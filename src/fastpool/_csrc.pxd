@@ -89,7 +89,7 @@ cdef extern from "fp_slots.h" nogil:
     void fp_waiter_init(fp_waiter *w, fp_wake_fn wake, void *user) noexcept
     uint32_t fp_waiter_state(const fp_waiter *w) noexcept
 
-    fp_slots *fp_slots_new(uint32_t nslots, int strict_fifo) noexcept
+    fp_slots *fp_slots_new(uint32_t nslots, int64_t fifo_after_ns) noexcept
     void fp_slots_free(fp_slots *s) noexcept
     int fp_slots_try_acquire(fp_slots *s, uint32_t *slot) noexcept
     int fp_slots_enqueue(fp_slots *s, fp_waiter *w) noexcept

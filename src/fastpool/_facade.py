@@ -47,6 +47,7 @@ class PoolFacade:
         min_readers: int | None = None,
         writer_lock: bool = True,
         defensive: bool = True,
+        fifo_after: float = 0.001,
     ) -> None:
         """Open the pool.
 
@@ -76,6 +77,12 @@ class PoolFacade:
             defensive: turn on SQLite's defensive mode on every connection, so SQL cannot
                 corrupt the file (``PRAGMA writable_schema=1`` then editing ``sqlite_master``,
                 writes to ``sqlite_dbpage``, ``journal_mode=off``). False allows them again.
+            fifo_after: the fairness bound, in seconds. A thread that finds a connection
+                free takes it even when others are queued (no context switch per checkout),
+                until the oldest queued thread has waited this long: from then on each
+                connection returned goes straight to the oldest waiter. 0 hands every
+                connection to the oldest waiter (strict FIFO, slower under load). Async
+                waiters are always served in FIFO order.
 
         The writer is opened at once, so a bad path, pragma or permission fails here, and so
         does a configuration that would wedge the pool: ``locking_mode=exclusive``
@@ -98,6 +105,7 @@ class PoolFacade:
                 min_readers=min_readers,
                 writer_lock=writer_lock,
                 defensive=defensive,
+                fifo_after=fifo_after,
             )
         )
 

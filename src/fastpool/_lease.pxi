@@ -246,8 +246,7 @@ cdef class Transaction:
         if self.lease.role == READER:
             conn.executescript("BEGIN")
         else:
-            self.lease.pool.savepoint_counter += 1
-            self.savepoint = f"fastpool_tx_{self.lease.pool.savepoint_counter}"
+            self.savepoint = self.lease.pool.next_savepoint()
             conn.executescript(f"SAVEPOINT {self.savepoint}")
         return self.lease
 

@@ -50,10 +50,8 @@ cdef void forget_parent_handles(PoolCore pool) noexcept:
             for conn in pool.readers:
                 if conn is not None:
                     (<Connection>conn).epoch += 1
-        if pool.writer_conn is not None:
-            pool.writer_conn.epoch += 1
-        pool.writer_owner = 0
-        forget_parent_xlock(pool)
+        if pool.gate is not None:
+            pool.gate.forget_after_fork()
     except BaseException:
         pass    # an at-fork hook must not raise; acquire() still calls after_fork()
 
@@ -75,7 +73,7 @@ def _warn_open_pools_at_exit():
     for pool in list(LIVE_POOLS):
         if not (<PoolCore>pool).is_closed and (<PoolCore>pool).fork_generation == FORK_GENERATION:
             out = ((<PoolCore>pool).nreaders - fp_slots_free_count((<PoolCore>pool).reader_slots)
-                   + 1 - fp_slots_free_count((<PoolCore>pool).writer_slot))
+                   + (<PoolCore>pool).gate.busy())
             warnings.warn(
                 f"a fastpool pool is still open at interpreter exit with {out} lease(s) "
                 f"checked out; close pools (and return leases) before exiting",
@@ -85,9 +83,9 @@ def _warn_open_pools_at_exit():
 atexit.register(_warn_open_pools_at_exit)
 
 
-cdef double expiry(PoolCore pool):
+cdef double expiry(object opts):
     # Jitter spreads the reopening of connections made together over 10% of the lifetime.
-    lifetime = pool.opts.max_lifetime
+    lifetime = opts.max_lifetime
     if lifetime is None:
         return float("inf")
     return time.monotonic() + lifetime * (1.0 - 0.1 * random.random())
@@ -113,8 +111,8 @@ cdef void close_all_connections(PoolCore pool) noexcept:
         if conn is not None:
             (<Connection>conn).close()
             pool.readers[i] = None
-    if pool.writer_conn is not None:
-        pool.writer_conn.close()
+    if pool.gate is not None and pool.gate.current() is not None:
+        pool.gate.current().close()
 
 
 cdef int after_fork(PoolCore pool, bint wait=True) except -1:
@@ -131,9 +129,9 @@ cdef int after_fork(PoolCore pool, bint wait=True) except -1:
     for i in range(pool.nreaders):
         pool.readers[i] = None
     pool.checkpointer = None     # its thread was not copied into this process
+    pool.gate.use_checkpointer(None)
     pool.holders.clear()
-    pool.writer_owner = 0
-    forget_parent_xlock(pool)   # held (if at all) by the parent's token, not by us
+    pool.gate.forget_after_fork()   # held (if at all) by the parent's token, not by us
     pool.fork_generation = FORK_GENERATION
     pool.make_slots()
     if pool.fork_error is not None:
@@ -141,10 +139,11 @@ cdef int after_fork(PoolCore pool, bint wait=True) except -1:
             raise InterfaceError(pool.fork_error)
         return 0
     if not pool.is_closed:
-        pool.writer_conn = open_writer(pool)
-        pool.wal = in_wal_mode(pool.writer_conn)
+        writer = pool.gate.open()
+        pool.wal = in_wal_mode(writer)
         if pool.wal:
-            pool.checkpointer = start_checkpointer(pool.opts, pool.writer_conn)
+            pool.checkpointer = start_checkpointer(pool.opts, writer)
+            pool.gate.use_checkpointer(pool.checkpointer)
     return 0
 
 
@@ -156,7 +155,7 @@ cdef int retire_parent_connections(PoolCore pool, bint wait) except -1:
     copies = [c for c in pool.readers if c is not None]
     if pool.checkpointer is not None:
         copies.append(pool.checkpointer.conn)   # out of SQLite: _before_fork paused it
-    writer = pool.writer_conn
+    writer = pool.gate.current()
     if pool.opts.memory:
         # memdb is private memory after fork: the copies are this process's own database,
         # kept alive by them (closing the last would free it); only a copied write
@@ -216,7 +215,7 @@ cdef int retire_parent_writer(PoolCore pool, Connection conn, bint wait) except 
             f"here without touching the parent's files, so this pool cannot be used in "
             f"this process. Fork outside 'with pool.writer()' blocks")
         return 0
-    shm = os.fsencode(pool.file_path + "-shm")
+    shm = os.fsencode(pool.gate.database_file() + "-shm")
     c_shm = shm
     timeout = seconds_to_ns(pool.opts.busy_timeout)
     with nogil:
@@ -224,7 +223,7 @@ cdef int retire_parent_writer(PoolCore pool, Connection conn, bint wait) except 
     if rc == FP_FENCELOCK_TIMEOUT:
         raise error_for_code(SQLITE_BUSY, (
             f"database is locked: this process was forked while its parent was inside a "
-            f"write transaction on {pool.file_path!r}, and that transaction (or another "
+            f"write transaction on {pool.gate.database_file()!r}, and that transaction (or another "
             f"process's) did not end within busy_timeout ({pool.opts.busy_timeout:g} s). "
             f"The pool works here once it has ended; fork outside 'with pool.writer()' "
             f"blocks to avoid the wait"))
@@ -305,8 +304,8 @@ cdef int close_pool(PoolCore pool, object timeout) except -1:
             break
         collected.append(slot)
     # The caller's own writer lease cannot come back while we wait for it.
-    own_writer = pool.writer_owner == PyThread_get_thread_ident() and pool.writer_owner != 0
-    writer_collected = not own_writer and collect_slot(pool, pool.writer_slot, deadline) >= 0
+    own_writer = pool.gate.held_here()
+    writer_collected = not own_writer and collect_slot(pool, pool.gate.queue(), deadline) >= 0
     pool.collected = True
     # Close only what was collected. A lease still out may be running a call in another
     # thread right now: its connection is closed when it comes back (return_*).
@@ -316,10 +315,7 @@ cdef int close_pool(PoolCore pool, object timeout) except -1:
         if conn is not None:
             (<Connection>conn).close()
     if writer_collected:
-        release_xlock(pool)
-        close_xlock(pool)      # its descriptor goes with close(), not with the object
-    if writer_collected and pool.writer_conn is not None:
-        pool.writer_conn.close()
+        pool.gate.close()
     out = pool.nreaders - len(collected) + (0 if writer_collected else 1)
     if out:
         warnings.warn(

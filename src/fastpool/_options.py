@@ -26,6 +26,8 @@ DEFAULT_PRAGMAS: dict[str, PragmaValue] = {
 DEFAULT_BUSY_TIMEOUT = 5.0
 #: The reader slot ring holds at most 2**24 slots (csrc/fp_ring.h).
 MAX_READERS = 1 << 24
+# A bound on fairness longer than this is a mistake (an hour: passed over for ever, in effect).
+MAX_FIFO_AFTER = 3600.0
 DEFAULT_AUTOCHECKPOINT = 1000
 
 # Pragmas that only the writer may run: they change the database file, not the connection.
@@ -55,6 +57,12 @@ class PoolOptions:
     memory: bool
     writer_lock: bool = True
     defensive: bool = True
+    fifo_after: float = 0.001
+
+    @property
+    def fifo_after_ns(self) -> int:
+        """``fifo_after`` in nanoseconds, as the slot dispenser takes it (0: strict FIFO)."""
+        return round(self.fifo_after * 1e9)
 
 
 def _number(name: str, value: object, *, allow_none: bool = False, minimum: float = 0.0,
@@ -170,6 +178,7 @@ def pool_options(
     min_readers: object = None,
     writer_lock: object = True,
     defensive: object = True,
+    fifo_after: object = 0.001,
 ) -> PoolOptions:
     """Check every pool argument and return them normalised, or raise TypeError/ValueError."""
     path = _path(path)
@@ -192,6 +201,10 @@ def pool_options(
     timeout = _number("acquisition_timeout", acquisition_timeout, allow_none=True)
     lifetime = _number("max_lifetime", max_lifetime, allow_none=True, strictly_positive=True)
     idle = _number("idle_timeout", idle_timeout, allow_none=True, strictly_positive=True)
+    fifo = _number("fifo_after", fifo_after) or 0.0
+    if fifo > MAX_FIFO_AFTER:
+        raise ValueError(f"fifo_after must be <= {MAX_FIFO_AFTER:g} seconds (a bound on how "
+                         f"long a waiter may be passed over), not {fifo}")
     keep = n_readers if min_readers is None else _count("min_readers", min_readers, 0)
     if keep > n_readers:
         raise ValueError(f"min_readers ({keep}) must not exceed readers ({n_readers})")
@@ -236,6 +249,7 @@ def pool_options(
         memory=memory,
         writer_lock=writer_lock and not memory,
         defensive=defensive,
+        fifo_after=fifo,
     )
 
 

@@ -1,24 +1,21 @@
-# The pool unit (_pool.pxi): slots, checkout and return. PoolCore also carries the state that
-# the module-level functions of the writer unit (_writer.pxi: file_*, xlock*), the WAL unit
-# (_wal.pxi: checkpointer, wal) and the lifecycle unit (_lifecycle.pxi: expires, last_used,
-# last_sweep, fork_*) work on; those units take the PoolCore as an argument.
+# The pool unit (_pool.pxi): slots, checkout and return. The writer is the writer unit's
+# (WriterGate, _writer.pxd). PoolCore also carries the state that the module-level functions
+# of the WAL unit (_wal.pxi: checkpointer, wal) and the lifecycle unit (_lifecycle.pxi:
+# expires, last_used, last_sweep, fork_*) work on; those units take the PoolCore as an
+# argument.
 
 cdef class Lease
 
 
 cdef class PoolCore:
     cdef fp_slots *reader_slots
-    cdef fp_slots *writer_slot
     cdef object opts                 # fastpool._options.PoolOptions
     cdef uint32_t nreaders
     cdef list readers                # Connection or None (opened on first use) per slot
     cdef list expires                # monotonic time after which a reader is replaced
     cdef list last_used              # monotonic time a reader was last returned
-    cdef Connection writer_conn
+    cdef WriterGate gate             # the writer, its queue and its cross-process lock
     cdef Checkpointer checkpointer   # None unless the database is in WAL mode
-    cdef double writer_expires
-    cdef unsigned long writer_owner  # thread ident holding the writer, 0 if none
-    cdef unsigned long savepoint_counter
     cdef int64_t timeout_ns
     cdef readonly bint debug
     cdef bint track_time
@@ -32,14 +29,8 @@ cdef class PoolCore:
     cdef unsigned long long n_timeouts
     cdef unsigned long long n_discarded
     cdef int64_t wait_ns
-    cdef str file_path               # the writer's database file ("" for memory/temp)
-    cdef object file_id              # (st_dev, st_ino) of that file when opened, or None
-    cdef int64_t next_file_check     # monotonic ns before which the file is not re-checked
-    cdef fp_xlock *xlock             # cross-process writer lock (csrc/fp_xlock), or NULL
-    cdef bint xlock_held
     cdef str fork_error              # set in a child whose copied connections cannot be made safe
     cdef bint wal                    # the database was in WAL mode when the writer opened
-    cdef unsigned int xlock_batch    # writers in a row that kept the lock for the next one
 
     cdef int make_slots(self) except -1
     cdef Connection open_reader(self, uint32_t slot)
@@ -82,6 +73,21 @@ cdef class PoolCore:
 
     @cython.final
     cdef Connection current_writer(self)
+
+    @cython.final
+    cdef Connection writer_connection(self, bint lock)
+
+    @cython.final
+    cdef bint try_xlock(self) noexcept
+
+    @cython.final
+    cdef int take_xlock(self) except -1
+
+    @cython.final
+    cdef void release_xlock(self) noexcept
+
+    @cython.final
+    cdef str next_savepoint(self)
 
     cdef Connection reader_connection(self, uint32_t slot)
     cdef void return_reader(self, uint32_t slot, Connection conn) noexcept

@@ -48,7 +48,6 @@ cdef class PoolCore:
 
     def __cinit__(self):
         self.reader_slots = NULL
-        self.writer_slot = NULL
         # Closed until __init__ succeeds: a pool whose construction failed has nothing to
         # close, and must not warn about a missing close() when it is collected.
         self.is_closed = True
@@ -62,15 +61,17 @@ cdef class PoolCore:
         self.track_time = options.max_lifetime is not None or options.idle_timeout is not None
         self.fork_generation = FORK_GENERATION
         self.holders = {}
+        self.gate = WriterGate(options)
         self.make_slots()
         self.readers = [None] * self.nreaders
         self.expires = [float("inf")] * self.nreaders
         self.last_used = [0.0] * self.nreaders
-        self.writer_conn = open_writer(self)
+        writer = self.gate.open()
         try:
-            self.wal = in_wal_mode(self.writer_conn)
+            self.wal = in_wal_mode(writer)
             if self.wal:
-                self.checkpointer = start_checkpointer(self.opts, self.writer_conn)
+                self.checkpointer = start_checkpointer(self.opts, writer)
+                self.gate.use_checkpointer(self.checkpointer)
             for i in range(options.min_readers):
                 self.open_reader(i)
         except BaseException:
@@ -87,28 +88,27 @@ cdef class PoolCore:
         # The mutexes inside may have been copied mid-use by fork(); a child never frees them.
         if self.checkpointer is not None:
             self.checkpointer.stop()    # a pool collected without close(): its thread exits
+        if self.gate is None:
+            return                      # __init__ failed before it made the gate
         if self.fork_generation == FORK_GENERATION:
             fp_slots_free(self.reader_slots)
-            fp_slots_free(self.writer_slot)
-        if self.fork_generation == FORK_GENERATION:
-            close_xlock(self)          # a held lock was released on return
+            self.gate.free_slot()
+            self.gate.close_xlock()     # a held lock was released on return
         else:
-            fp_xlock_forget_after_fork(self.xlock)
-            self.xlock = NULL
+            self.gate.forget_after_fork()
 
     cdef int make_slots(self) except -1:
-        self.reader_slots = fp_slots_new(self.nreaders, 0)
-        self.writer_slot = fp_slots_new(1, 1)
-        if self.reader_slots == NULL or self.writer_slot == NULL:
-            raise MemoryError("could not allocate the pool's slot rings")
-        return 0
+        self.reader_slots = fp_slots_new(self.nreaders, self.opts.fifo_after_ns)
+        if self.reader_slots == NULL:
+            raise MemoryError("could not allocate the pool's slot ring")
+        return self.gate.make_slot()
 
     # -- connections -------------------------------------------------------------------------
 
     cdef Connection open_reader(self, uint32_t slot):
         conn = open_connection(self.opts, True)
         self.readers[slot] = conn
-        self.expires[slot] = expiry(self)
+        self.expires[slot] = expiry(self.opts)
         return conn
 
     # -- checkout and return -----------------------------------------------------------------
@@ -120,7 +120,7 @@ cdef class PoolCore:
         cdef int64_t started, waited
         if self.fork_generation != FORK_GENERATION:
             after_fork(self)
-            slots = self.writer_slot if role == WRITER else self.reader_slots
+            slots = self.gate.queue() if role == WRITER else self.reader_slots
         if self.fork_error is not None:
             raise InterfaceError(self.fork_error)
         if self.is_closed:
@@ -139,15 +139,15 @@ cdef class PoolCore:
             self.wait_ns += waited
             if rc == FP_SLOTS_TIMEOUT:
                 self.n_timeouts += 1
-                if role == WRITER and self.xlock_held:
-                    drop_kept_xlock(self)
+                if role == WRITER:
+                    self.gate.drop_kept_xlock()
                 raise PoolTimeout(self.timeout_message(role, waited))
         if rc != FP_SLOTS_OK:
             raise InternalError(f"the pool's slot ring failed (code {rc})")
         slot = waiter.slot
         if self.is_closed:
             if role == WRITER:
-                release_xlock(self)    # kept for us by the previous writer
+                self.gate.release_xlock()    # kept for us by the previous writer
             fp_slots_release(slots, slot)
             raise PoolClosed("the pool was closed while waiting for a connection")
         self.n_checkouts += 1
@@ -169,7 +169,7 @@ cdef class PoolCore:
     cdef bint try_writer(self) noexcept:
         # The writer slot if it is free now (counted as a checkout); never waits.
         cdef uint32_t slot
-        if fp_slots_try_acquire(self.writer_slot, &slot) != FP_SLOTS_OK:
+        if fp_slots_try_acquire(self.gate.queue(), &slot) != FP_SLOTS_OK:
             return False
         self.n_checkouts += 1
         return True
@@ -178,7 +178,7 @@ cdef class PoolCore:
     cdef int enqueue_waiter(self, int role, fp_waiter *waiter) noexcept:
         # fp_slots_enqueue on the role's slots: FP_SLOTS_OK (granted at once, counted as a
         # checkout), FP_SLOTS_QUEUED (counted as a wait) or an error code.
-        cdef int rc = fp_slots_enqueue(self.writer_slot if role == WRITER else self.reader_slots,
+        cdef int rc = fp_slots_enqueue(self.gate.queue() if role == WRITER else self.reader_slots,
                                        waiter)
         if rc == FP_SLOTS_OK:
             self.n_checkouts += 1
@@ -190,14 +190,14 @@ cdef class PoolCore:
     cdef int cancel_waiter(self, int role, fp_waiter *waiter, uint32_t *slot) noexcept:
         # fp_slots_cancel on the role's slots: FP_SLOTS_CANCELLED (withdrawn, no slot) or
         # FP_SLOTS_OK (the grant won the race: *slot is the caller's to return).
-        return fp_slots_cancel(self.writer_slot if role == WRITER else self.reader_slots,
+        return fp_slots_cancel(self.gate.queue() if role == WRITER else self.reader_slots,
                                waiter, slot)
 
     @cython.final
     cdef void return_slot(self, int role, uint32_t slot) noexcept:
         # Hand a bare slot on, one taken but never given a connection or a lease (the
         # cross-process lock is the caller's business).
-        fp_slots_release(self.writer_slot if role == WRITER else self.reader_slots, slot)
+        fp_slots_release(self.gate.queue() if role == WRITER else self.reader_slots, slot)
 
     @cython.final
     cdef void note_checkout(self) noexcept:
@@ -213,7 +213,7 @@ cdef class PoolCore:
 
     @cython.final
     cdef bint writer_out(self) noexcept:
-        return fp_slots_free_count(self.writer_slot) == 0
+        return self.gate.busy()
 
     @cython.final
     cdef bint has_closed(self) noexcept:
@@ -226,7 +226,29 @@ cdef class PoolCore:
 
     @cython.final
     cdef Connection current_writer(self):
-        return self.writer_conn
+        return self.gate.current()
+
+    @cython.final
+    cdef Connection writer_connection(self, bint lock):
+        # Holding the writer slot: the writer, checked and reopened if need be; with lock,
+        # the cross-process lock taken too (see WriterGate.connection).
+        return self.gate.connection(not self.is_closed, lock)
+
+    @cython.final
+    cdef bint try_xlock(self) noexcept:
+        return self.gate.try_xlock()
+
+    @cython.final
+    cdef int take_xlock(self) except -1:
+        return self.gate.take_xlock()
+
+    @cython.final
+    cdef void release_xlock(self) noexcept:
+        self.gate.release_xlock()
+
+    @cython.final
+    cdef str next_savepoint(self):
+        return self.gate.next_savepoint()
 
     cdef str timeout_message(self, int role, int64_t waited_ns):
         return timeout_text(self, role, waited_ns)
@@ -263,16 +285,14 @@ cdef class PoolCore:
             maybe_sweep_idle(self)
 
     cdef void return_writer(self, Connection conn) noexcept:
-        self.writer_owner = 0
         broken = conn.fatal or conn.db == NULL
-        expired = self.track_time and time.monotonic() >= self.writer_expires
-        if (broken or expired) and not self.is_closed:
+        if (broken or self.track_time and self.gate.expired()) and not self.is_closed:
             if broken:
                 discard(self, conn)
             else:
                 conn.close()
             try:
-                self.writer_conn = open_writer(self)
+                self.gate.open()
             except BaseException as exc:
                 # Keep the closed one: every writer call raises InterfaceError until a later
                 # return manages to reopen it.
@@ -281,11 +301,10 @@ cdef class PoolCore:
                 warnings.warn(f"fastpool could not reopen the writer connection: {exc}",
                               RuntimeWarning, stacklevel=2)
         if self.is_closed and self.collected:
-            self.writer_conn.close()
+            self.gate.current().close()
         elif not broken:
             restart_wal(self.checkpointer, conn)
-        hand_on_xlock(self)
-        fp_slots_release(self.writer_slot, 0)
+        self.gate.give_back(self.is_closed, self.collected)
 
     cdef void note_holder(self, int role, uint32_t slot):
         thread = threading.current_thread()
@@ -357,18 +376,15 @@ cdef class PoolCore:
         the block, or ``ROLLBACK`` if the block raises. Inside it, a nested ``pool.writer()``
         on the same thread becomes a SAVEPOINT instead of waiting for itself.
         """
-        cdef Lease outer
         cdef Lease lease
-        if self.writer_owner == PyThread_get_thread_ident() and self.writer_owner != 0 \
-                and self.fork_generation == FORK_GENERATION:
-            self.savepoint_counter += 1
-            lease = self.lease(SAVEPOINT, 0, self.writer_conn)
-            lease.savepoint = f"fastpool_{self.savepoint_counter}"
-            self.writer_conn.executescript(f"SAVEPOINT {lease.savepoint}")
+        if self.gate.held_here() and self.fork_generation == FORK_GENERATION:
+            lease = self.lease(SAVEPOINT, 0, self.gate.current())
+            lease.savepoint = self.gate.next_savepoint()
+            lease.conn.executescript(f"SAVEPOINT {lease.savepoint}")
             return lease
-        self.acquire(self.writer_slot, WRITER)
-        self.writer_owner = PyThread_get_thread_ident()
-        lease = self.lease(WRITER, 0, writer_connection(self))
+        self.acquire(self.gate.queue(), WRITER)
+        self.gate.hold_here()
+        lease = self.lease(WRITER, 0, self.gate.connection(not self.is_closed))
         try:
             begin_lease_write(lease)
         except BaseException:
@@ -406,13 +422,12 @@ cdef class PoolCore:
         transaction.
         """
         cdef Cursor cur
-        if self.writer_owner == PyThread_get_thread_ident() and self.writer_owner != 0 \
-                and self.fork_generation == FORK_GENERATION:
-            cur = self.writer_conn.execute(sql, params)
+        if self.gate.held_here() and self.fork_generation == FORK_GENERATION:
+            cur = self.gate.current().execute(sql, params)
             cur.materialize()
             return cur
-        self.acquire(self.writer_slot, WRITER)
-        conn = writer_connection(self)
+        self.acquire(self.gate.queue(), WRITER)
+        conn = self.gate.connection(not self.is_closed)
         try:
             cur = conn.execute(sql, params)
             cur.materialize()
@@ -436,9 +451,9 @@ cdef class PoolCore:
     def writer_no_transaction(self):
         """Check out the writer without opening a transaction (for checkpoints and VACUUM)."""
         cdef Lease lease
-        self.acquire(self.writer_slot, WRITER)
-        self.writer_owner = PyThread_get_thread_ident()
-        lease = self.lease(WRITER, 0, writer_connection(self))
+        self.acquire(self.gate.queue(), WRITER)
+        self.gate.hold_here()
+        lease = self.lease(WRITER, 0, self.gate.connection(not self.is_closed))
         lease.plain = True
         return lease
 

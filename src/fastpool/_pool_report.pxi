@@ -4,7 +4,7 @@ import time
 
 
 cdef str timeout_text(PoolCore pool, int role, int64_t waited_ns):
-    cdef fp_slots *slots = pool.writer_slot if role == WRITER else pool.reader_slots
+    cdef fp_slots *slots = pool.gate.queue() if role == WRITER else pool.reader_slots
     size = fp_slots_capacity(slots)
     in_use = size - fp_slots_free_count(slots)
     message = (
@@ -25,7 +25,7 @@ cdef str timeout_text(PoolCore pool, int role, int64_t waited_ns):
 
 cdef dict pool_stats(PoolCore pool):
     cache = {"hits": 0, "misses": 0, "evictions": 0}
-    conns = [c for c in pool.readers if c is not None] + [pool.writer_conn]
+    conns = [c for c in pool.readers if c is not None] + [pool.gate.current()]
     for c in conns:
         if not (<Connection>c).closed:
             s = (<Connection>c).cache_stats()
@@ -37,9 +37,9 @@ cdef dict pool_stats(PoolCore pool):
         "readers_open": sum(1 for c in pool.readers if c is not None),
         "readers_idle": readers_idle,
         "readers_in_use": pool.nreaders - readers_idle,
-        "writer_busy": fp_slots_free_count(pool.writer_slot) == 0,
+        "writer_busy": pool.gate.busy(),
         "waiting_readers": fp_slots_waiting(pool.reader_slots),
-        "waiting_writers": fp_slots_waiting(pool.writer_slot),
+        "waiting_writers": pool.gate.waiting(),
         "checkouts": pool.n_checkouts,
         "waits": pool.n_waits,
         "wait_time": pool.wait_ns / 1e9,

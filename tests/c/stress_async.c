@@ -172,7 +172,7 @@ static void phase_waiters(double scale)
     unsigned int seed = 12345;
 
     CHECK(nodes != NULL && state != NULL, "out of memory");
-    g_slots = fp_slots_new(SLOTS, 1);
+    g_slots = fp_slots_new(SLOTS, 0); /* strict FIFO */
     CHECK(g_slots != NULL, "fp_slots_new");
     for (int t = 0; t < SYNC_THREADS; t++)
         CHECK(pthread_create(&threads[t], NULL, sync_user, (void *)(uintptr_t)(t + 1)) == 0,

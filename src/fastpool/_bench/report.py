@@ -225,9 +225,11 @@ _LATENCY_COLUMNS = [
     ("read_p50_us", "read p50 µs"),
     ("read_p99_us", "read p99 µs"),
     ("read_p999_us", "read p99.9 µs"),
+    ("read_max_us", "worst read µs"),
     ("write_p50_us", "write p50 µs"),
     ("write_p99_us", "write p99 µs"),
     ("write_p999_us", "write p99.9 µs"),
+    ("write_max_us", "worst write µs"),
 ]
 
 

@@ -27,8 +27,10 @@ from .rounds import ThreadedRound, async_round, checkout_round
 from .systems import SYSTEMS, System
 from .workloads import WORKLOADS, Workload, check_writes
 
-#: Result keys summed over rounds (the others are medians).
+#: Result keys summed over rounds, and the worst single operations: the largest over rounds
+#: (the others are medians).
 _SUMMED = {"ops", "commits", "errors"}
+_WORST = {"read_max_us", "write_max_us"}
 
 
 @dataclass
@@ -61,14 +63,20 @@ class Config:
 
 
 def median_summary(rounds: list[dict[str, float]]) -> dict[str, float]:
-    """Medians over rounds of every metric (sums for ops, commits and errors)."""
+    """Medians over rounds of every metric (sums for ops, commits and errors, the largest
+    for the worst single operation)."""
     out: dict[str, float] = {}
     keys = dict.fromkeys(k for r in rounds for k in r)  # a short round may lack reads or writes
     for key in keys:
         values = [r[key] for r in rounds if key in r and not math.isnan(r[key])]
         if not values:
             continue
-        out[key] = sum(values) if key in _SUMMED else statistics.median(values)
+        if key in _SUMMED:
+            out[key] = sum(values)
+        elif key in _WORST:
+            out[key] = max(values)
+        else:
+            out[key] = statistics.median(values)
     return out
 
 

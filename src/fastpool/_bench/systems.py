@@ -203,6 +203,28 @@ class FastpoolSync(_FastpoolDatabase):
         self.pool.close()
 
 
+class FastpoolLeases(FastpoolSync):
+    name = "fastpool-lease"
+    how = (
+        f"fastpool.Pool(path, readers={POOL_SIZE}); reads through a lease, as code that runs "
+        "several queries does: with pool.reader() as r: r.fetchone(...); writes as fastpool's"
+    )
+    checkout = False  # the same checkout as fastpool's
+
+    def thread_ops(self) -> Ops:
+        ops, reader = super().thread_ops(), self.pool.reader
+
+        def read(key: tuple[int]) -> object:
+            with reader() as r:
+                return r.fetchone(SELECT, key)
+
+        def join(params: tuple[int, int]) -> object:
+            with reader() as r:
+                return r.fetchall(JOIN, params)
+
+        return Ops(read, join, ops.insert, ops.update)
+
+
 def _checkout_loop(connection: Callable[[], Any]) -> Callable[[int], None]:
     """``n`` times ``with connection(): pass``."""
 
@@ -645,6 +667,7 @@ SYSTEMS: dict[str, type[System]] = {
     cls.name: cls
     for cls in (
         FastpoolSync,
+        FastpoolLeases,
         Sqlite3PerThread,
         Sqlite3OpenClose,
         Sqlite3QueuePool,

@@ -97,6 +97,7 @@ WORKLOADS: dict[str, Workload] = {
         _reads(1),
         _reads(4),
         _reads(16),
+        _reads(64),
         Workload(
             key="join4",
             title="heavier read: join + GROUP BY over 3,000 rows, 4 threads",

@@ -1,0 +1,44 @@
+# The writer unit (_writer.pxi): the pool's one writer connection and everything between a
+# caller and it.
+
+
+cdef class WriterGate:
+    cdef object opts                 # fastpool._options.PoolOptions
+    cdef fp_slots *slot              # the one slot writers queue on (csrc/fp_slots)
+    cdef Connection conn             # the writer connection (closed: reopened on next use)
+    cdef Checkpointer checkpointer   # the WAL unit's, attached to each connection opened
+    cdef double expires              # monotonic time after which the connection is replaced
+    cdef unsigned long owner         # thread ident holding the writer, 0 if none
+    cdef unsigned long savepoints    # savepoint names handed out so far
+    cdef str file_path               # the database file ("" for memory/temp)
+    cdef object file_id              # (st_dev, st_ino) of that file when opened, or None
+    cdef int64_t next_file_check     # monotonic ns before which the file is not re-checked
+    cdef fp_xlock *xlock             # cross-process writer lock (csrc/fp_xlock), or NULL
+    cdef bint xlock_held
+    cdef unsigned int xlock_batch    # writers in a row that kept the lock for the next one
+
+    cdef int make_slot(self) except -1
+    cdef fp_slots *queue(self) noexcept
+    cdef Connection current(self)
+    cdef str database_file(self)
+    cdef bint busy(self) noexcept
+    cdef uint32_t waiting(self) noexcept
+    cdef void close(self) noexcept
+    cdef void free_slot(self) noexcept
+    cdef void use_checkpointer(self, Checkpointer checkpointer) noexcept
+    cdef Connection open(self)
+    cdef Connection connection(self, bint reopen, bint lock=*)
+    cdef bint expired(self) noexcept
+    cdef void give_back(self, bint closing, bint collected) noexcept
+    cdef void hold_here(self) noexcept
+    cdef bint held_here(self) noexcept
+    cdef str next_savepoint(self)
+    cdef int check_file(self) except -1
+    cdef bint try_xlock(self) noexcept
+    cdef int take_xlock(self) except -1
+    cdef void release_xlock(self) noexcept
+    cdef void drop_kept_xlock(self) noexcept
+    cdef void close_xlock(self) noexcept
+    cdef void forget_after_fork(self) noexcept
+    cdef int open_xlock(self, object st) except -1
+    cdef void lose_xlock(self, int rc) noexcept
