@@ -168,7 +168,7 @@ class FastpoolSync(_FastpoolDatabase):
     name = "fastpool"
     how = (
         f"fastpool.Pool(path, readers={POOL_SIZE}); pool.fetchone / pool.fetchall; "
-        "writes: with pool.writer() as w: w.execute(...) (BEGIN IMMEDIATE, FIFO writer)"
+        "writes: with pool.writer() as w: w.execute(...) (BEGIN IMMEDIATE, one queued writer)"
     )
     checkout = True
     errors = (fastpool.OperationalError,)
