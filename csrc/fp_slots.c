@@ -24,7 +24,9 @@ struct fp_slots {
     /* immutable after fp_slots_new() */
     fp_ring *ring;
     uint32_t nslots;
-    int64_t fifo_after_ns; /* 0: strict FIFO hand-off (see header) */
+    /* 0: strict FIFO hand-off (see header).  Set at creation; only ever changes to 0
+     * (fp_slots_make_strict, under mu), so a stale non-zero read is harmless. */
+    _Atomic int64_t fifo_after_ns;
 };
 
 /* A grant or a nudge made under the mutex whose notification must run after
@@ -40,6 +42,11 @@ typedef struct fp_pending_wake {
 
 #define STATE_OF(word) ((word) & FP_WAITER_STATE_MASK)
 
+static inline int64_t fifo_after(const fp_slots *s)
+{
+    return atomic_load_explicit(&((fp_slots *)s)->fifo_after_ns, memory_order_relaxed);
+}
+
 static int64_t now_ns(void)
 {
     struct timespec ts;
@@ -51,21 +58,16 @@ static int64_t now_ns(void)
  * only fail if memory was corrupted; carrying on would break the queue
  * invariants silently, so stop loudly instead of returning a code nobody
  * could act on. */
-static void lock(fp_slots *s)
+static void mutex_or_abort(int rc, const char *what)
 {
-    if (pthread_mutex_lock(&s->mu) != 0) {
-        fputs("fastpool: fp_slots mutex lock failed (corrupted?)\n", stderr);
+    if (rc != 0) {
+        fprintf(stderr, "fastpool: fp_slots mutex %s failed (corrupted?)\n", what);
         abort();
     }
 }
 
-static void unlock(fp_slots *s)
-{
-    if (pthread_mutex_unlock(&s->mu) != 0) {
-        fputs("fastpool: fp_slots mutex unlock failed (corrupted?)\n", stderr);
-        abort();
-    }
-}
+static void lock(fp_slots *s) { mutex_or_abort(pthread_mutex_lock(&s->mu), "lock"); }
+static void unlock(fp_slots *s) { mutex_or_abort(pthread_mutex_unlock(&s->mu), "unlock"); }
 
 void fp_waiter_init(fp_waiter *w, fp_wake_fn wake, void *user)
 {
@@ -96,22 +98,17 @@ fp_slots *fp_slots_new(uint32_t nslots, int64_t fifo_after_ns)
     fp_slots *s = mem;
 
     s->ring = fp_ring_new(nslots);
-    if (s->ring == NULL) {
-        free(s);
-        return NULL;
-    }
-    if (pthread_mutex_init(&s->mu, NULL) != 0) {
-        fp_ring_free(s->ring);
+    if (s->ring == NULL || pthread_mutex_init(&s->mu, NULL) != 0) {
+        fp_ring_free(s->ring); /* NULL accepted */
         free(s);
         return NULL;
     }
     atomic_init(&s->nwaiters, 0);
     s->head = s->tail = NULL;
     s->nslots = nslots;
-    s->fifo_after_ns = fifo_after_ns;
+    atomic_init(&s->fifo_after_ns, fifo_after_ns);
     for (uint32_t i = 0; i < nslots; i++) {
-        /* capacity >= nslots, so this cannot fail; check anyway */
-        if (fp_ring_push(s->ring, i) != FP_RING_OK) {
+        if (fp_ring_push(s->ring, i) != FP_RING_OK) { /* capacity >= nslots: cannot */
             fp_slots_free(s);
             return NULL;
         }
@@ -189,20 +186,21 @@ static int grant_locked(fp_slots *s, uint32_t slot, fp_pending_wake *pw)
     return 0;
 }
 
-/* Barging mode: slots may sit in the ring while waiters are linked, and it
- * is this function that keeps such a slot from being forgotten.  Async
- * heads cannot look for themselves: grant them ring slots.  Then nudge as
- * many sync waiters (oldest first) as the ring holds slots: bump their
- * words, which wakes them (after unlock) to try the ring.  A nudged waiter
- * that takes a slot serves again as it leaves; one that finds the slot
- * gone sleeps again, keeping its place.  Fills batch[] with what must be
- * notified after unlock; returns how many, with *more set when async grants
- * filled it first. */
+/* Slots may sit in the ring while waiters are linked (barging mode, or a
+ * lock-free push racing an enqueue): this keeps such a slot from being
+ * forgotten.  Grant ring slots to async heads, and in strict mode to every
+ * head; then nudge as many sync waiters (oldest first) as the ring holds
+ * slots: bump their words, which wakes them (after unlock) to try the ring.
+ * A nudged waiter that takes a slot serves again as it leaves; one that
+ * finds the slot gone sleeps again, keeping its place.  Fills batch[] with
+ * what must be notified after unlock; returns how many, with *more set when
+ * grants filled it first. */
 static int serve_locked(fp_slots *s, fp_pending_wake *batch, int *more)
 {
     int n = 0;
     *more = 0;
-    while (s->head != NULL && s->head->wake != NULL) {
+    /* Async heads cannot look for themselves, and in strict mode nobody may: grant. */
+    while (s->head != NULL && (s->head->wake != NULL || fifo_after(s) == 0)) {
         uint32_t slot;
         if (n == WAKE_BATCH) {
             *more = 1;
@@ -232,20 +230,17 @@ static int serve_locked(fp_slots *s, fp_pending_wake *batch, int *more)
     return n;
 }
 
-/* Must be called without the mutex: the callback may take other locks and
- * the sync path makes a syscall. */
-static void notify(const fp_pending_wake *pw)
-{
-    if (pw->fn != NULL)
-        pw->fn(pw->w);
-    else
-        fp_park_wake_one(&pw->w->state); /* address only, see header */
-}
-
+/* Must be called without the mutex: a callback may take other locks and the
+ * sync path makes a syscall.  A sync waiter's node is used by address only
+ * (see header). */
 static void notify_all(const fp_pending_wake *batch, int n)
 {
-    for (int i = 0; i < n; i++)
-        notify(&batch[i]);
+    for (int i = 0; i < n; i++) {
+        if (batch[i].fn != NULL)
+            batch[i].fn(batch[i].w);
+        else
+            fp_park_wake_one(&batch[i].w->state);
+    }
 }
 
 /* serve_locked() until it is done, taking the mutex for each batch. */
@@ -279,7 +274,7 @@ int fp_slots_enqueue(fp_slots *s, fp_waiter *w)
         return FP_SLOTS_EINVAL;
 
     /* Before the mutex: the clock is the slowest part of a queued enqueue. */
-    int64_t since = s->fifo_after_ns != 0 && w->wake == NULL ? now_ns() : 0;
+    int64_t since = fifo_after(s) != 0 && w->wake == NULL ? now_ns() : 0;
     lock(s);
     /* WAITING <=> linked, and that only changes under mu: relaxed is fine */
     uint32_t word = atomic_load_explicit(&w->state, memory_order_relaxed);
@@ -359,7 +354,7 @@ int fp_slots_wait(fp_slots *s, fp_waiter *w, int64_t timeout_ns)
     int prc = FP_PARK_OK;
     uint32_t st;
     for (;;) {
-        if (s->fifo_after_ns != 0) {
+        if (fifo_after(s) != 0) {
             /* Barging mode: a slot in the ring is anyone's, ours too.  The
              * word was read before this pop: a slot pushed after the pop
              * comes with a nudge that changes the word, so the park below
@@ -427,7 +422,7 @@ static int starving_locked(fp_slots *s, const fp_waiter *w)
 {
     int64_t now = now_ns();
     int64_t from = w->since > s->last_handoff ? w->since : s->last_handoff;
-    if (now - from < s->fifo_after_ns)
+    if (now - from < fifo_after(s))
         return 0;
     s->last_handoff = now;
     return 1;
@@ -444,7 +439,7 @@ static int release_locked(fp_slots *s, uint32_t slot)
     int more = 0, n = 0, rc = FP_SLOTS_OK;
     lock(s);
     fp_waiter *w = s->head;
-    if (w != NULL && (s->fifo_after_ns == 0 || w->wake != NULL || starving_locked(s, w))) {
+    if (w != NULL && (fifo_after(s) == 0 || w->wake != NULL || starving_locked(s, w))) {
         n = grant_locked(s, slot, &batch[0]);
     } else if (fp_ring_push(s->ring, slot) != FP_RING_OK) {
         rc = FP_SLOTS_EINVAL; /* ring full: a slot was released twice */
@@ -465,7 +460,7 @@ int fp_slots_release(fp_slots *s, uint32_t slot)
 
     /* The relaxed read is only a hint for picking a path: a stale 0 is
      * corrected by the RMW below, a stale non-zero costs one mutex trip. */
-    if (s->fifo_after_ns == 0 || atomic_load_explicit(&s->nwaiters, memory_order_relaxed) != 0)
+    if (fifo_after(s) == 0 || atomic_load_explicit(&s->nwaiters, memory_order_relaxed) != 0)
         return release_locked(s, slot);
 
     if (fp_ring_push(s->ring, slot) != FP_RING_OK)
@@ -474,6 +469,17 @@ int fp_slots_release(fp_slots *s, uint32_t slot)
      * against every enqueuer's increment (see header). */
     if (atomic_fetch_add_explicit(&s->nwaiters, 0, memory_order_acq_rel) != 0)
         serve(s);
+    return FP_SLOTS_OK;
+}
+
+int fp_slots_make_strict(fp_slots *s)
+{
+    if (s == NULL)
+        return FP_SLOTS_EINVAL;
+    lock(s); /* under mu: a release deciding under mu sees the new mode */
+    atomic_store_explicit(&s->fifo_after_ns, 0, memory_order_relaxed);
+    unlock(s);
+    serve(s); /* strict mode's invariant: no free slot while a waiter is linked */
     return FP_SLOTS_OK;
 }
 

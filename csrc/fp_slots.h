@@ -239,6 +239,11 @@ int fp_slots_cancel(fp_slots *s, fp_waiter *w, uint32_t *slot_out);
  * overflowed, which can only be a double release). */
 int fp_slots_release(fp_slots *s, uint32_t slot);
 
+/* Switch to strict FIFO from now on (a pool that is closing: every waiter is served, in
+ * order, before the closer collects the slots).  Slots in the ring go to the waiters
+ * linked.  FP_SLOTS_OK, or FP_SLOTS_EINVAL for NULL. */
+int fp_slots_make_strict(fp_slots *s);
+
 /* Approximate, racy counts for statistics only. */
 uint32_t fp_slots_waiting(const fp_slots *s);
 uint32_t fp_slots_free_count(const fp_slots *s);

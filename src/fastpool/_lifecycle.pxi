@@ -294,6 +294,12 @@ cdef int close_pool(PoolCore pool, object timeout) except -1:
     if pool.fork_generation != FORK_GENERATION:
         after_fork(pool, False)
     deadline = None if timeout is None else time.monotonic() + timeout
+    # Strict FIFO from here: every thread already queued is handed its slot (and raises
+    # PoolClosed) before the collection below, queued behind them, takes it for good.
+    # Barging, the collection could take a slot past a waiter, who would then wait for a
+    # slot that never comes back until its acquisition_timeout.
+    fp_slots_make_strict(pool.reader_slots)
+    pool.gate.serve_in_order()
     if pool.checkpointer is not None:
         pool.checkpointer.join()
     # Collect every slot: the idle ones at once, the busy ones as their leases return.

@@ -24,6 +24,7 @@ cdef class WriterGate:
     cdef bint busy(self) noexcept
     cdef uint32_t waiting(self) noexcept
     cdef void close(self) noexcept
+    cdef void serve_in_order(self) noexcept
     cdef void free_slot(self) noexcept
     cdef void use_checkpointer(self, Checkpointer checkpointer) noexcept
     cdef Connection open(self)

@@ -61,6 +61,11 @@ cdef class WriterGate:
     cdef uint32_t waiting(self) noexcept:
         return fp_slots_waiting(self.slot)
 
+    cdef void serve_in_order(self) noexcept:
+        # The pool is closing: from now on the writer goes to the oldest waiter (who finds
+        # the pool closed and hands it on), and the closer, queued last, gets it last.
+        fp_slots_make_strict(self.slot)
+
     cdef void close(self) noexcept:
         # close() of the pool collected the writer slot: nobody uses the writer any more.
         self.release_xlock()

@@ -498,6 +498,15 @@ static void slots_unit(void)
             CHECK(fp_slots_wait(s, &w, -1) == FP_SLOTS_OK && w.slot == a, "nudged waiter takes it");
             CHECK(fp_waiter_state(&w) == FP_WAITER_GRANTED && fp_slots_waiting(s) == 0,
                   "self-granted waiter left the queue");
+            /* a free slot beside a nudged waiter, then strict mode: the waiter is handed
+             * the slot, nobody can take it first any more */
+            CHECK(fp_slots_enqueue(s, &w) == FP_SLOTS_QUEUED, "enqueue should queue");
+            CHECK(fp_slots_release(s, a) == FP_SLOTS_OK, "release");
+            CHECK(fp_slots_make_strict(s) == FP_SLOTS_OK, "make_strict");
+            CHECK(fp_waiter_state(&w) == FP_WAITER_GRANTED && w.slot == a &&
+                  fp_slots_free_count(s) == 0, "make_strict must grant the waiter");
+            CHECK(fp_slots_wait(s, &w, 0) == FP_SLOTS_OK, "wait after the grant");
+            CHECK(fp_slots_make_strict(NULL) == FP_SLOTS_EINVAL, "NULL accepted");
         } else {
             /* queue, release hands over directly (sync: wake NULL) */
             CHECK(fp_slots_enqueue(s, &w) == FP_SLOTS_QUEUED, "enqueue should queue");
