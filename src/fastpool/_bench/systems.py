@@ -203,6 +203,27 @@ class FastpoolSync(_FastpoolDatabase):
         self.pool.close()
 
 
+class FastpoolLease(FastpoolSync):
+    name = "fastpool-lease"
+    how = (
+        f"fastpool.Pool(path, readers={POOL_SIZE}); reads through a lease: with pool.reader() "
+        "as c: c.fetchone(...) / c.fetchall(...); writes as fastpool's"
+    )
+
+    def thread_ops(self) -> Ops:
+        ops, reader = super().thread_ops(), self.pool.reader
+
+        def read(key: tuple[int]) -> object:
+            with reader() as c:
+                return c.fetchone(SELECT, key)
+
+        def join(params: tuple[int, int]) -> object:
+            with reader() as c:
+                return c.fetchall(JOIN, params)
+
+        return Ops(read, join, ops.insert, ops.update)
+
+
 def _checkout_loop(connection: Callable[[], Any]) -> Callable[[int], None]:
     """``n`` times ``with connection(): pass``."""
 
@@ -645,6 +666,7 @@ SYSTEMS: dict[str, type[System]] = {
     cls.name: cls
     for cls in (
         FastpoolSync,
+        FastpoolLease,
         Sqlite3PerThread,
         Sqlite3OpenClose,
         Sqlite3QueuePool,
