@@ -29,3 +29,4 @@ cdef class AsyncEngine:
     cdef void note_inline(self) noexcept
     cdef object done_reading(self, object loop, uint32_t slot, Connection conn, object result)
     cdef void give_back(self) noexcept
+    cdef int drain_posted(self) except -1

@@ -134,6 +134,13 @@ cdef class AsyncEngine:
                     (<SlotWaiter>obj).fire()
             item = nxt
 
+    cdef int drain_posted(self) except -1:
+        # Settle what was posted (e.g. a slot this thread just handed to a waiting task) now,
+        # not one loop iteration and a select() later; nothing posted, no read syscall.
+        if self.pending and fp_cq_signalled(self.cq):
+            self.drain()
+        return 0
+
     def stop(self):
         """Stop watching the descriptor and let the worker threads end."""
         self.settle()
@@ -294,8 +301,7 @@ cdef class AsyncEngine:
                 self.kept_loop = loop
             self.kept = conn
             self.kept_slot = slot
-        if self.pending:
-            self.drain()
+        self.drain_posted()
         return result
 
     cdef void give_back(self) noexcept:
@@ -309,8 +315,8 @@ cdef class AsyncEngine:
         elsewhere while it runs)."""
         self.kept_loop = None
         self.give_back()
-        if self.pending and self.loop is _get_running_loop():
-            self.drain()
+        if self.loop is _get_running_loop():
+            self.drain_posted()
 
     def read_on(self, uint32_t slot, int op, str sql, object params=()):
         """A one-shot read holding ``slot``: the result, or a Job that gives the slot back."""
@@ -366,8 +372,7 @@ cdef class AsyncEngine:
             return self.inline(conn, op, sql, params, False)
         finally:
             pool.end_lease(lease)
-            if self.pending:
-                self.drain()
+            self.drain_posted()
 
     # -- leases ------------------------------------------------------------------------------
 
@@ -475,10 +480,7 @@ cdef class AsyncEngine:
         try:
             return lease.__exit__(exc_type, None, None)
         finally:
-            if self.pending:
-                # The writer (or a reader) may just have been handed to a waiting task: settle
-                # its future now rather than one loop iteration and a select() later.
-                self.drain()
+            self.drain_posted()     # the slot may have gone to a waiting task
 
     def reclaim(self, Lease lease, str why):
         """Take back a lease whose task or event loop is gone, with the ResourceWarning of a
