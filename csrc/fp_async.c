@@ -134,6 +134,15 @@ fp_cq_item *fp_cq_take_all(fp_cq *q)
     return items;
 }
 
+int fp_cq_signalled(fp_cq *q)
+{
+    int signalled;
+    pthread_mutex_lock(&q->lock);
+    signalled = q->signalled;
+    pthread_mutex_unlock(&q->lock);
+    return signalled;
+}
+
 static void post_grant(fp_waiter *w)
 {
     /* The grant was made under fp_slots' mutex; the node is ours to post, and

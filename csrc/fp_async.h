@@ -65,6 +65,10 @@ int fp_cq_post(fp_cq *q, fp_cq_item *item);
  * and next before handing the item back to its owner. */
 fp_cq_item *fp_cq_take_all(fp_cq *q);
 
+/* 1 when an item was posted since the last fp_cq_take_all, else 0: lets the
+ * consumer skip a take (and its read syscall) that would find nothing. */
+int fp_cq_signalled(fp_cq *q);
+
 /* An fp_slots waiter whose grant is posted to a completion queue: the wake
  * callback (run by the releasing thread, without the GIL) posts `item`. */
 typedef struct fp_async_waiter {

@@ -21,6 +21,7 @@
 
 import queue
 import threading
+from asyncio import _get_running_loop
 
 cdef enum:
     INLINE_OPS = 400            # VM instructions between two looks at the clock (~5 µs)
@@ -87,6 +88,7 @@ cdef class AsyncEngine:
         True when the loop it replaces was closed: that loop's waiting tasks can never run
         again, so they are dropped from the slot queues, and what completed meanwhile is
         settled now."""
+        self.settle()
         if loop is self.loop:
             return False
         old = self.loop
@@ -132,8 +134,16 @@ cdef class AsyncEngine:
                     (<SlotWaiter>obj).fire()
             item = nxt
 
+    cdef int drain_posted(self) except -1:
+        # Settle what was posted (e.g. a slot this thread just handed to a waiting task) now,
+        # not one loop iteration and a select() later; nothing posted, no read syscall.
+        if self.pending and fp_cq_signalled(self.cq):
+            self.drain()
+        return 0
+
     def stop(self):
         """Stop watching the descriptor and let the worker threads end."""
+        self.settle()
         if self.loop is not None and not self.loop.is_closed():
             try:
                 self.loop.remove_reader(fp_cq_fd(self.cq))
@@ -168,6 +178,7 @@ cdef class AsyncEngine:
 
     def busy(self, bint except_writer=False):
         """True while a lease is out or a statement runs on a worker."""
+        self.settle()
         return (self.in_flight > 0 or self.pool.readers_out()
                 or (not except_writer and self.pool.writer_out()))
 
@@ -256,19 +267,56 @@ cdef class AsyncEngine:
         """Fast path of a one-shot read: the result, or NEED (no free reader, or slow SQL)."""
         cdef uint32_t slot
         cdef PoolCore pool = self.pool
-        cdef Connection conn
+        cdef Connection conn = self.kept
         self.check_open()
         if sql in self.slow_sql:
             return NEED
-        if not pool.try_reader(&slot):
-            return NEED
-        conn = pool.reader_connection(slot)
+        loop = _get_running_loop()
+        if conn is not None and loop is self.kept_loop:
+            slot = self.kept_slot
+            self.kept = None
+            pool.note_checkout()
+        else:
+            self.give_back()
+            if not pool.try_reader(&slot):
+                return NEED
+            conn = pool.reader_connection(slot)
         try:
-            return self.inline(conn, op, sql, params, True)
-        finally:
+            result = self.inline(conn, op, sql, params, True)
+        except BaseException:
             pool.return_reader(slot, conn)
-            if self.pending:
-                self.drain()
+            raise
+        return self.done_reading(loop, slot, conn, result)
+
+    cdef object done_reading(self, loop, uint32_t slot, Connection conn, result):
+        # Keep the reader until this loop runs its next callback, i.e. until the task lets
+        # others run: no other task can use it meanwhile, so a task's run of reads costs one
+        # checkout, not one each (nor, behind waiters, a wait each).
+        if result is NEED or loop is None:
+            self.pool.return_reader(slot, conn)
+        else:
+            self.give_back()
+            if self.kept_loop is not loop:
+                loop.call_soon(self.settle)
+                self.kept_loop = loop
+            self.kept = conn
+            self.kept_slot = slot
+        self.drain_posted()
+        return result
+
+    cdef void give_back(self) noexcept:
+        cdef Connection conn = self.kept
+        if conn is not None:
+            self.kept = None
+            self.pool.return_reader(self.kept_slot, conn)
+
+    def settle(self):
+        """Give back the reader kept since the last inline read (idle: read() holds it
+        elsewhere while it runs)."""
+        self.kept_loop = None
+        self.give_back()
+        if self.loop is _get_running_loop():
+            self.drain_posted()
 
     def read_on(self, uint32_t slot, int op, str sql, object params=()):
         """A one-shot read holding ``slot``: the result, or a Job that gives the slot back."""
@@ -287,10 +335,7 @@ cdef class AsyncEngine:
                 pool.return_reader(slot, conn)
                 raise
             if result is not NEED:
-                pool.return_reader(slot, conn)
-                if self.pending:
-                    self.drain()
-                return result
+                return self.done_reading(_get_running_loop(), slot, conn, result)
         return self.submit(conn, op, sql, params, READER, slot, None)
 
     def write(self, int op, str sql, object params=()):
@@ -327,8 +372,7 @@ cdef class AsyncEngine:
             return self.inline(conn, op, sql, params, False)
         finally:
             pool.end_lease(lease)
-            if self.pending:
-                self.drain()
+            self.drain_posted()
 
     # -- leases ------------------------------------------------------------------------------
 
@@ -338,6 +382,7 @@ cdef class AsyncEngine:
         cdef uint32_t slot
         cdef SlotWaiter w
         cdef int rc
+        self.settle()
         self.check_open()
         if not writer and pool.try_reader(&slot):
             return slot
@@ -439,10 +484,7 @@ cdef class AsyncEngine:
         try:
             return lease.__exit__(exc_type, None, None)
         finally:
-            if self.pending:
-                # The writer (or a reader) may just have been handed to a waiting task: settle
-                # its future now rather than one loop iteration and a select() later.
-                self.drain()
+            self.drain_posted()     # the slot may have gone to a waiting task
 
     def reclaim(self, Lease lease, str why):
         """Take back a lease whose task or event loop is gone, with the ResourceWarning of a

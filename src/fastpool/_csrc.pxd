@@ -192,5 +192,6 @@ cdef extern from "fp_async.h" nogil:
     int fp_cq_fd(const fp_cq *q) noexcept
     int fp_cq_post(fp_cq *q, fp_cq_item *item) noexcept
     fp_cq_item *fp_cq_take_all(fp_cq *q) noexcept
+    int fp_cq_signalled(fp_cq *q) noexcept
     void fp_async_waiter_init(fp_async_waiter *w, fp_cq *cq, uint64_t token) noexcept
     int64_t fp_monotonic_ns() noexcept

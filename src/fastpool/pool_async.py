@@ -93,6 +93,10 @@ class AsyncPool(PoolFacade):
             r = engine.write(op, sql, params)
         else:
             r = engine.read(op, sql, params)
+        return await self._after_fast_path(r, writer, op, sql, params)
+
+    async def _after_fast_path(self, r: Any, writer: bool, op: int, sql: str, params: Any) -> Any:
+        engine = self._engine
         if r is NEED:
             slot = await _slot(engine, self._owner, writer, self._timeout)
             if writer:
@@ -106,13 +110,20 @@ class AsyncPool(PoolFacade):
             await asyncio.sleep(0)
         return r
 
+    # fetchone and fetchall take the engine's fast path themselves: one coroutine per call.
     async def fetchone(self, sql: str, params: Any = ()) -> Any:
         """Run a query on a reader and return its first row (or None)."""
-        return await self._one_shot(False, _FETCHONE, sql, params)
+        r = self._engine.read(_FETCHONE, sql, params)
+        if r is NEED or self._engine.yield_due:
+            return await self._after_fast_path(r, False, _FETCHONE, sql, params)
+        return r
 
     async def fetchall(self, sql: str, params: Any = ()) -> list[Any]:
         """Run a query on a reader and return all its rows."""
-        return await self._one_shot(False, _FETCHALL, sql, params)  # type: ignore[no-any-return]
+        r = self._engine.read(_FETCHALL, sql, params)
+        if r is NEED or self._engine.yield_due:
+            r = await self._after_fast_path(r, False, _FETCHALL, sql, params)
+        return r  # type: ignore[no-any-return]
 
     async def execute(self, sql: str, params: Any = ()) -> AsyncCursor:
         """Run one write statement on the writer, in its own transaction; return its AsyncCursor.
@@ -140,6 +151,7 @@ class AsyncPool(PoolFacade):
 
     def stats(self) -> dict[str, Any]:
         """Counters and gauges of the pool, as a dict (see the README for each key)."""
+        self._engine.settle()  # a reader kept between inline reads is not in use
         return {**self._core.stats(), **self._engine.stats()}
 
     async def close(self, timeout: float | None = 5.0) -> None:
