@@ -1,29 +1,42 @@
-"""PEP 249 (DB-API 2.0): ``fastpool.connect()``, the module globals, type objects and
-constructors.
+"""PEP 249 (DB-API 2.0) and a drop-in for the stdlib ``sqlite3`` module.
 
-A connection from ``connect()`` is a ``fastpool.Connection`` in PEP 249 mode: a transaction
-opens before the first statement and lasts until ``commit()`` or ``rollback()``. The one
-place this departs from the stdlib ``sqlite3`` module: when the statement that opens the
-transaction writes, fastpool begins it with ``BEGIN IMMEDIATE`` (sqlite3 uses a deferred
-``BEGIN``), which takes the write lock up front, so the transaction cannot fail later with
-"database is locked" when its lock would have to be upgraded. (Queries open a deferred
-transaction, so a read-only connection never takes the write lock; like Python 3.12's
-``autocommit=False``, and unlike sqlite3's default mode, queries are inside the transaction
-too, so they all see one snapshot until ``commit()``.)
+``import fastpool.dbapi as sqlite3`` gives the ``sqlite3`` module's whole surface on
+fastpool's Cython core: ``connect()`` with every stdlib keyword, ``Connection``, ``Cursor``,
+``Row``, ``Blob``, ``PrepareProtocol``, the exception classes, the ``SQLITE_*`` and
+``PARSE_*`` constants, adapters and converters (with the default date/datetime ones, and the
+deprecation warnings the running Python gives for them), ``complete_statement`` and
+``enable_callback_tracebacks``.
+
+Where it departs from the stdlib (docs/migrating.md says more): a transaction that the
+default mode opens before INSERT/UPDATE/DELETE/REPLACE, and a written bare ``BEGIN``, begin
+``IMMEDIATE`` (take the write lock up front, so a transaction that read first can never fail
+at once with "database is locked" when it writes); ``connect(..., immediate=False)`` gives the
+stdlib's deferred ``BEGIN``. Outside a transaction a read holds no snapshot, as in the stdlib.
+``connect()`` follows the stdlib's defaults (the file's journal mode, ``foreign_keys`` off);
+``pragmas=`` asks for others (for example ``{"journal_mode": "wal"}``).
 """
 
 from __future__ import annotations
 
+import collections.abc
 import datetime
 import os
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from typing import Any
 
-from fastpool._core import Connection
+from fastpool import _core
+from fastpool._core import Blob, PrepareProtocol, adapt, complete_statement
+from fastpool._core import DBAPIConnection as Connection
+from fastpool._core import DBAPICursor as Cursor
+from fastpool._core import DBAPIRow as Row
+from fastpool._core import enable_callback_tracebacks, register_adapter, register_converter
 from fastpool._core import sqlite_version as _sqlite_version
-from fastpool._options import connect_options
+from fastpool._dbapi_dump import iterdump as _iterdump
+from fastpool._sqlite_constants import *  # noqa: F403
+from fastpool._sqlite_constants import __all__ as _constant_names
 from fastpool.errors import (
     DatabaseError,
     DataError,
@@ -40,10 +53,16 @@ from fastpool.errors import (
 __all__ = [
     "BINARY",
     "DATETIME",
+    "LEGACY_TRANSACTION_CONTROL",
     "NUMBER",
+    "PARSE_COLNAMES",
+    "PARSE_DECLTYPES",
     "ROWID",
     "STRING",
     "Binary",
+    "Blob",
+    "Connection",
+    "Cursor",
     "DataError",
     "DatabaseError",
     "Date",
@@ -54,86 +73,140 @@ __all__ = [
     "InternalError",
     "NotSupportedError",
     "OperationalError",
+    "PrepareProtocol",
     "ProgrammingError",
+    "Row",
     "Time",
     "TimeFromTicks",
     "Timestamp",
     "TimestampFromTicks",
     "Warning",
+    "adapt",
+    "adapters",
     "apilevel",
+    "complete_statement",
     "connect",
+    "converters",
+    "enable_callback_tracebacks",
     "install_as_sqlite3",
     "paramstyle",
-    "sqlite_version",
-    "sqlite_version_info",
+    "register_adapter",
+    "register_converter",
     "threadsafety",
+    *_constant_names,
 ]
 
 apilevel = "2.0"
-#: Threads may share the module, not connections (a pool hands each thread its own).
+#: Threads may share the module, not connections (each thread opens its own).
 threadsafety = 1
-#: ``?`` placeholders with a sequence; ``:name`` placeholders with a mapping work too.
+#: ``?`` placeholders with a sequence; ``:name`` placeholders with a dict work too.
 paramstyle = "qmark"
 #: The SQLite library fastpool runs on, as in the stdlib ``sqlite3`` module.
 sqlite_version: str = _sqlite_version()
 sqlite_version_info: tuple[int, int, int] = tuple(  # type: ignore[assignment]
     int(part) for part in sqlite_version.split(".")[:3]
 )
+#: ``detect_types`` flags: convert by declared column type / by ``"name [type]"`` alias.
+PARSE_DECLTYPES = 1
+PARSE_COLNAMES = 2
+#: ``autocommit=`` value for the pre-3.12 transaction handling (``isolation_level``).
+LEGACY_TRANSACTION_CONTROL = -1
+#: The adapter and converter registries (the very dicts the core consults).
+adapters: dict[tuple[type, type], Callable[[Any], Any]] = _core.dbapi_adapters()
+converters: dict[str, Callable[[bytes], Any]] = _core.dbapi_converters()
+
+# The pysqlite version the stdlib reports; deprecated from Python 3.12 (module __getattr__).
+_VERSION = "2.6.0"
+if sys.version_info < (3, 12):
+    version = _VERSION
+    version_info = (2, 6, 0)
+
+
+def __getattr__(name: str) -> object:
+    if name in ("version", "version_info"):
+        warnings.warn(
+            f"{name} is deprecated and will be removed in Python 3.14",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return _VERSION if name == "version" else (2, 6, 0)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+_core.set_dump_function(_iterdump)
+collections.abc.Sequence.register(Row)
 
 
 def connect(
     database: str | os.PathLike[str] | bytes,
+    timeout: float = 5.0,
+    detect_types: int = 0,
+    isolation_level: str | None = "",
+    check_same_thread: bool = True,
+    factory: type[Connection] | None = None,
+    cached_statements: int = 128,
+    uri: bool = False,
     *,
+    autocommit: bool | int = LEGACY_TRANSACTION_CONTROL,
     readonly: bool = False,
     pragmas: dict[str, object] | None = None,
-    statement_cache_size: int = 128,
-    row_factory: type | None = None,
-    defensive: bool = True,
-    timeout: float | None = None,
-) -> Connection:
-    """Open one DB-API 2.0 connection (for a pool of them, use ``fastpool.Pool``).
+    defensive: bool = False,
+    immediate: bool = True,
+) -> Any:
+    """Open a connection, as ``sqlite3.connect`` does (every stdlib keyword works).
 
     Args:
-        database: file path, ``file:`` URI, or ``":memory:"``.
-        readonly: open the database read-only.
-        pragmas: merged over the pool's defaults (``journal_mode=wal``,
-            ``synchronous=normal``, ``foreign_keys=on``, ``busy_timeout=5000``, ...).
-        statement_cache_size: prepared statements kept (0 disables the cache).
-        row_factory: None for tuples, or ``fastpool.Row``.
-        defensive: SQLite's defensive mode, as for ``fastpool.Pool`` (False turns it off).
-        timeout: seconds to wait for another connection's lock, as in ``sqlite3.connect``
-            (the same as ``pragmas={"busy_timeout": ms}``; default 5 s).
-
-    ``journal_mode=wal`` that SQLite does not apply (a ``nolock=1`` or ``vfs=`` URI whose VFS
-    has no shared memory) raises NotSupportedError.
-
-    Transactions open implicitly before the first statement and end with ``commit()`` or
-    ``rollback()``; ``executescript()`` runs its script as written.
+        database: file path, ``file:`` URI (with ``uri=True``), or ``":memory:"``.
+        timeout: seconds to wait for another connection's lock.
+        detect_types: PARSE_DECLTYPES and/or PARSE_COLNAMES to run converters.
+        isolation_level: ``""`` (the default BEGIN), "DEFERRED", "IMMEDIATE", "EXCLUSIVE", or
+            None for autocommit (only with the default ``autocommit``).
+        check_same_thread: refuse use from a thread other than the opening one.
+        factory: a Connection subclass to make.
+        cached_statements: prepared statements kept per connection.
+        uri: treat ``database`` as a URI.
+        autocommit: True, False (PEP 249: always in a transaction), or
+            LEGACY_TRANSACTION_CONTROL (the ``isolation_level`` rules).
+        readonly: open read-only (fastpool).
+        pragmas: pragmas to run on open, e.g. ``{"journal_mode": "wal"}`` (fastpool).
+        defensive: SQLite's defensive mode (fastpool; off, as in the stdlib).
+        immediate: the default BEGIN, implicit or written bare, is ``BEGIN IMMEDIATE``
+            (fastpool; False gives the stdlib's deferred BEGIN).
     """
-    if timeout is not None:
-        pragmas = _with_timeout(pragmas, timeout)
-    opts = connect_options(database, pragmas, defensive)
-    return Connection(
-        opts.path,
-        readonly=readonly,
-        pragmas=opts.pragmas,
-        statement_cache_size=statement_cache_size,
-        busy_timeout=opts.busy_timeout,
-        autocheckpoint=opts.autocheckpoint,
-        row_factory=row_factory,
-        autocommit=False,
-        defensive=opts.defensive,
+    kwargs: dict[str, Any] = {}
+    if autocommit is not LEGACY_TRANSACTION_CONTROL:
+        kwargs["autocommit"] = autocommit
+    if readonly:
+        kwargs["readonly"] = readonly
+    if pragmas is not None:
+        kwargs["pragmas"] = _checked_pragmas(pragmas)
+    if defensive is not False:
+        if not isinstance(defensive, bool):
+            raise TypeError(f"defensive must be True or False, not {type(defensive).__name__}")
+        kwargs["defensive"] = defensive
+    if immediate is not True:
+        kwargs["immediate"] = immediate
+    make = Connection if factory is None else factory
+    return make(
+        database,
+        timeout=timeout,
+        detect_types=detect_types,
+        isolation_level=isolation_level,
+        check_same_thread=check_same_thread,
+        factory=make,
+        cached_statements=cached_statements,
+        uri=uri,
+        **kwargs,
     )
 
 
-def _with_timeout(pragmas: dict[str, object] | None, timeout: object) -> dict[str, object]:
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-        raise TypeError(f"timeout must be a number of seconds, not {type(timeout).__name__}")
-    if not 0 <= timeout <= 2_000_000:
-        raise ValueError(f"timeout must be between 0 and 2000000 seconds, not {timeout!r}")
-    if pragmas is not None and "busy_timeout" in pragmas:
-        raise ValueError("give the busy timeout once: timeout= or pragmas['busy_timeout']")
-    return {**(pragmas or {}), "busy_timeout": int(timeout * 1000)}
+def _checked_pragmas(pragmas: object) -> dict[str, object]:
+    if not isinstance(pragmas, dict):
+        raise TypeError(f"pragmas must be a dict of name to value, not {type(pragmas).__name__}")
+    for name in pragmas:
+        if not isinstance(name, str):
+            raise TypeError(f"pragma names must be str, not {type(name).__name__}")
+    return dict(pragmas)
 
 
 def install_as_sqlite3() -> None:
@@ -160,47 +233,74 @@ def install_as_sqlite3() -> None:
     sys.modules["sqlite3.dbapi2"] = this
 
 
-# -- constructors: SQLite stores dates and times as ISO 8601 text, which its date and time
-#    functions read, so that is the value these make.
+# -- constructors and the default adapters and converters, as in the stdlib.
+
+Date = datetime.date
+Time = datetime.time
+Timestamp = datetime.datetime
+Binary = memoryview
 
 
-def Date(year: int, month: int, day: int) -> str:
-    """A date value: ``"YYYY-MM-DD"``."""
-    return datetime.date(year, month, day).isoformat()
-
-
-def Time(hour: int, minute: int, second: int) -> str:
-    """A time value: ``"HH:MM:SS"``."""
-    return datetime.time(hour, minute, second).isoformat()
-
-
-def Timestamp(year: int, month: int, day: int, hour: int, minute: int, second: int) -> str:
-    """A timestamp value: ``"YYYY-MM-DD HH:MM:SS"``."""
-    return datetime.datetime(year, month, day, hour, minute, second).isoformat(" ")
-
-
-def DateFromTicks(ticks: float) -> str:
+def DateFromTicks(ticks: float) -> datetime.date:
     """The local date at ``ticks`` seconds since the epoch."""
     return Date(*time.localtime(ticks)[:3])
 
 
-def TimeFromTicks(ticks: float) -> str:
+def TimeFromTicks(ticks: float) -> datetime.time:
     """The local time of day at ``ticks`` seconds since the epoch."""
     return Time(*time.localtime(ticks)[3:6])
 
 
-def TimestampFromTicks(ticks: float) -> str:
+def TimestampFromTicks(ticks: float) -> datetime.datetime:
     """The local date and time at ``ticks`` seconds since the epoch."""
     return Timestamp(*time.localtime(ticks)[:6])
 
 
-def Binary(data: bytes | bytearray | memoryview) -> bytes:
-    """A BLOB value."""
-    return bytes(data)
+def _deprecated_default(what: str) -> None:
+    # Python 3.12 deprecated the default adapters and converters; warn where it does.
+    if sys.version_info >= (3, 12):
+        warnings.warn(
+            f"The default {what} is deprecated as of Python 3.12; see the sqlite3 "
+            f"documentation for suggested replacement recipes",
+            DeprecationWarning,
+            stacklevel=3,
+        )
 
 
-# -- type objects: a cursor's description gives each column's declared type as its
-#    type_code, and these compare equal to it by SQLite's type affinity rules.
+def _adapt_date(value: datetime.date) -> str:
+    _deprecated_default("date adapter")
+    return value.isoformat()
+
+
+def _adapt_datetime(value: datetime.datetime) -> str:
+    _deprecated_default("datetime adapter")
+    return value.isoformat(" ")
+
+
+def _convert_date(value: bytes) -> datetime.date:
+    _deprecated_default("date converter")
+    year, month, day = (int(part) for part in value.split(b"-"))
+    return datetime.date(year, month, day)
+
+
+def _convert_timestamp(value: bytes) -> datetime.datetime:
+    _deprecated_default("timestamp converter")
+    day_part, _, time_part = value.partition(b" ")
+    year, month, day = (int(part) for part in day_part.split(b"-"))
+    clock, _, fraction = time_part.partition(b".")
+    hours, minutes, seconds = (int(part) for part in clock.split(b":"))
+    micro = int(fraction.decode().ljust(6, "0")[:6]) if fraction else 0
+    return datetime.datetime(year, month, day, hours, minutes, seconds, micro)
+
+
+register_adapter(datetime.date, _adapt_date)
+register_adapter(datetime.datetime, _adapt_datetime)
+register_converter("date", _convert_date)
+register_converter("timestamp", _convert_timestamp)
+
+
+# -- type objects (PEP 249; a fastpool addition: the stdlib has none). A column's declared
+#    type compares equal to them by SQLite's type affinity rules.
 
 
 class DBAPITypeObject:

@@ -1,0 +1,274 @@
+# fastpool.dbapi.Cursor: the sqlite3 module's cursor on the core's statement cache, binding
+# and row paths (see _dbapi.pxd).
+
+import re
+
+# A written BEGIN without a mode: fastpool's default makes it BEGIN IMMEDIATE.
+cdef object BARE_BEGIN = re.compile(r"\s*BEGIN(\s+TRANSACTION)?\s*;?\s*$", re.I)
+# Statements before which the sqlite3 module's legacy mode opens a transaction.
+cdef object DML_KEYWORD = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE)\b", re.I)
+
+
+cdef class DBAPICursor:
+    """A cursor of the sqlite3 module: ``execute``, ``fetch*``, iteration, ``description``."""
+
+    def __cinit__(self, *args, **kwargs):
+        self._rowcount = -1
+        self._lastrowid = None
+        self.arraysize = 1
+
+    def __init__(self, connection):
+        if not isinstance(connection, DBAPIConnection):
+            raise TypeError(f"argument 1 must be sqlite3.Connection, not "
+                            f"{type(connection).__name__}")
+        self.conn = <DBAPIConnection>connection
+        self.row_factory = self.conn.row_factory
+        self.initialized = True
+
+    def __dealloc__(self):
+        if self.stmt is not None and self.conn is not None and self.conn.core is not None \
+                and not self.conn.core.in_call:
+            self.finish()
+
+    cdef int check(self) except -1:
+        if not self.initialized:
+            raise ProgrammingError("Base Cursor.__init__ not called.")
+        self.conn.check()
+        if self.closed:
+            raise ProgrammingError("Cannot operate on a closed cursor.")
+        if self.locked:
+            raise ProgrammingError("Recursive use of cursors not allowed.")
+        return 0
+
+    cdef void finish(self) noexcept:
+        cdef Statement st = self.stmt
+        cdef Connection core
+        if st is None:
+            return
+        self.stmt = None
+        core = self.conn.core
+        if st.generation == self.stmt_generation and self.epoch == core.epoch:
+            core.active.discard(st)
+            core.cache.recycle(st)
+
+    cdef int run(self, str sql, object params, bint many) except -1:
+        cdef DBAPIConnection conn = self.conn
+        cdef Connection core = conn.core
+        cdef Statement st
+        cdef int rc
+        cdef long long changes = 0
+        self.finish()
+        self._description = None
+        self._rowcount = -1
+        self.converters = None
+        if sql is None:
+            raise TypeError("execute() argument 1 must be str, not None")
+        if conn.immediate and sql[:1] in "bB \n\t" and BARE_BEGIN.match(sql):
+            sql = "BEGIN IMMEDIATE"
+        core.enter()
+        self.locked = True
+        try:
+            try:
+                st = core.cache.lend(core, sql)
+            except ProgrammingError as exc:
+                if "more than one" in str(exc):
+                    raise ProgrammingError("You can only execute one statement at a time.") \
+                        from None
+                if "holds no statement" in str(exc):
+                    return 0
+                raise
+            self.stmt = st
+            self.stmt_generation = st.generation
+            self.epoch = core.epoch
+            core.active.add(st)
+            if many and sqlite3_column_count(st.handle):
+                raise ProgrammingError("executemany() can only execute DML statements.")
+            conn.begin_if_needed(st)
+            if many:
+                for p in params:
+                    dbapi_bind(core, st, p)
+                    rc = core.step(st)
+                    if rc == SQLITE_ROW:
+                        raise ProgrammingError("executemany() can only execute DML statements.")
+                    if rc != SQLITE_DONE:
+                        core.raise_error(rc)
+                    if is_dml(st.handle):
+                        changes += sqlite3_changes64(core.db)
+                    sqlite3_reset(st.handle)
+                self._rowcount = changes if is_dml(st.handle) else -1
+                self._lastrowid = sqlite3_last_insert_rowid(core.db)
+                self.finish()
+                return 0
+            dbapi_bind(core, st, params)
+            rc = core.step(st)
+            if sqlite3_column_count(st.handle):
+                self._description = tuple([
+                    (column_name(st, i, conn.detect_types), None, None, None, None, None, None)
+                    for i in range(sqlite3_column_count(st.handle))])
+                self.converters = row_converters(st, conn.detect_types)
+            if rc == SQLITE_DONE:
+                if not st.readonly and is_dml(st.handle):
+                    self._rowcount = sqlite3_changes64(core.db)
+                self._lastrowid = sqlite3_last_insert_rowid(core.db)
+                self.finish()
+            elif rc != SQLITE_ROW:
+                core.raise_error(rc)
+            elif not st.readonly and is_dml(st.handle):
+                self._rowcount = 0      # RETURNING: counted as the rows are stepped
+        except BaseException:
+            self.finish()
+            raise
+        finally:
+            self.locked = False
+            core.leave()
+        return 0
+
+    cdef object next_row(self):
+        # The pending row, stepping to the next one; None once exhausted.
+        cdef DBAPIConnection conn = self.conn
+        cdef Connection core = conn.core
+        cdef Statement st = self.stmt
+        cdef int rc
+        if st is None:
+            return None
+        if self.epoch != core.epoch or st.generation != self.stmt_generation:
+            self.stmt = None
+            return None
+        if self.converters is None and conn.text_factory is str:
+            row = row_tuple(st.handle)
+        else:
+            row = converted_row(st, self.converters, conn.text_factory)
+        core.enter()
+        try:
+            rc = core.step(st)
+            if rc == SQLITE_DONE:
+                if not st.readonly and is_dml(st.handle):
+                    self._rowcount = sqlite3_changes64(core.db)
+                self.finish()
+            elif rc != SQLITE_ROW:
+                try:
+                    core.raise_error(rc)
+                finally:
+                    self.finish()
+            elif self._rowcount >= 0:
+                self._rowcount += 1
+        finally:
+            core.leave()
+        if self.row_factory is not None:
+            return self.row_factory(self, row)
+        return row
+
+    def execute(self, sql, parameters=(), /):
+        """Run one SQL statement with ``parameters`` (a sequence or a dict); returns self."""
+        if type(sql) is not str:
+            if not isinstance(sql, str):
+                raise TypeError(f"execute() argument 1 must be str, not {type(sql).__name__}")
+            sql = str(sql)
+        self.check()
+        self.run(sql, parameters, False)
+        return self
+
+    def executemany(self, sql, seq_of_parameters, /):
+        """Run a DML statement once per parameter set; returns self."""
+        if not isinstance(sql, str):
+            raise TypeError(f"executemany() argument 1 must be str, not {type(sql).__name__}")
+        self.check()
+        params = iter(seq_of_parameters)
+        self.run(str(sql), params, True)
+        return self
+
+    def executescript(self, sql_script, /):
+        """Commit any pending transaction, then run an SQL script; returns self."""
+        cdef DBAPIConnection conn
+        if not isinstance(sql_script, str):
+            raise TypeError("script argument must be unicode.")
+        self.check()
+        conn = self.conn
+        self.finish()
+        if "\x00" in sql_script:
+            raise ValueError("embedded null character")
+        if conn.mode != AUTOCOMMIT_OFF and not sqlite3_get_autocommit(conn.core.db):
+            conn.exec_sql("COMMIT")
+        self.locked = True
+        try:
+            conn.core.executescript(sql_script)
+        except ProgrammingError as exc:
+            raise ProgrammingError(str(exc)) from None
+        finally:
+            self.locked = False
+        self._description = None
+        self._rowcount = -1
+        return self
+
+    def fetchone(self):
+        """The next row, or None when there are no more."""
+        self.check()
+        return self.next_row()
+
+    def fetchmany(self, size=None):
+        """Up to ``size`` rows (default ``arraysize``) as a list."""
+        cdef Py_ssize_t n = self.arraysize if size is None else size
+        cdef list rows = []
+        self.check()
+        while n > 0:
+            row = self.next_row()
+            if row is None:
+                break
+            rows.append(row)
+            n -= 1
+        return rows
+
+    def fetchall(self):
+        """All remaining rows as a list."""
+        cdef list rows = []
+        self.check()
+        while True:
+            row = self.next_row()
+            if row is None:
+                return rows
+            rows.append(row)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        self.check()
+        row = self.next_row()
+        if row is None:
+            raise StopIteration
+        return row
+
+    def close(self):
+        """Close the cursor: later calls raise ProgrammingError. Idempotent."""
+        if not self.initialized:
+            raise ProgrammingError("Base Cursor.__init__ not called.")
+        if self.conn.core is not None and self.conn.core.db != NULL:
+            self.conn.check_thread()
+        self.finish()
+        self.closed = True
+
+    def setinputsizes(self, sizes, /):
+        """Accepted and ignored (PEP 249)."""
+
+    def setoutputsize(self, size, column=None, /):
+        """Accepted and ignored (PEP 249)."""
+
+    @property
+    def description(self):
+        """One 7-tuple ``(name, None, None, None, None, None, None)`` per column, or None."""
+        return self._description
+
+    @property
+    def rowcount(self):
+        """Rows changed by the last INSERT/UPDATE/DELETE/REPLACE (-1 otherwise)."""
+        return self._rowcount
+
+    @property
+    def lastrowid(self):
+        """The rowid of the last inserted row (None before any statement)."""
+        return self._lastrowid
+
+    @property
+    def connection(self):
+        """The connection this cursor belongs to."""
+        return self.conn
