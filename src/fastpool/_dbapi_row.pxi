@@ -41,7 +41,7 @@ cdef class DBAPIRow:
         if isinstance(key, slice):
             return self.data[key]
         if hasattr(key, "__index__"):
-            return self.data[key.__index__()]
+            return PySequence_GetItem(self.data, key.__index__())    # negative: from the end
         raise IndexError("Index must be int or string")
 
     def __hash__(self):

@@ -7,7 +7,7 @@
 import sys
 import warnings
 
-from cpython.sequence cimport PySequence_Check
+from cpython.sequence cimport PySequence_Check, PySequence_GetItem
 
 # sqlite3.adapters and sqlite3.converters: fastpool.dbapi re-exports these very dicts.
 cdef dict DBAPI_ADAPTERS = {}
@@ -141,7 +141,7 @@ cdef int dbapi_bind(Connection conn, Statement st, object params) except -1:
                         DeprecationWarning, stacklevel=3)
                     break
         for i in range(n):
-            bind_one(conn, st, i + 1, adapted(params[i]))
+            bind_one(conn, st, i + 1, adapted(PySequence_GetItem(params, i)))
         return 0
     if not isinstance(params, dict):
         raise ProgrammingError("parameters are of unsupported type")
