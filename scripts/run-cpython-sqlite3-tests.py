@@ -29,11 +29,7 @@ import textwrap
 SHIM_INIT = textwrap.dedent(
     """\
     from fastpool.dbapi import *  # noqa: F403
-    import fastpool.dbapi as _impl
-
-
-    def __getattr__(name):
-        return getattr(_impl, name)
+    from fastpool.dbapi import __getattr__  # noqa: F401  (version, version_info)
     """
 )
 SHIM_MAIN = textwrap.dedent(

@@ -34,6 +34,7 @@ cdef class DBAPIConnection:
 
 cdef class DBAPICursor:
     cdef DBAPIConnection conn
+    cdef Connection core            # the core connection the last statement ran on
     cdef object __weakref__
     cdef Statement stmt             # held while rows remain
     cdef unsigned int stmt_generation

@@ -8,6 +8,40 @@ cdef extern from "Python.h":
     void PyErr_WriteUnraisable(object obj)
 
 
+# Python 3.13 deprecates passing these methods' parameters by keyword.
+cdef bint DEPRECATE_KEYWORDS = sys.version_info >= (3, 13)
+
+
+cdef str name_list(tuple names):
+    quoted = [f"'{name}'" for name in names]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:len(quoted) - 1]) + " and " + quoted[len(quoted) - 1]
+
+
+cdef tuple positional_args(str method, tuple names, tuple args, dict kwargs):
+    # The values of a method's positional parameters given by position or (deprecated from
+    # 3.13, as in the sqlite3 module) by keyword.
+    if len(args) > len(names):
+        raise TypeError(f"{method}() takes at most {len(names)} positional arguments "
+                        f"({len(args)} given)")
+    values = list(args)
+    by_keyword = False
+    for name in names[len(args):]:
+        if name not in kwargs:
+            raise TypeError(f"{method}() missing required argument '{name}'")
+        values.append(kwargs.pop(name))
+        by_keyword = True
+    if kwargs:
+        raise TypeError(f"{method}() got an unexpected keyword argument '{next(iter(kwargs))}'")
+    if by_keyword and DEPRECATE_KEYWORDS:
+        plural = len(names) > 1
+        warnings.warn(
+            f"Passing keyword argument{'s' if plural else ''} {name_list(names)} to "
+            f"_sqlite3.Connection.{method}() is deprecated. Parameter{'s' if plural else ''} "
+            f"{name_list(names)} will become positional-only in Python 3.15.",
+            DeprecationWarning, stacklevel=1)
+    return tuple(values)
+
+
 cdef void report_unraisable(BaseException exc, object where) noexcept:
     # Hand exc to sys.unraisablehook when enable_callback_tracebacks(True), else drop it.
     if not CALLBACK_TRACEBACKS:
@@ -28,23 +62,29 @@ cdef void result_error(sqlite3_context *ctx, str message) noexcept:
     sqlite3_result_error(ctx, text, <int>len(text))
 
 
-cdef void set_callback_result(sqlite3_context *ctx, object value, str failed) noexcept:
+cdef void callback_failed(sqlite3_context *ctx, BaseException exc, object where,
+                          str message) noexcept:
+    # A callback raised: OverflowError is "too big" (DataError), MemoryError is SQLite's
+    # out-of-memory (MemoryError), anything else the sqlite3 module's message.
+    report_unraisable(exc, where)
+    if isinstance(exc, OverflowError):
+        sqlite3_result_error_toobig(ctx)
+    elif isinstance(exc, MemoryError):
+        sqlite3_result_error_nomem(ctx)
+    else:
+        result_error(ctx, message)
+
+
+cdef void set_callback_result(sqlite3_context *ctx, object value, object where,
+                              str failed) noexcept:
     # A Python result to SQLite; an unsupported one is the callback's error.
     try:
-        if isinstance(value, (bytes, bytearray, memoryview)) or value is None or type(value) in (
-                int, float, str, bool):
-            set_result(ctx, value)
-        elif isinstance(value, (int, float, str)):
-            set_result(ctx, value)
-        else:
+        if not (value is None or isinstance(value, (int, float, str, bytes, bytearray,
+                                                    memoryview))):
             value = adapt(value, PrepareProtocol, value)
-            set_result(ctx, value)
-    except OverflowError as exc:
-        report_unraisable(exc, None)
-        result_error(ctx, failed)
+        set_result(ctx, value)
     except BaseException as exc:
-        report_unraisable(exc, None)
-        result_error(ctx, failed)
+        callback_failed(ctx, exc, where, failed)
 
 
 cdef list callback_args(int argc, sqlite3_value **argv):
@@ -60,10 +100,9 @@ cdef void dbapi_call_function(sqlite3_context *ctx, int argc,
     try:
         result = func(*callback_args(argc, argv))
     except BaseException as exc:
-        report_unraisable(exc, func)
-        result_error(ctx, "user-defined function raised exception")
+        callback_failed(ctx, exc, func, "user-defined function raised exception")
         return
-    set_callback_result(ctx, result, "user-defined function raised exception")
+    set_callback_result(ctx, result, func, "user-defined function raised exception")
 
 
 cdef void release_callable(void *arg) noexcept with gil:
@@ -106,8 +145,8 @@ cdef void aggregate_step(sqlite3_context *ctx, int argc, sqlite3_value **argv) n
         try:
             instance = cls()
         except BaseException as exc:
-            report_unraisable(exc, None)
-            result_error(ctx, "user-defined aggregate's '__init__' method raised error")
+            callback_failed(ctx, exc, <object>sqlite3_user_data(ctx),
+                            "user-defined aggregate's '__init__' method raised error")
             return
         Py_INCREF(instance)
         slot[0] = <PyObject *>instance
@@ -115,14 +154,14 @@ cdef void aggregate_step(sqlite3_context *ctx, int argc, sqlite3_value **argv) n
     try:
         step = instance.step
     except AttributeError as exc:
-        report_unraisable(exc, None)
-        result_error(ctx, "user-defined aggregate's 'step' method not defined")
+        callback_failed(ctx, exc, <object>sqlite3_user_data(ctx),
+                        "user-defined aggregate's 'step' method not defined")
         return
     try:
         step(*callback_args(argc, argv))
     except BaseException as exc:
-        report_unraisable(exc, None)
-        result_error(ctx, "user-defined aggregate's 'step' method raised error")
+        callback_failed(ctx, exc, <object>sqlite3_user_data(ctx),
+                        "user-defined aggregate's 'step' method raised error")
 
 
 cdef void aggregate_inverse(sqlite3_context *ctx, int argc,
@@ -133,14 +172,14 @@ cdef void aggregate_inverse(sqlite3_context *ctx, int argc,
     try:
         inverse = (<object>slot[0]).inverse
     except AttributeError as exc:
-        report_unraisable(exc, None)
-        result_error(ctx, "user-defined aggregate's 'inverse' method not defined")
+        callback_failed(ctx, exc, <object>sqlite3_user_data(ctx),
+                        "user-defined aggregate's 'inverse' method not defined")
         return
     try:
         inverse(*callback_args(argc, argv))
     except BaseException as exc:
-        report_unraisable(exc, None)
-        result_error(ctx, "user-defined aggregate's 'inverse' method raised error")
+        callback_failed(ctx, exc, <object>sqlite3_user_data(ctx),
+                        "user-defined aggregate's 'inverse' method raised error")
 
 
 cdef void aggregate_value(sqlite3_context *ctx) noexcept with gil:
@@ -150,16 +189,16 @@ cdef void aggregate_value(sqlite3_context *ctx) noexcept with gil:
     try:
         value = (<object>slot[0]).value
     except AttributeError as exc:
-        report_unraisable(exc, None)
-        result_error(ctx, "user-defined aggregate's 'value' method not defined")
+        callback_failed(ctx, exc, <object>sqlite3_user_data(ctx),
+                        "user-defined aggregate's 'value' method not defined")
         return
     try:
         result = value()
     except BaseException as exc:
-        report_unraisable(exc, None)
-        result_error(ctx, "user-defined aggregate's 'value' method raised error")
+        callback_failed(ctx, exc, <object>sqlite3_user_data(ctx),
+                        "user-defined aggregate's 'value' method raised error")
         return
-    set_callback_result(ctx, result, "user-defined aggregate's 'value' method raised error")
+    set_callback_result(ctx, result, None, "user-defined aggregate's 'value' method raised error")
 
 
 cdef void aggregate_final(sqlite3_context *ctx) noexcept with gil:
@@ -172,16 +211,17 @@ cdef void aggregate_final(sqlite3_context *ctx) noexcept with gil:
     try:
         finalize = instance.finalize
     except AttributeError as exc:
-        report_unraisable(exc, None)
-        result_error(ctx, "user-defined aggregate's 'finalize' method not defined")
+        callback_failed(ctx, exc, <object>sqlite3_user_data(ctx),
+                        "user-defined aggregate's 'finalize' method not defined")
         return
     try:
         result = finalize()
     except BaseException as exc:
-        report_unraisable(exc, None)
-        result_error(ctx, "user-defined aggregate's 'finalize' method raised error")
+        callback_failed(ctx, exc, <object>sqlite3_user_data(ctx),
+                        "user-defined aggregate's 'finalize' method raised error")
         return
-    set_callback_result(ctx, result, "user-defined aggregate's 'finalize' method raised error")
+    set_callback_result(ctx, result, None,
+                        "user-defined aggregate's 'finalize' method raised error")
 
 
 cdef int add_aggregate(DBAPIConnection conn, object name, int nargs, object cls,
@@ -211,7 +251,7 @@ cdef int add_aggregate(DBAPIConnection conn, object name, int nargs, object cls,
                                             release_callable)
     if rc != SQLITE_OK:
         if window:
-            conn.core.raise_error(rc)
+            raise ProgrammingError(sqlite3_errstr(rc).decode("utf-8", "replace"))
         raise OperationalError("Error creating aggregate")
     return 0
 
@@ -236,9 +276,9 @@ cdef void release_collation(void *arg) noexcept with gil:
     Py_DECREF(<object>arg)
 
 
-cdef int add_collation(DBAPIConnection conn, str name, object func) except -1:
+cdef int add_collation(DBAPIConnection conn, object name, object func) except -1:
     conn.check()
-    cdef bytes encoded = name.encode("utf-8")
+    cdef bytes encoded = str.encode(name, "utf-8")
     cdef int rc
     if func is None:
         rc = sqlite3_create_collation_v2(conn.core.db, encoded, SQLITE_UTF8, NULL, NULL, NULL)
@@ -297,6 +337,9 @@ cdef int trace_callback(unsigned int kind, void *arg, void *p, void *x) noexcept
             finally:
                 sqlite3_free(expanded)
         else:
+            # Longer than SQLITE_LIMIT_LENGTH (or out of memory): the SQL as written.
+            report_unraisable(
+                DataError("Expanded SQL string exceeds the maximum string length"), None)
             text = (<bytes>sqlite3_sql(stmt)).decode("utf-8", "replace")
         func(text)
     except BaseException as exc:

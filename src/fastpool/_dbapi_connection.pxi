@@ -6,6 +6,12 @@
 
 import weakref
 
+# Python 3.13's sqlite3 warns when a connection is collected without close().
+cdef bint WARN_UNCLOSED = sys.version_info >= (3, 13)
+cdef object PREPARED_TOKEN = object()
+# The boolean sqlite3_db_config() options getconfig/setconfig accept.
+cdef frozenset DBCONFIG_FLAGS = frozenset(range(1002, 1018))
+
 from cpython.pythread cimport PyThread_get_thread_ident
 
 cdef enum:
@@ -60,9 +66,10 @@ cdef class DBAPIConnection:
             path = os.fsdecode(path)
         if not uri and path.startswith("file:"):
             path = "./" + path      # a plain file name, as sqlite3 treats it without uri=True
-        if self.core is not None:
-            self.close()
         self.set_isolation(isolation_level)
+        # A second __init__ opens a new database; cursors of the old one keep it open until
+        # they are done with it, as in the sqlite3 module.
+        self.core = None
         self.core = Connection(path, readonly=bool(readonly), pragmas=pragmas or {},
                                statement_cache_size=cached_statements,
                                busy_timeout=max(0.0, float(timeout)), row_factory=None,
@@ -85,7 +92,7 @@ cdef class DBAPIConnection:
             return 0
         if not isinstance(level, str):
             raise TypeError("isolation_level must be str or None")
-        key = level.upper()
+        key = str.upper(level)
         if key not in BEGIN_FOR:
             raise ValueError("isolation_level string must be '', 'DEFERRED', 'IMMEDIATE', or "
                              "'EXCLUSIVE'")
@@ -154,10 +161,10 @@ cdef class DBAPIConnection:
 
     # -- the sqlite3 module's API ----------------------------------------------------------
 
-    def cursor(self, factory=None):
+    def cursor(self, factory=DBAPICursor):
         """A new cursor (``factory``: a Cursor subclass, called with this connection)."""
         self.check()
-        cur = DBAPICursor(self) if factory is None else factory(self)
+        cur = factory(self)
         if not isinstance(cur, DBAPICursor):
             raise TypeError("factory must return a cursor, not " + type(cur).__name__)
         if self.row_factory is not None:
@@ -193,7 +200,7 @@ cdef class DBAPIConnection:
     def close(self):
         """Close the connection; an open transaction is rolled back, never committed."""
         if self.core is None:
-            return
+            raise ProgrammingError("Base Connection.__init__ not called.")
         self.check_thread()
         if self.core.db == NULL:
             return
@@ -207,6 +214,31 @@ cdef class DBAPIConnection:
                 self.core.leave()
         self.core.close()
         self.keep.clear()
+
+    def __call__(self, sql, /):
+        """Prepare ``sql`` (checked as execute() would) and return the prepared statement."""
+        self.check()
+        if not isinstance(sql, str):
+            raise TypeError(f"argument must be str, not {type(sql).__name__}")
+        try:
+            st = prepare_statement(self.core, sql, False)
+        except Error as exc:
+            if lend_failure(exc, sql):
+                return None
+            raise
+        return PreparedSQL(PREPARED_TOKEN, st)
+
+    def getconfig(self, op, /):
+        """The boolean setting ``op`` (an SQLITE_DBCONFIG_* constant)."""
+        return bool(db_config(self, op, -1))
+
+    def setconfig(self, op, enable=True, /):
+        """Turn the boolean setting ``op`` on or off; returns the new state."""
+        return bool(db_config(self, op, 1 if enable else 0))
+
+    def __del__(self):
+        if (WARN_UNCLOSED and self.core is not None and self.core.db != NULL):
+            warnings.warn(f"unclosed database in {self!r}", ResourceWarning, stacklevel=1)
 
     def __enter__(self):
         return self
@@ -232,15 +264,23 @@ cdef class DBAPIConnection:
 
     # -- callbacks (_dbapi_callbacks.pxi) and extras (_dbapi_extras.pxi) --------------------
 
-    def create_function(self, name, narg, func, *, deterministic=False):
-        """Make ``func`` callable from SQL as ``name`` with ``narg`` arguments (-1: any)."""
+    def create_function(self, *args, deterministic=False, **kwargs):
+        """create_function(name, narg, func, /, *, deterministic=False)
+
+        Make ``func`` callable from SQL as ``name`` with ``narg`` arguments (-1: any)."""
+        name, narg, func = positional_args("create_function", ("name", "narg", "func"),
+                                           args, kwargs)
         if not isinstance(name, str):
             raise TypeError(f"create_function() argument 'name' must be str, not "
                             f"{type(name).__name__}")
         add_function(self, name, narg, func, deterministic)
 
-    def create_aggregate(self, name, n_arg, aggregate_class):
-        """Register an aggregate: ``aggregate_class()`` with ``step(*args)`` and ``finalize()``."""
+    def create_aggregate(self, *args, **kwargs):
+        """create_aggregate(name, n_arg, aggregate_class, /)
+
+        Register an aggregate: ``aggregate_class()`` with ``step(*args)`` and ``finalize()``."""
+        name, n_arg, aggregate_class = positional_args(
+            "create_aggregate", ("name", "n_arg", "aggregate_class"), args, kwargs)
         if not isinstance(name, str):
             raise TypeError(f"create_aggregate() argument 'name' must be str, not "
                             f"{type(name).__name__}")
@@ -261,17 +301,34 @@ cdef class DBAPIConnection:
                             f"{type(name).__name__}")
         add_collation(self, name, callback)
 
-    def set_authorizer(self, authorizer_callback):
-        """Call ``authorizer_callback(action, arg1, arg2, db, source)`` as statements are
+    def set_authorizer(self, *args, **kwargs):
+        """set_authorizer(authorizer_callback, /)
+
+        Call ``authorizer_callback(action, arg1, arg2, db, source)`` as statements are
         prepared: SQLITE_OK, SQLITE_DENY or SQLITE_IGNORE. None removes it."""
+        authorizer_callback, = positional_args("set_authorizer", ("authorizer_callback",),
+                                               args, kwargs)
         set_authorizer(self, authorizer_callback)
 
-    def set_progress_handler(self, progress_handler, n):
-        """Call ``progress_handler()`` every ``n`` VM instructions; a true result aborts."""
+    def set_progress_handler(self, *args, **kwargs):
+        """set_progress_handler(progress_handler, /, n)
+
+        Call ``progress_handler()`` every ``n`` VM instructions; a true result aborts."""
+        if len(args) == 2:
+            args, kwargs = args[:1], {**kwargs, "n": args[1]}
+        if "n" not in kwargs:
+            raise TypeError("set_progress_handler() missing required argument 'n'")
+        n = kwargs.pop("n")
+        progress_handler, = positional_args("set_progress_handler", ("progress_handler",),
+                                            args, kwargs)
         set_progress(self, progress_handler, n)
 
-    def set_trace_callback(self, trace_callback):
-        """Call ``trace_callback(sql)`` for each statement SQLite runs; None removes it."""
+    def set_trace_callback(self, *args, **kwargs):
+        """set_trace_callback(trace_callback, /)
+
+        Call ``trace_callback(sql)`` for each statement SQLite runs; None removes it."""
+        trace_callback, = positional_args("set_trace_callback", ("trace_callback",), args,
+                                          kwargs)
         set_trace(self, trace_callback)
 
     def enable_load_extension(self, enable, /):
@@ -380,3 +437,32 @@ cdef class DBAPIConnection:
     def path(self):
         """The database path or URI given to connect() (a fastpool addition)."""
         return self.core.path if self.core is not None else None
+
+
+cdef class PreparedSQL:
+    """What calling a Connection returns: one prepared statement (not made directly)."""
+
+    cdef Statement st
+
+    def __cinit__(self, token, Statement st):
+        if token is not PREPARED_TOKEN:
+            raise TypeError("cannot create 'PreparedSQL' instances")
+        self.st = st
+
+    def __dealloc__(self):
+        if self.st is not None:
+            self.st.finalize()
+
+
+cdef int db_config(DBAPIConnection conn, object op, int value) except -1:
+    cdef int state = 0, rc
+    conn.check()
+    if not isinstance(op, int):
+        raise TypeError(f"op must be an int, not {type(op).__name__}")
+    if op not in DBCONFIG_FLAGS:
+        raise ValueError(f"unknown config 'op': {op}")
+    rc = sqlite3_db_config(conn.core.db, <int>op, value, &state)
+    if rc != SQLITE_OK:
+        conn.core.raise_error(rc)
+    return state
+

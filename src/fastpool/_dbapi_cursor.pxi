@@ -18,6 +18,8 @@ cdef class DBAPICursor:
         self.arraysize = 1
 
     def __init__(self, connection):
+        if self.locked:
+            raise ProgrammingError("Recursive use of cursors not allowed.")
         if not isinstance(connection, DBAPIConnection):
             raise TypeError(f"argument 1 must be sqlite3.Connection, not "
                             f"{type(connection).__name__}")
@@ -26,8 +28,7 @@ cdef class DBAPICursor:
         self.initialized = True
 
     def __dealloc__(self):
-        if self.stmt is not None and self.conn is not None and self.conn.core is not None \
-                and not self.conn.core.in_call:
+        if self.stmt is not None and self.core is not None and not self.core.in_call:
             self.finish()
 
     cdef int check(self) except -1:
@@ -42,11 +43,10 @@ cdef class DBAPICursor:
 
     cdef void finish(self) noexcept:
         cdef Statement st = self.stmt
-        cdef Connection core
+        cdef Connection core = self.core
         if st is None:
             return
         self.stmt = None
-        core = self.conn.core
         if st.generation == self.stmt_generation and self.epoch == core.epoch:
             core.active.discard(st)
             core.cache.recycle(st)
@@ -67,14 +67,12 @@ cdef class DBAPICursor:
             sql = "BEGIN IMMEDIATE"
         core.enter()
         self.locked = True
+        self.core = core
         try:
             try:
                 st = core.cache.lend(core, sql)
-            except ProgrammingError as exc:
-                if "more than one" in str(exc):
-                    raise ProgrammingError("You can only execute one statement at a time.") \
-                        from None
-                if "holds no statement" in str(exc):
+            except Error as exc:
+                if lend_failure(exc, sql):
                     return 0
                 raise
             self.stmt = st
@@ -91,7 +89,7 @@ cdef class DBAPICursor:
                     if rc == SQLITE_ROW:
                         raise ProgrammingError("executemany() can only execute DML statements.")
                     if rc != SQLITE_DONE:
-                        core.raise_error(rc)
+                        raise_step_error(core, rc)
                     if is_dml(st.handle):
                         changes += sqlite3_changes64(core.db)
                     sqlite3_reset(st.handle)
@@ -112,7 +110,7 @@ cdef class DBAPICursor:
                 self._lastrowid = sqlite3_last_insert_rowid(core.db)
                 self.finish()
             elif rc != SQLITE_ROW:
-                core.raise_error(rc)
+                raise_step_error(core, rc)
             elif not st.readonly and is_dml(st.handle):
                 self._rowcount = 0      # RETURNING: counted as the rows are stepped
         except BaseException:
@@ -126,7 +124,7 @@ cdef class DBAPICursor:
     cdef object next_row(self):
         # The pending row, stepping to the next one; None once exhausted.
         cdef DBAPIConnection conn = self.conn
-        cdef Connection core = conn.core
+        cdef Connection core = self.core
         cdef Statement st = self.stmt
         cdef int rc
         if st is None:
@@ -134,10 +132,17 @@ cdef class DBAPICursor:
         if self.epoch != core.epoch or st.generation != self.stmt_generation:
             self.stmt = None
             return None
-        if self.converters is None and conn.text_factory is str:
-            row = row_tuple(st.handle)
-        else:
-            row = converted_row(st, self.converters, conn.text_factory)
+        self.locked = True      # a converter or row_factory must not reuse this cursor
+        try:
+            if self.converters is None and conn.text_factory is str:
+                try:
+                    row = row_tuple(st.handle)
+                except DataError:       # invalid UTF-8: the sqlite3 module's message
+                    row = converted_row(st, None, conn.text_factory)
+            else:
+                row = converted_row(st, self.converters, conn.text_factory)
+        finally:
+            self.locked = False
         core.enter()
         try:
             rc = core.step(st)
@@ -147,7 +152,7 @@ cdef class DBAPICursor:
                 self.finish()
             elif rc != SQLITE_ROW:
                 try:
-                    core.raise_error(rc)
+                    raise_step_error(core, rc)
                 finally:
                     self.finish()
             elif self._rowcount >= 0:
@@ -155,7 +160,11 @@ cdef class DBAPICursor:
         finally:
             core.leave()
         if self.row_factory is not None:
-            return self.row_factory(self, row)
+            self.locked = True
+            try:
+                return self.row_factory(self, row)
+            finally:
+                self.locked = False
         return row
 
     def execute(self, sql, parameters=(), /):
@@ -187,6 +196,9 @@ cdef class DBAPICursor:
         self.finish()
         if "\x00" in sql_script:
             raise ValueError("embedded null character")
+        encoded = str.encode(sql_script, "utf-8")      # a lone surrogate: UnicodeEncodeError
+        if len(encoded) >= sqlite3_limit(conn.core.db, SQLITE_LIMIT_SQL_LENGTH, -1):
+            raise DataError("query string is too large")
         if conn.mode != AUTOCOMMIT_OFF and not sqlite3_get_autocommit(conn.core.db):
             conn.exec_sql("COMMIT")
         self.locked = True
@@ -242,6 +254,8 @@ cdef class DBAPICursor:
         """Close the cursor: later calls raise ProgrammingError. Idempotent."""
         if not self.initialized:
             raise ProgrammingError("Base Cursor.__init__ not called.")
+        if self.locked:
+            raise ProgrammingError("Recursive use of cursors not allowed.")
         if self.conn.core is not None and self.conn.core.db != NULL:
             self.conn.check_thread()
         self.finish()
@@ -272,3 +286,29 @@ cdef class DBAPICursor:
     def connection(self):
         """The connection this cursor belongs to."""
         return self.conn
+
+
+cdef bint lend_failure(object exc, str sql) except -1:
+    # A statement the core refused to prepare, in the sqlite3 module's terms; True when
+    # there is nothing to run (only whitespace or comments), which is not an error there.
+    message = str(exc)
+    if exc.sqlite_errorcode is not None and exc.sqlite_errorcode & 0xFF == SQLITE_TOOBIG:
+        raise DataError("query string is too large") from None
+    if "more than one" in message:
+        raise ProgrammingError("You can only execute one statement at a time.") from None
+    if "holds no statement" in message:
+        return True
+    if "lone surrogate" in message:
+        str.encode(sql, "utf-8")
+    if "NUL character" in message:
+        raise ProgrammingError("the query contains a null character") from None
+    return False
+
+
+cdef int raise_step_error(Connection core, int rc) except -1:
+    # The core's error for rc, except that SQLite's out-of-memory is MemoryError here.
+    if rc & 0xFF == SQLITE_NOMEM:
+        core.pending_exc = None
+        raise MemoryError()
+    return core.raise_error(rc)
+

@@ -1,6 +1,7 @@
 # The sqlite3 module's extras on fastpool.dbapi.Connection: online backup, incremental BLOB
 # I/O (Blob), serialize/deserialize, run-time limits, extension loading, complete_statement.
 
+import operator
 import time as _time
 
 
@@ -99,6 +100,7 @@ cdef class Blob:
     def close(self):
         """Close the blob; later calls raise ProgrammingError. Idempotent."""
         self.conn.check()
+        self.conn.blobs.discard(self)
         if self.blob != NULL:
             sqlite3_blob_close(self.blob)
             self.blob = NULL
@@ -151,45 +153,54 @@ cdef class Blob:
         return self
 
     def __exit__(self, *exc_info):
+        self.check()
         self.close()
         return False
+
+    def __contains__(self, item):
+        raise TypeError("'Blob' object is not iterable")
+
+    def __iter__(self):
+        raise TypeError("'Blob' object is not iterable")
+
+    cdef Py_ssize_t index_of(self, object key, Py_ssize_t n) except -1:
+        try:
+            i = operator.index(key)
+        except TypeError:
+            raise TypeError("Blob indices must be integers") from None
+        if i < 0:
+            i += n
+        if i >= (1 << 62) or i < -(1 << 62):
+            raise IndexError("cannot fit 'int' into an index-sized integer")
+        if i < 0 or i >= n:
+            raise IndexError("Blob index out of range")
+        return i
 
     def __getitem__(self, key):
         self.check()
         cdef Py_ssize_t n = self.size()
-        if isinstance(key, int) or hasattr(key, "__index__") and not isinstance(key, slice):
-            i = key.__index__()
-            if i < 0:
-                i += n
-            if i < 0 or i >= n:
-                raise IndexError("Blob index out of range")
-            return self.read_at(i, 1)[0]
-        if isinstance(key, slice):
+        if not isinstance(key, slice):
+            return self.read_at(self.index_of(key, n), 1)[0]
+        else:
             start, stop, step = key.indices(n)
             if step == 1:
                 return self.read_at(start, max(0, stop - start))
             whole = self.read_at(0, n)
             return whole[start:stop:step]
-        raise TypeError("Blob indices must be integers")
 
     def __setitem__(self, key, value):
         self.check()
         cdef Py_ssize_t n = self.size()
-        if isinstance(key, int) or hasattr(key, "__index__") and not isinstance(key, slice):
-            i = key.__index__()
-            if i < 0:
-                i += n
-            if i < 0 or i >= n:
-                raise IndexError("Blob index out of range")
-            if not isinstance(value, int):
-                raise TypeError("'value' must be an integer")
-            if not 0 <= value <= 255:
+        if not isinstance(key, slice):
+            i = self.index_of(key, n)
+            byte = operator.index(value)
+            if not 0 <= byte <= 255:
                 raise ValueError("byte must be in range(0, 256)")
-            self.write_at(i, bytes([value]))
+            self.write_at(i, bytes([byte]))
             return
-        if isinstance(key, slice):
+        else:
             start, stop, step = key.indices(n)
-            data = memoryview(value).cast("B")
+            data = contiguous_bytes(value)
             count = len(range(start, stop, step))
             if len(data) != count:
                 raise IndexError("Blob slice assignment is wrong size")
@@ -201,11 +212,20 @@ cdef class Blob:
                 whole = bytearray(self.read_at(0, n))
                 whole[start:stop:step] = data
                 self.write_at(0, bytes(whole))
-            return
-        raise TypeError("Blob indices must be integers")
 
     def __delitem__(self, key):
+        self.check()
         raise TypeError("Blob doesn't support item deletion")
+
+
+cdef bytes contiguous_bytes(object value):
+    # A C-contiguous buffer's bytes (BufferError for any other, as memoryview slices).
+    cdef Py_buffer view
+    PyObject_GetBuffer(value, &view, PyBUF_SIMPLE)
+    try:
+        return PyBytes_FromStringAndSize(<char *>view.buf, view.len)
+    finally:
+        PyBuffer_Release(&view)
 
 
 cdef Blob open_blob(DBAPIConnection conn, str table, str column, long long row,

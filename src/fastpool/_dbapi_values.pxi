@@ -95,29 +95,31 @@ cdef inline bint plain_value(object value) noexcept:
                              and not BASE_TYPE_ADAPTED)
 
 
-cdef object adapted(object value):
-    if plain_value(value):
-        return value
-    value = adapt(value, PrepareProtocol, value)
-    return value
-
-
 cdef int bind_one(Connection conn, Statement st, int i, object value) except -1:
     cdef type t
     try:
         bind_value(conn, st, i, value)
     except TypeError:
         t = type(value)
-        if NEW_BIND_ERRORS:
-            raise ProgrammingError(
-                f"Error binding parameter {i}: type '{t.__name__}' is not supported") from None
-        raise InterfaceError(
-            f"Error binding parameter {i - 1} - probably unsupported type.") from None
-    except ValueError as exc:
+        raise ProgrammingError(
+            f"Error binding parameter {i}: type '{t.__name__}' is not supported") from None
+    except OverflowError:
+        raise OverflowError("Python int too large to convert to SQLite INTEGER") from None
+    except ValueError:
         if isinstance(value, str):
-            raise UnicodeEncodeError("utf-8", value, 0, 1, str(exc)) from None
+            str.encode(value, "utf-8")      # raises the UnicodeEncodeError sqlite3 gives
         raise
     return 0
+
+
+cdef object adapted_param(object value, Py_ssize_t i):
+    # An adapter or __conform__ that fails with an Exception is a binding error.
+    if plain_value(value):
+        return value
+    try:
+        return adapt(value, PrepareProtocol, value)
+    except Exception as exc:
+        raise ProgrammingError(f"Error binding parameter {i}: {exc}") from exc
 
 
 cdef int dbapi_bind(Connection conn, Statement st, object params) except -1:
@@ -138,10 +140,10 @@ cdef int dbapi_bind(Connection conn, Statement st, object params) except -1:
                         f"Binding {i + 1} is a named parameter, but you supplied a sequence "
                         f"which requires nameless (qmark) placeholders. Starting with Python "
                         f"3.14 an sqlite3.ProgrammingError will be raised.",
-                        DeprecationWarning, stacklevel=3)
+                        DeprecationWarning, stacklevel=1)
                     break
         for i in range(n):
-            bind_one(conn, st, i + 1, adapted(PySequence_GetItem(params, i)))
+            bind_one(conn, st, i + 1, adapted_param(PySequence_GetItem(params, i), i + 1))
         return 0
     if not isinstance(params, dict):
         raise ProgrammingError("parameters are of unsupported type")
@@ -156,7 +158,7 @@ cdef int dbapi_bind(Connection conn, Statement st, object params) except -1:
         except KeyError:
             raise ProgrammingError(
                 f"You did not supply a value for binding parameter :{name}.") from None
-        bind_one(conn, st, i + 1, adapted(value))
+        bind_one(conn, st, i + 1, adapted_param(value, i + 1))
     return 0
 
 
@@ -227,7 +229,9 @@ cdef tuple converted_row(Statement st, list converters, object text_factory):
                 continue
             p = <const char *>sqlite3_column_blob(s, i)
             size = sqlite3_column_bytes(s, i)
-            values.append(conv(PyBytes_FromStringAndSize(p, size) if p != NULL else b""))
+            # A zero-length value with a converter is None, as in the sqlite3 module.
+            values.append(conv(PyBytes_FromStringAndSize(p, size)) if p != NULL and size
+                          else None)
         elif kind == SQLITE_TEXT and text_factory is not str:
             p = <const char *>sqlite3_column_text(s, i)
             size = sqlite3_column_bytes(s, i)

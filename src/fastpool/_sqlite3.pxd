@@ -71,6 +71,7 @@ cdef extern from "sqlite3.h" nogil:
         SQLITE_LIMIT_LENGTH
         SQLITE_LIMIT_VARIABLE_NUMBER
         SQLITE_LIMIT_WORKER_THREADS
+        SQLITE_LIMIT_SQL_LENGTH
         SQLITE_DENY
         SQLITE_IGNORE
         SQLITE_TRACE_STMT

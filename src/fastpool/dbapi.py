@@ -92,6 +92,8 @@ __all__ = [
     "paramstyle",
     "register_adapter",
     "register_converter",
+    "sqlite_version",
+    "sqlite_version_info",
     "threadsafety",
     *_constant_names,
 ]
@@ -137,8 +139,22 @@ _core.set_dump_function(_iterdump)
 collections.abc.Sequence.register(Row)
 
 
+# connect()'s parameters after ``database`` that may still be given by position (Python
+# 3.13 deprecates that, and so does this module when running there).
+_POSITIONAL = (
+    "timeout",
+    "detect_types",
+    "isolation_level",
+    "check_same_thread",
+    "factory",
+    "cached_statements",
+    "uri",
+)
+
+
 def connect(
     database: str | os.PathLike[str] | bytes,
+    *args: Any,
     timeout: float = 5.0,
     detect_types: int = 0,
     isolation_level: str | None = "",
@@ -146,7 +162,6 @@ def connect(
     factory: type[Connection] | None = None,
     cached_statements: int = 128,
     uri: bool = False,
-    *,
     autocommit: bool | int = LEGACY_TRANSACTION_CONTROL,
     readonly: bool = False,
     pragmas: dict[str, object] | None = None,
@@ -173,6 +188,29 @@ def connect(
         immediate: the default BEGIN, implicit or written bare, is ``BEGIN IMMEDIATE``
             (fastpool; False gives the stdlib's deferred BEGIN).
     """
+    if args:
+        if len(args) > len(_POSITIONAL):
+            raise TypeError(
+                f"connect() takes at most {len(_POSITIONAL) + 1} positional arguments "
+                f"({len(args) + 1} given)"
+            )
+        if sys.version_info >= (3, 13):
+            warnings.warn(
+                "Passing more than 1 positional argument to sqlite3.connect() is deprecated. "
+                "Parameters 'timeout', 'detect_types', 'isolation_level', "
+                "'check_same_thread', 'factory', 'cached_statements' and 'uri' will become "
+                "keyword-only parameters in Python 3.15.",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+        given = dict(zip(_POSITIONAL, args))
+        timeout = given.get("timeout", timeout)
+        detect_types = given.get("detect_types", detect_types)
+        isolation_level = given.get("isolation_level", isolation_level)
+        check_same_thread = given.get("check_same_thread", check_same_thread)
+        factory = given.get("factory", factory)
+        cached_statements = given.get("cached_statements", cached_statements)
+        uri = given.get("uri", uri)
     kwargs: dict[str, Any] = {}
     if autocommit is not LEGACY_TRANSACTION_CONTROL:
         kwargs["autocommit"] = autocommit
