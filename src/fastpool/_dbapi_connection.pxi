@@ -4,11 +4,16 @@
 # snapshot; fastpool's one change is that such a transaction, and a written bare BEGIN,
 # begin IMMEDIATE (immediate=False restores the sqlite3 module's deferred BEGIN).
 
+import inspect
 import weakref
 
 # Python 3.13's sqlite3 warns when a connection is collected without close().
 cdef bint WARN_UNCLOSED = sys.version_info >= (3, 13)
 cdef object PREPARED_TOKEN = object()
+cdef object CALL_SIGNATURE = inspect.Signature(
+    [inspect.Parameter("sql", inspect.Parameter.POSITIONAL_ONLY)])
+cdef tuple POSITIONAL_OPTIONS = ("timeout", "detect_types", "isolation_level",
+                                 "check_same_thread", "factory", "cached_statements", "uri")
 # The boolean sqlite3_db_config() options getconfig/setconfig accept.
 cdef frozenset DBCONFIG_FLAGS = frozenset(range(1002, 1018))
 
@@ -48,10 +53,27 @@ cdef class DBAPIConnection:
     Subclass it and pass ``factory=`` to ``connect()`` as with ``sqlite3``.
     """
 
-    def __init__(self, database, timeout=5.0, detect_types=0, isolation_level="",
-                 check_same_thread=True, factory=None, cached_statements=128, uri=False, *,
+    def __init__(self, database, *args, timeout=5.0, detect_types=0, isolation_level="",
+                 check_same_thread=True, factory=None, cached_statements=128, uri=False,
                  autocommit=LEGACY, readonly=False, pragmas=None, defensive=False,
                  immediate=True):
+        if args:
+            if len(args) > len(POSITIONAL_OPTIONS):
+                raise TypeError(f"Connection() takes at most {len(POSITIONAL_OPTIONS) + 1} "
+                                f"positional arguments ({len(args) + 1} given)")
+            if DEPRECATE_KEYWORDS:
+                warnings.warn(
+                    "Passing more than 1 positional argument to _sqlite3.Connection() is "
+                    "deprecated. Parameters 'timeout', 'detect_types', 'isolation_level', "
+                    "'check_same_thread', 'factory', 'cached_statements' and 'uri' will become "
+                    "keyword-only parameters in Python 3.15.", DeprecationWarning, stacklevel=1)
+            given = dict(zip(POSITIONAL_OPTIONS, args))
+            timeout = given.get("timeout", timeout)
+            detect_types = given.get("detect_types", detect_types)
+            isolation_level = given.get("isolation_level", isolation_level)
+            check_same_thread = given.get("check_same_thread", check_same_thread)
+            cached_statements = given.get("cached_statements", cached_statements)
+            uri = given.get("uri", uri)
         cdef int mode = autocommit_mode(autocommit)
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
             raise TypeError(f"timeout must be a number of seconds, not {type(timeout).__name__}")
@@ -77,7 +99,9 @@ cdef class DBAPIConnection:
         self.detect_types = detect_types
         self.same_thread = bool(check_same_thread)
         self.owner = PyThread_get_thread_ident()
-        self.immediate = bool(immediate)
+        # A private in-memory database has no other connection to wait for: BEGIN there is
+        # the sqlite3 module's, whatever `immediate` says.
+        self.immediate = bool(immediate) and path not in (":memory:", "")
         self.text_factory = str
         self.keep = {}
         self.blobs = weakref.WeakSet()
@@ -142,7 +166,7 @@ cdef class DBAPIConnection:
             elif self.immediate and not core.readonly:
                 self.exec_sql("BEGIN IMMEDIATE")
             else:
-                self.exec_sql("BEGIN")
+                self.exec_sql("BEGIN ")     # the sqlite3 module's text for isolation_level ""
         elif self.mode == AUTOCOMMIT_OFF and sqlite3_get_autocommit(core.db):
             self.exec_sql("BEGIN")
         return 0
@@ -215,9 +239,12 @@ cdef class DBAPIConnection:
         self.core.close()
         self.keep.clear()
 
-    def __call__(self, sql, /):
+    def __call__(self, *args):
         """Prepare ``sql`` (checked as execute() would) and return the prepared statement."""
         self.check()
+        if len(args) != 1:
+            raise TypeError(f"Connection() takes exactly 1 argument ({len(args)} given)")
+        sql = args[0]
         if not isinstance(sql, str):
             raise TypeError(f"argument must be str, not {type(sql).__name__}")
         try:
@@ -227,6 +254,11 @@ cdef class DBAPIConnection:
                 return None
             raise
         return PreparedSQL(PREPARED_TOKEN, st)
+
+    @property
+    def __signature__(self):
+        # Calling a connection takes one positional argument, the SQL (inspect.signature).
+        return CALL_SIGNATURE
 
     def getconfig(self, op, /):
         """The boolean setting ``op`` (an SQLITE_DBCONFIG_* constant)."""
@@ -411,9 +443,9 @@ cdef class DBAPIConnection:
     def autocommit(self, value):
         self.check()
         cdef int mode = autocommit_mode(value)
+        self.mode = mode
         if mode == AUTOCOMMIT_ON and not sqlite3_get_autocommit(self.core.db):
             self.end_transaction("COMMIT")
-        self.mode = mode
         if mode == AUTOCOMMIT_OFF and sqlite3_get_autocommit(self.core.db):
             self.core.enter()
             try:
@@ -444,10 +476,10 @@ cdef class PreparedSQL:
 
     cdef Statement st
 
-    def __cinit__(self, token, Statement st):
-        if token is not PREPARED_TOKEN:
-            raise TypeError("cannot create 'PreparedSQL' instances")
-        self.st = st
+    def __cinit__(self, *args):
+        if len(args) != 2 or args[0] is not PREPARED_TOKEN:
+            raise TypeError("cannot create 'fastpool._core.PreparedSQL' instances")
+        self.st = <Statement?>args[1]
 
     def __dealloc__(self):
         if self.st is not None:

@@ -197,9 +197,9 @@ cdef class DBAPICursor:
         if "\x00" in sql_script:
             raise ValueError("embedded null character")
         encoded = str.encode(sql_script, "utf-8")      # a lone surrogate: UnicodeEncodeError
-        if len(encoded) >= sqlite3_limit(conn.core.db, SQLITE_LIMIT_SQL_LENGTH, -1):
+        if len(encoded) > sqlite3_limit(conn.core.db, SQLITE_LIMIT_SQL_LENGTH, -1):
             raise DataError("query string is too large")
-        if conn.mode != AUTOCOMMIT_OFF and not sqlite3_get_autocommit(conn.core.db):
+        if conn.mode == LEGACY and not sqlite3_get_autocommit(conn.core.db):
             conn.exec_sql("COMMIT")
         self.locked = True
         try:

@@ -62,6 +62,10 @@ cdef class Blob:
     cdef int offset
     cdef object __weakref__
 
+    def __cinit__(self, *args):
+        if len(args) != 1 or args[0] is not PREPARED_TOKEN:
+            raise TypeError("cannot create 'fastpool._core.Blob' instances")
+
     def __dealloc__(self):
         if self.blob != NULL:
             sqlite3_blob_close(self.blob)
@@ -210,7 +214,7 @@ cdef class Blob:
                 self.write_at(start, data)
             else:
                 whole = bytearray(self.read_at(0, n))
-                whole[start:stop:step] = data
+                whole.__setitem__(slice(start, stop, step), bytearray(data))
                 self.write_at(0, bytes(whole))
 
     def __delitem__(self, key):
@@ -240,7 +244,7 @@ cdef Blob open_blob(DBAPIConnection conn, str table, str column, long long row,
     if rc != SQLITE_OK:
         sqlite3_blob_close(handle)
         conn.core.raise_error(rc)
-    cdef Blob blob = Blob.__new__(Blob)
+    cdef Blob blob = Blob.__new__(Blob, PREPARED_TOKEN)
     blob.blob = handle
     blob.conn = conn
     conn.blobs.add(blob)

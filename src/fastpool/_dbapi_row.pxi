@@ -41,7 +41,10 @@ cdef class DBAPIRow:
         if isinstance(key, slice):
             return self.data[key]
         if hasattr(key, "__index__"):
-            return PySequence_GetItem(self.data, key.__index__())    # negative: from the end
+            index = key.__index__()
+            if not -len(self.data) <= index < len(self.data):
+                raise IndexError("tuple index out of range")
+            return PySequence_GetItem(self.data, index)    # negative: from the end
         raise IndexError("Index must be int or string")
 
     def __hash__(self):

@@ -125,6 +125,8 @@ if sys.version_info < (3, 12):
 
 
 def __getattr__(name: str) -> object:
+    if name == "dbapi2":  # the stdlib's sqlite3.dbapi2: the same names
+        return sys.modules[__name__]
     if name in ("version", "version_info"):
         warnings.warn(
             f"{name} is deprecated and will be removed in Python 3.14",
@@ -203,14 +205,6 @@ def connect(
                 DeprecationWarning,
                 stacklevel=2,
             )
-        given = dict(zip(_POSITIONAL, args))
-        timeout = given.get("timeout", timeout)
-        detect_types = given.get("detect_types", detect_types)
-        isolation_level = given.get("isolation_level", isolation_level)
-        check_same_thread = given.get("check_same_thread", check_same_thread)
-        factory = given.get("factory", factory)
-        cached_statements = given.get("cached_statements", cached_statements)
-        uri = given.get("uri", uri)
     kwargs: dict[str, Any] = {}
     if autocommit is not LEGACY_TRANSACTION_CONTROL:
         kwargs["autocommit"] = autocommit
@@ -224,7 +218,12 @@ def connect(
         kwargs["defensive"] = defensive
     if immediate is not True:
         kwargs["immediate"] = immediate
+    if len(args) >= 5:
+        factory = args[4]
     make = Connection if factory is None else factory
+    if args:
+        # Positional, as given (the factory's own __init__ may take them so).
+        return make(database, *args, **kwargs)
     return make(
         database,
         timeout=timeout,
@@ -236,6 +235,16 @@ def connect(
         uri=uri,
         **kwargs,
     )
+
+
+def main(*argv: str) -> None:
+    """The ``sqlite3`` command-line shell on this module: ``main(["db.sqlite", "select 1"])``
+    (no arguments: the process's own)."""
+    from fastpool._dbapi_cli import main as run
+
+    if len(argv) == 1 and not isinstance(argv[0], str):
+        run(list(argv[0]))
+    run(list(argv) if argv else None)
 
 
 def _checked_pragmas(pragmas: object) -> dict[str, object]:
