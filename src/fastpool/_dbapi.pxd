@@ -23,6 +23,9 @@ cdef class DBAPIConnection:
     cdef object trace               # the trace callback, or None
     cdef object progress            # the progress handler, or None
     cdef object authorizer          # the authorizer, or None
+    cdef object turn                # the file's WriteTurn (None: a private database)
+    cdef object turn_token          # this connection's place in that turn's queue
+    cdef bint holds_turn
 
     cdef int check(self) except -1
     cdef int check_thread(self) except -1
@@ -30,6 +33,8 @@ cdef class DBAPIConnection:
     cdef int exec_sql(self, str sql) except -1
     cdef int set_isolation(self, object level) except -1
     cdef int end_transaction(self, str sql) except -1
+    cdef int take_turn(self) except -1
+    cdef void drop_turn(self, bint force) noexcept
 
 
 cdef class DBAPICursor:

@@ -96,6 +96,8 @@ cdef class DBAPIConnection:
                                statement_cache_size=cached_statements,
                                busy_timeout=max(0.0, float(timeout)), row_factory=None,
                                autocommit=True, defensive=bool(defensive))
+        self.turn = write_turn_for(self.core.file_key)     # _dbapi_turn.pxi
+        self.turn_token = object()
         self.detect_types = detect_types
         self.same_thread = bool(check_same_thread)
         self.owner = PyThread_get_thread_ident()
@@ -155,6 +157,27 @@ cdef class DBAPIConnection:
             core.raise_error(rc)
         return 0
 
+    cdef int take_turn(self) except -1:
+        # Before a write transaction begins: wait in FIFO order behind this process's other
+        # writers of the file, at most the busy timeout (then "database is locked").
+        if self.turn is None or self.holds_turn or not sqlite3_get_autocommit(self.core.db):
+            return 0
+        if not (<WriteTurn>self.turn).take(self.turn_token,
+                                           self.core.hooks.busy_timeout_ms / 1000.0):
+            raise error_for_code(SQLITE_BUSY, "database is locked")
+        self.holds_turn = True
+        return 0
+
+    cdef void drop_turn(self, bint force) noexcept:
+        # Once the write transaction has ended (or the connection closes), the next waiter's.
+        if self.holds_turn and (force or self.core is None or self.core.db == NULL
+                                or sqlite3_get_autocommit(self.core.db)):
+            self.holds_turn = False
+            (<WriteTurn>self.turn).give_back(self.turn_token)
+
+    def __dealloc__(self):
+        self.drop_turn(True)
+
     cdef int begin_if_needed(self, Statement st) except -1:
         cdef Connection core = self.core
         if self.mode == LEGACY:
@@ -162,8 +185,11 @@ cdef class DBAPIConnection:
                     or not DML_KEYWORD.match(sqlite3_sql(st.handle).decode("utf-8"))):
                 return 0
             if self.begin_sql is not None:
+                if self.begin_sql != "BEGIN DEFERRED":
+                    self.take_turn()
                 self.exec_sql(self.begin_sql)
             elif self.immediate and not core.readonly:
+                self.take_turn()
                 self.exec_sql("BEGIN IMMEDIATE")
             else:
                 self.exec_sql("BEGIN ")     # the sqlite3 module's text for isolation_level ""
@@ -181,6 +207,7 @@ cdef class DBAPIConnection:
                 self.exec_sql("BEGIN")
         finally:
             self.core.leave()
+            self.drop_turn(False)
         return 0
 
     # -- the sqlite3 module's API ----------------------------------------------------------
@@ -237,6 +264,7 @@ cdef class DBAPIConnection:
             finally:
                 self.core.leave()
         self.core.close()
+        self.drop_turn(True)
         self.keep.clear()
 
     def __call__(self, *args):

@@ -6,6 +6,8 @@ import re
 # A written BEGIN without a mode: fastpool's default makes it BEGIN IMMEDIATE.
 cdef object BARE_BEGIN = re.compile(r"\s*BEGIN(\s+TRANSACTION)?\s*;?\s*$", re.I)
 # Statements before which the sqlite3 module's legacy mode opens a transaction.
+# A written BEGIN that takes the write lock (after BARE_BEGIN's rewrite, too).
+cdef object WRITE_BEGIN = re.compile(r"\s*BEGIN\s+(IMMEDIATE|EXCLUSIVE)\b", re.I)
 cdef object DML_KEYWORD = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE)\b", re.I)
 
 
@@ -82,6 +84,8 @@ cdef class DBAPICursor:
             if many and sqlite3_column_count(st.handle):
                 raise ProgrammingError("executemany() can only execute DML statements.")
             conn.begin_if_needed(st)
+            if st.readonly and not st.opens_transaction and WRITE_BEGIN.match(sql):
+                conn.take_turn()
             if many:
                 for p in params:
                     dbapi_bind(core, st, p)
@@ -119,6 +123,7 @@ cdef class DBAPICursor:
         finally:
             self.locked = False
             core.leave()
+            conn.drop_turn(False)
         return 0
 
     cdef object next_row(self):
@@ -208,6 +213,7 @@ cdef class DBAPICursor:
             raise ProgrammingError(str(exc)) from None
         finally:
             self.locked = False
+            conn.drop_turn(False)
         self._description = None
         self._rowcount = -1
         return self

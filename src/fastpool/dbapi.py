@@ -127,6 +127,14 @@ if sys.version_info < (3, 12):
 def __getattr__(name: str) -> object:
     if name == "dbapi2":  # the stdlib's sqlite3.dbapi2: the same names
         return sys.modules[__name__]
+    if name == "OptimizedUnicode" and sys.version_info < (3, 12):
+        warnings.warn(
+            "OptimizedUnicode is deprecated and will be removed in Python 3.12; it is an alias "
+            "of str",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return str
     if name in ("version", "version_info"):
         warnings.warn(
             f"{name} is deprecated and will be removed in Python 3.14",
@@ -136,6 +144,20 @@ def __getattr__(name: str) -> object:
         return _VERSION if name == "version" else (2, 6, 0)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+
+def enable_shared_cache(enable: bool) -> None:
+    """Deprecated in the stdlib (Python 3.10, gone in 3.12), and a no-op here: fastpool opens
+    every connection with a private cache (SQLITE_OPEN_PRIVATECACHE)."""
+    warnings.warn(
+        "enable_shared_cache() is deprecated (Python 3.10, removed in 3.12) and does nothing "
+        "in fastpool.dbapi: its connections always use a private cache",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+
+
+if sys.version_info < (3, 12):
+    __all__ += ["enable_shared_cache"]
 
 _core.set_dump_function(_iterdump)
 collections.abc.Sequence.register(Row)
