@@ -84,7 +84,7 @@ cdef class DBAPICursor:
             if many and sqlite3_column_count(st.handle):
                 raise ProgrammingError("executemany() can only execute DML statements.")
             conn.begin_if_needed(st)
-            if st.readonly and not st.opens_transaction and WRITE_BEGIN.match(sql):
+            if not st.opens_transaction and WRITE_BEGIN.match(sql):
                 conn.take_turn()
             if many:
                 for p in params:

@@ -234,6 +234,14 @@ def connect(
         kwargs["readonly"] = readonly
     if pragmas is not None:
         kwargs["pragmas"] = _checked_pragmas(pragmas)
+        if "busy_timeout" in kwargs["pragmas"]:
+            # fastpool's own busy handler waits (with the GIL dropped): give it the time.
+            if args or timeout != 5.0:
+                raise ValueError("give the busy timeout once: timeout= or pragmas['busy_timeout']")
+            ms = kwargs["pragmas"].pop("busy_timeout")
+            if isinstance(ms, bool) or not isinstance(ms, (int, float)) or ms < 0:
+                raise ValueError(f"pragma busy_timeout must be >= 0 milliseconds, not {ms!r}")
+            timeout = ms / 1000
     if defensive is not False:
         if not isinstance(defensive, bool):
             raise TypeError(f"defensive must be True or False, not {type(defensive).__name__}")
