@@ -14,7 +14,9 @@ cdef bint DEPRECATE_KEYWORDS = sys.version_info >= (3, 13)
 
 cdef str name_list(tuple names):
     quoted = [f"'{name}'" for name in names]
-    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:len(quoted) - 1]) + " and " + quoted[len(quoted) - 1]
+    if len(quoted) == 1:
+        return quoted[0]
+    return ", ".join(quoted[:len(quoted) - 1]) + " and " + quoted[len(quoted) - 1]
 
 
 cdef tuple positional_args(str method, tuple names, tuple args, dict kwargs):

@@ -33,7 +33,7 @@ def _interact(conn: Any, dbapi: Any, where: str) -> None:
     print(
         f"sqlite3 shell, running on SQLite version {dbapi.sqlite_version}\n"
         f"Connected to {where}\n\n"
-        'Each command will be run using execute() on the cursor.\n'
+        "Each command will be run using execute() on the cursor.\n"
         'Type ".help" for more information; type ".quit" or CTRL-D to quit.',
         file=sys.stderr,
     )
@@ -69,18 +69,17 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         description="Python sqlite3 CLI (fastpool.dbapi)",
     )
     parser.add_argument(
-        "filename", nargs="?", default=":memory:", help="SQLite database to open (default: ':memory:')"
+        "filename",
+        nargs="?",
+        default=":memory:",
+        help="SQLite database to open (default: ':memory:')",
     )
     parser.add_argument("sql", nargs="?", help="an SQL statement to run, then exit")
     parser.add_argument(
         "-v", "--version", action="version", version=f"SQLite version {dbapi.sqlite_version}"
     )
     args = parser.parse_args(list(argv) if argv is not None else None)
-    where = (
-        "a transient in-memory database"
-        if args.filename == ":memory:"
-        else repr(args.filename)
-    )
+    where = "a transient in-memory database" if args.filename == ":memory:" else repr(args.filename)
     conn = dbapi.connect(args.filename, isolation_level=None)
     try:
         if args.sql is not None:

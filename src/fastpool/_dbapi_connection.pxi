@@ -4,34 +4,19 @@
 # snapshot; fastpool's one change is that such a transaction, and a written bare BEGIN,
 # begin IMMEDIATE (immediate=False restores the sqlite3 module's deferred BEGIN).
 
-import inspect
 import weakref
+
+from cpython.pythread cimport PyThread_get_thread_ident
 
 # Python 3.13's sqlite3 warns when a connection is collected without close().
 cdef bint WARN_UNCLOSED = sys.version_info >= (3, 13)
-cdef object PREPARED_TOKEN = object()
-cdef object CALL_SIGNATURE = inspect.Signature(
-    [inspect.Parameter("sql", inspect.Parameter.POSITIONAL_ONLY)])
 cdef tuple POSITIONAL_OPTIONS = ("timeout", "detect_types", "isolation_level",
                                  "check_same_thread", "factory", "cached_statements", "uri")
-# The boolean sqlite3_db_config() options getconfig/setconfig accept.
-cdef frozenset DBCONFIG_FLAGS = frozenset(range(1002, 1018))
-
-from cpython.pythread cimport PyThread_get_thread_ident
 
 cdef enum:
     LEGACY = -1
     AUTOCOMMIT_OFF = 0
     AUTOCOMMIT_ON = 1
-
-cdef object DUMP_FUNCTION = None     # fastpool.dbapi's iterdump, set by set_dump_function
-
-
-def set_dump_function(func):
-    """Install the iterdump() implementation (fastpool.dbapi does, on import)."""
-    global DUMP_FUNCTION
-    DUMP_FUNCTION = func
-
 
 cdef dict BEGIN_FOR = {"": None, "DEFERRED": "BEGIN DEFERRED", "IMMEDIATE": "BEGIN IMMEDIATE",
                        "EXCLUSIVE": "BEGIN EXCLUSIVE"}
@@ -497,32 +482,3 @@ cdef class DBAPIConnection:
     def path(self):
         """The database path or URI given to connect() (a fastpool addition)."""
         return self.core.path if self.core is not None else None
-
-
-cdef class PreparedSQL:
-    """What calling a Connection returns: one prepared statement (not made directly)."""
-
-    cdef Statement st
-
-    def __cinit__(self, *args):
-        if len(args) != 2 or args[0] is not PREPARED_TOKEN:
-            raise TypeError("cannot create 'fastpool._core.PreparedSQL' instances")
-        self.st = <Statement?>args[1]
-
-    def __dealloc__(self):
-        if self.st is not None:
-            self.st.finalize()
-
-
-cdef int db_config(DBAPIConnection conn, object op, int value) except -1:
-    cdef int state = 0, rc
-    conn.check()
-    if not isinstance(op, int):
-        raise TypeError(f"op must be an int, not {type(op).__name__}")
-    if op not in DBCONFIG_FLAGS:
-        raise ValueError(f"unknown config 'op': {op}")
-    rc = sqlite3_db_config(conn.core.db, <int>op, value, &state)
-    if rc != SQLITE_OK:
-        conn.core.raise_error(rc)
-    return state
-

@@ -317,4 +317,3 @@ cdef int raise_step_error(Connection core, int rc) except -1:
         core.pending_exc = None
         raise MemoryError()
     return core.raise_error(rc)
-

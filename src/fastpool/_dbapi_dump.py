@@ -26,7 +26,7 @@ def _rows(conn: Any, sql: str, params: tuple[object, ...] = ()) -> list[tuple[An
         cur.close()
 
 
-def iterdump(conn: Any, *, filter: str | None = None) -> Iterator[str]:  # noqa: A002
+def iterdump(conn: Any, *, filter: str | None = None) -> Iterator[str]:
     """Yield the statements of ``conn``'s main database, as ``sqlite3``'s iterdump does."""
     newer = sys.version_info >= (3, 13)
     if newer and _rows(conn, "PRAGMA foreign_key_check"):
@@ -48,7 +48,7 @@ def iterdump(conn: Any, *, filter: str | None = None) -> Iterator[str]:  # noqa:
             sequences = _rows(conn, 'SELECT name, seq FROM "sqlite_sequence"')
             continue
         if name == "sqlite_stat1":
-            yield "ANALYZE \"sqlite_master\";"
+            yield 'ANALYZE "sqlite_master";'
             continue
         if name.startswith("sqlite_"):
             continue
@@ -58,15 +58,16 @@ def iterdump(conn: Any, *, filter: str | None = None) -> Iterator[str]:  # noqa:
                 schema_written = True
             yield (
                 "INSERT INTO sqlite_master(type,name,tbl_name,rootpage,sql)"
-                "VALUES('table',{0},{0},0,{1});".format(
-                    _literal(name), _literal(sql)
-                )
+                "VALUES('table',{0},{0},0,{1});".format(_literal(name), _literal(sql))
             )
             continue
         yield f"{sql};"
         columns = [row[1] for row in _rows(conn, f"PRAGMA table_info({_quote_name(name)})")]
         values = ",".join(f"'||quote({_quote_name(c)})||'" for c in columns)
-        select = f"SELECT 'INSERT INTO {_quote_literal_name(name)} VALUES({values})' FROM {_quote_name(name)}"
+        select = (
+            f"SELECT 'INSERT INTO {_quote_literal_name(name)} VALUES({values})' "
+            f"FROM {_quote_name(name)}"
+        )
         for (row,) in _rows(conn, select):
             yield f"{row};"
     if sequences:

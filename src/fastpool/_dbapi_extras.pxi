@@ -1,8 +1,24 @@
 # The sqlite3 module's extras on fastpool.dbapi.Connection: online backup, incremental BLOB
 # I/O (Blob), serialize/deserialize, run-time limits, extension loading, complete_statement.
 
+import inspect
 import operator
 import time as _time
+
+
+cdef object PREPARED_TOKEN = object()
+cdef object CALL_SIGNATURE = inspect.Signature(
+    [inspect.Parameter("sql", inspect.Parameter.POSITIONAL_ONLY)])
+# The boolean sqlite3_db_config() options getconfig/setconfig accept.
+cdef frozenset DBCONFIG_FLAGS = frozenset(range(1002, 1018))
+
+cdef object DUMP_FUNCTION = None     # fastpool.dbapi's iterdump, set by set_dump_function
+
+
+def set_dump_function(func):
+    """Install the iterdump() implementation (fastpool.dbapi does, on import)."""
+    global DUMP_FUNCTION
+    DUMP_FUNCTION = func
 
 
 def complete_statement(statement):
@@ -306,3 +322,31 @@ cdef int load_extension_into(DBAPIConnection conn, str path, object entrypoint) 
         sqlite3_free(errmsg)
         raise OperationalError(message)
     return 0
+
+
+cdef class PreparedSQL:
+    """What calling a Connection returns: one prepared statement (not made directly)."""
+
+    cdef Statement st
+
+    def __cinit__(self, *args):
+        if len(args) != 2 or args[0] is not PREPARED_TOKEN:
+            raise TypeError("cannot create 'fastpool._core.PreparedSQL' instances")
+        self.st = <Statement?>args[1]
+
+    def __dealloc__(self):
+        if self.st is not None:
+            self.st.finalize()
+
+
+cdef int db_config(DBAPIConnection conn, object op, int value) except -1:
+    cdef int state = 0, rc
+    conn.check()
+    if not isinstance(op, int):
+        raise TypeError(f"op must be an int, not {type(op).__name__}")
+    if op not in DBCONFIG_FLAGS:
+        raise ValueError(f"unknown config 'op': {op}")
+    rc = sqlite3_db_config(conn.core.db, <int>op, value, &state)
+    if rc != SQLITE_OK:
+        conn.core.raise_error(rc)
+    return state

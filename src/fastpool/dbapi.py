@@ -16,27 +16,47 @@ stdlib's deferred ``BEGIN``. Outside a transaction a read holds no snapshot, as 
 ``pragmas=`` asks for others (for example ``{"journal_mode": "wal"}``).
 """
 
+# ruff: noqa: F405  (the SQLITE_* names in __all__ come from _sqlite_constants)
 from __future__ import annotations
 
 import collections.abc
-import datetime
 import os
 import sys
-import time
 import warnings
 from collections.abc import Callable
 from typing import Any
 
 from fastpool import _core
-from fastpool._core import Blob, PrepareProtocol, adapt, complete_statement
+from fastpool._core import (
+    Blob,
+    PrepareProtocol,
+    adapt,
+    complete_statement,
+    enable_callback_tracebacks,
+    register_adapter,
+    register_converter,
+)
 from fastpool._core import DBAPIConnection as Connection
 from fastpool._core import DBAPICursor as Cursor
 from fastpool._core import DBAPIRow as Row
-from fastpool._core import enable_callback_tracebacks, register_adapter, register_converter
 from fastpool._core import sqlite_version as _sqlite_version
 from fastpool._dbapi_dump import iterdump as _iterdump
+from fastpool._dbapi_types import (
+    BINARY,
+    DATETIME,
+    NUMBER,
+    ROWID,
+    STRING,
+    Binary,
+    Date,
+    DateFromTicks,
+    Time,
+    TimeFromTicks,
+    Timestamp,
+    TimestampFromTicks,
+    register_defaults,
+)
 from fastpool._sqlite_constants import *  # noqa: F403
-from fastpool._sqlite_constants import __all__ as _constant_names
 from fastpool.errors import (
     DatabaseError,
     DataError,
@@ -58,6 +78,174 @@ __all__ = [
     "PARSE_COLNAMES",
     "PARSE_DECLTYPES",
     "ROWID",
+    "SQLITE_ABORT",
+    "SQLITE_ABORT_ROLLBACK",
+    "SQLITE_ALTER_TABLE",
+    "SQLITE_ANALYZE",
+    "SQLITE_ATTACH",
+    "SQLITE_AUTH",
+    "SQLITE_AUTH_USER",
+    "SQLITE_BUSY",
+    "SQLITE_BUSY_RECOVERY",
+    "SQLITE_BUSY_SNAPSHOT",
+    "SQLITE_BUSY_TIMEOUT",
+    "SQLITE_CANTOPEN",
+    "SQLITE_CANTOPEN_CONVPATH",
+    "SQLITE_CANTOPEN_DIRTYWAL",
+    "SQLITE_CANTOPEN_FULLPATH",
+    "SQLITE_CANTOPEN_ISDIR",
+    "SQLITE_CANTOPEN_NOTEMPDIR",
+    "SQLITE_CANTOPEN_SYMLINK",
+    "SQLITE_CONSTRAINT",
+    "SQLITE_CONSTRAINT_CHECK",
+    "SQLITE_CONSTRAINT_COMMITHOOK",
+    "SQLITE_CONSTRAINT_FOREIGNKEY",
+    "SQLITE_CONSTRAINT_FUNCTION",
+    "SQLITE_CONSTRAINT_NOTNULL",
+    "SQLITE_CONSTRAINT_PINNED",
+    "SQLITE_CONSTRAINT_PRIMARYKEY",
+    "SQLITE_CONSTRAINT_ROWID",
+    "SQLITE_CONSTRAINT_TRIGGER",
+    "SQLITE_CONSTRAINT_UNIQUE",
+    "SQLITE_CONSTRAINT_VTAB",
+    "SQLITE_CORRUPT",
+    "SQLITE_CORRUPT_INDEX",
+    "SQLITE_CORRUPT_SEQUENCE",
+    "SQLITE_CORRUPT_VTAB",
+    "SQLITE_CREATE_INDEX",
+    "SQLITE_CREATE_TABLE",
+    "SQLITE_CREATE_TEMP_INDEX",
+    "SQLITE_CREATE_TEMP_TABLE",
+    "SQLITE_CREATE_TEMP_TRIGGER",
+    "SQLITE_CREATE_TEMP_VIEW",
+    "SQLITE_CREATE_TRIGGER",
+    "SQLITE_CREATE_VIEW",
+    "SQLITE_CREATE_VTABLE",
+    "SQLITE_DBCONFIG_DEFENSIVE",
+    "SQLITE_DBCONFIG_DQS_DDL",
+    "SQLITE_DBCONFIG_DQS_DML",
+    "SQLITE_DBCONFIG_ENABLE_FKEY",
+    "SQLITE_DBCONFIG_ENABLE_FTS3_TOKENIZER",
+    "SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION",
+    "SQLITE_DBCONFIG_ENABLE_QPSG",
+    "SQLITE_DBCONFIG_ENABLE_TRIGGER",
+    "SQLITE_DBCONFIG_ENABLE_VIEW",
+    "SQLITE_DBCONFIG_LEGACY_ALTER_TABLE",
+    "SQLITE_DBCONFIG_LEGACY_FILE_FORMAT",
+    "SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE",
+    "SQLITE_DBCONFIG_RESET_DATABASE",
+    "SQLITE_DBCONFIG_TRIGGER_EQP",
+    "SQLITE_DBCONFIG_TRUSTED_SCHEMA",
+    "SQLITE_DBCONFIG_WRITABLE_SCHEMA",
+    "SQLITE_DELETE",
+    "SQLITE_DENY",
+    "SQLITE_DETACH",
+    "SQLITE_DONE",
+    "SQLITE_DROP_INDEX",
+    "SQLITE_DROP_TABLE",
+    "SQLITE_DROP_TEMP_INDEX",
+    "SQLITE_DROP_TEMP_TABLE",
+    "SQLITE_DROP_TEMP_TRIGGER",
+    "SQLITE_DROP_TEMP_VIEW",
+    "SQLITE_DROP_TRIGGER",
+    "SQLITE_DROP_VIEW",
+    "SQLITE_DROP_VTABLE",
+    "SQLITE_EMPTY",
+    "SQLITE_ERROR",
+    "SQLITE_ERROR_MISSING_COLLSEQ",
+    "SQLITE_ERROR_RETRY",
+    "SQLITE_ERROR_SNAPSHOT",
+    "SQLITE_FORMAT",
+    "SQLITE_FULL",
+    "SQLITE_FUNCTION",
+    "SQLITE_IGNORE",
+    "SQLITE_INSERT",
+    "SQLITE_INTERNAL",
+    "SQLITE_INTERRUPT",
+    "SQLITE_IOERR",
+    "SQLITE_IOERR_ACCESS",
+    "SQLITE_IOERR_AUTH",
+    "SQLITE_IOERR_BEGIN_ATOMIC",
+    "SQLITE_IOERR_BLOCKED",
+    "SQLITE_IOERR_CHECKRESERVEDLOCK",
+    "SQLITE_IOERR_CLOSE",
+    "SQLITE_IOERR_COMMIT_ATOMIC",
+    "SQLITE_IOERR_CONVPATH",
+    "SQLITE_IOERR_CORRUPTFS",
+    "SQLITE_IOERR_DATA",
+    "SQLITE_IOERR_DELETE",
+    "SQLITE_IOERR_DELETE_NOENT",
+    "SQLITE_IOERR_DIR_CLOSE",
+    "SQLITE_IOERR_DIR_FSYNC",
+    "SQLITE_IOERR_FSTAT",
+    "SQLITE_IOERR_FSYNC",
+    "SQLITE_IOERR_GETTEMPPATH",
+    "SQLITE_IOERR_LOCK",
+    "SQLITE_IOERR_MMAP",
+    "SQLITE_IOERR_NOMEM",
+    "SQLITE_IOERR_RDLOCK",
+    "SQLITE_IOERR_READ",
+    "SQLITE_IOERR_ROLLBACK_ATOMIC",
+    "SQLITE_IOERR_SEEK",
+    "SQLITE_IOERR_SHMLOCK",
+    "SQLITE_IOERR_SHMMAP",
+    "SQLITE_IOERR_SHMOPEN",
+    "SQLITE_IOERR_SHMSIZE",
+    "SQLITE_IOERR_SHORT_READ",
+    "SQLITE_IOERR_TRUNCATE",
+    "SQLITE_IOERR_UNLOCK",
+    "SQLITE_IOERR_VNODE",
+    "SQLITE_IOERR_WRITE",
+    "SQLITE_LIMIT_ATTACHED",
+    "SQLITE_LIMIT_COLUMN",
+    "SQLITE_LIMIT_COMPOUND_SELECT",
+    "SQLITE_LIMIT_EXPR_DEPTH",
+    "SQLITE_LIMIT_FUNCTION_ARG",
+    "SQLITE_LIMIT_LENGTH",
+    "SQLITE_LIMIT_LIKE_PATTERN_LENGTH",
+    "SQLITE_LIMIT_SQL_LENGTH",
+    "SQLITE_LIMIT_TRIGGER_DEPTH",
+    "SQLITE_LIMIT_VARIABLE_NUMBER",
+    "SQLITE_LIMIT_VDBE_OP",
+    "SQLITE_LIMIT_WORKER_THREADS",
+    "SQLITE_LOCKED",
+    "SQLITE_LOCKED_SHAREDCACHE",
+    "SQLITE_LOCKED_VTAB",
+    "SQLITE_MISMATCH",
+    "SQLITE_MISUSE",
+    "SQLITE_NOLFS",
+    "SQLITE_NOMEM",
+    "SQLITE_NOTADB",
+    "SQLITE_NOTFOUND",
+    "SQLITE_NOTICE",
+    "SQLITE_NOTICE_RECOVER_ROLLBACK",
+    "SQLITE_NOTICE_RECOVER_WAL",
+    "SQLITE_OK",
+    "SQLITE_OK_LOAD_PERMANENTLY",
+    "SQLITE_OK_SYMLINK",
+    "SQLITE_PERM",
+    "SQLITE_PRAGMA",
+    "SQLITE_PROTOCOL",
+    "SQLITE_RANGE",
+    "SQLITE_READ",
+    "SQLITE_READONLY",
+    "SQLITE_READONLY_CANTINIT",
+    "SQLITE_READONLY_CANTLOCK",
+    "SQLITE_READONLY_DBMOVED",
+    "SQLITE_READONLY_DIRECTORY",
+    "SQLITE_READONLY_RECOVERY",
+    "SQLITE_READONLY_ROLLBACK",
+    "SQLITE_RECURSIVE",
+    "SQLITE_REINDEX",
+    "SQLITE_ROW",
+    "SQLITE_SAVEPOINT",
+    "SQLITE_SCHEMA",
+    "SQLITE_SELECT",
+    "SQLITE_TOOBIG",
+    "SQLITE_TRANSACTION",
+    "SQLITE_UPDATE",
+    "SQLITE_WARNING",
+    "SQLITE_WARNING_AUTOINDEX",
     "STRING",
     "Binary",
     "Blob",
@@ -95,7 +283,6 @@ __all__ = [
     "sqlite_version",
     "sqlite_version_info",
     "threadsafety",
-    *_constant_names,
 ]
 
 apilevel = "2.0"
@@ -160,6 +347,7 @@ if sys.version_info < (3, 12):
     __all__ += ["enable_shared_cache"]
 
 _core.set_dump_function(_iterdump)
+register_defaults()
 collections.abc.Sequence.register(Row)
 
 
@@ -191,7 +379,7 @@ def connect(
     pragmas: dict[str, object] | None = None,
     defensive: bool = False,
     immediate: bool = True,
-) -> Any:
+) -> Connection:
     """Open a connection, as ``sqlite3.connect`` does (every stdlib keyword works).
 
     Args:
@@ -308,112 +496,3 @@ def install_as_sqlite3() -> None:
         )
     sys.modules["sqlite3"] = this
     sys.modules["sqlite3.dbapi2"] = this
-
-
-# -- constructors and the default adapters and converters, as in the stdlib.
-
-Date = datetime.date
-Time = datetime.time
-Timestamp = datetime.datetime
-Binary = memoryview
-
-
-def DateFromTicks(ticks: float) -> datetime.date:
-    """The local date at ``ticks`` seconds since the epoch."""
-    return Date(*time.localtime(ticks)[:3])
-
-
-def TimeFromTicks(ticks: float) -> datetime.time:
-    """The local time of day at ``ticks`` seconds since the epoch."""
-    return Time(*time.localtime(ticks)[3:6])
-
-
-def TimestampFromTicks(ticks: float) -> datetime.datetime:
-    """The local date and time at ``ticks`` seconds since the epoch."""
-    return Timestamp(*time.localtime(ticks)[:6])
-
-
-def _deprecated_default(what: str) -> None:
-    # Python 3.12 deprecated the default adapters and converters; warn where it does.
-    if sys.version_info >= (3, 12):
-        warnings.warn(
-            f"The default {what} is deprecated as of Python 3.12; see the sqlite3 "
-            f"documentation for suggested replacement recipes",
-            DeprecationWarning,
-            stacklevel=3,
-        )
-
-
-def _adapt_date(value: datetime.date) -> str:
-    _deprecated_default("date adapter")
-    return value.isoformat()
-
-
-def _adapt_datetime(value: datetime.datetime) -> str:
-    _deprecated_default("datetime adapter")
-    return value.isoformat(" ")
-
-
-def _convert_date(value: bytes) -> datetime.date:
-    _deprecated_default("date converter")
-    year, month, day = (int(part) for part in value.split(b"-"))
-    return datetime.date(year, month, day)
-
-
-def _convert_timestamp(value: bytes) -> datetime.datetime:
-    _deprecated_default("timestamp converter")
-    day_part, _, time_part = value.partition(b" ")
-    year, month, day = (int(part) for part in day_part.split(b"-"))
-    clock, _, fraction = time_part.partition(b".")
-    hours, minutes, seconds = (int(part) for part in clock.split(b":"))
-    micro = int(fraction.decode().ljust(6, "0")[:6]) if fraction else 0
-    return datetime.datetime(year, month, day, hours, minutes, seconds, micro)
-
-
-register_adapter(datetime.date, _adapt_date)
-register_adapter(datetime.datetime, _adapt_datetime)
-register_converter("date", _convert_date)
-register_converter("timestamp", _convert_timestamp)
-
-
-# -- type objects (PEP 249; a fastpool addition: the stdlib has none). A column's declared
-#    type compares equal to them by SQLite's type affinity rules.
-
-
-class DBAPITypeObject:
-    """Compares equal to the declared column types of one kind (PEP 249 type object)."""
-
-    def __init__(self, name: str, matches: Any) -> None:
-        self._name = name
-        self._matches = matches
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, DBAPITypeObject):
-            return other is self
-        return isinstance(other, str) and bool(self._matches(other.upper()))
-
-    def __hash__(self) -> int:
-        return hash(self._name)
-
-    def __repr__(self) -> str:
-        return f"fastpool.{self._name}"
-
-
-def _affinity(decltype: str) -> str:
-    # SQLite's rules (https://sqlite.org/datatype3.html, 3.1), in their order.
-    if "INT" in decltype:
-        return "INTEGER"
-    if "CHAR" in decltype or "CLOB" in decltype or "TEXT" in decltype:
-        return "TEXT"
-    if "BLOB" in decltype or not decltype:
-        return "BLOB"
-    if "REAL" in decltype or "FLOA" in decltype or "DOUB" in decltype:
-        return "REAL"
-    return "NUMERIC"
-
-
-STRING = DBAPITypeObject("STRING", lambda t: _affinity(t) == "TEXT")
-BINARY = DBAPITypeObject("BINARY", lambda t: _affinity(t) == "BLOB")
-NUMBER = DBAPITypeObject("NUMBER", lambda t: _affinity(t) in ("INTEGER", "REAL", "NUMERIC"))
-DATETIME = DBAPITypeObject("DATETIME", lambda t: "DATE" in t or "TIME" in t)
-ROWID = DBAPITypeObject("ROWID", lambda t: t == "INTEGER")
