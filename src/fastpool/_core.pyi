@@ -298,7 +298,7 @@ class DBAPIConnection:
         autocommit: bool | int = -1,
         readonly: bool = False,
         pragmas: Mapping[str, object] | None = None,
-        defensive: bool = False,
+        defensive: bool = True,
         immediate: bool = True,
     ) -> None: ...
     def cursor(self, factory: Callable[[DBAPIConnection], DBAPICursor] = ...) -> DBAPICursor: ...

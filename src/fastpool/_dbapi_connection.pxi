@@ -40,7 +40,7 @@ cdef class DBAPIConnection:
 
     def __init__(self, database, *args, timeout=5.0, detect_types=0, isolation_level="",
                  check_same_thread=True, factory=None, cached_statements=128, uri=False,
-                 autocommit=LEGACY, readonly=False, pragmas=None, defensive=False,
+                 autocommit=LEGACY, readonly=False, pragmas=None, defensive=True,
                  immediate=True):
         if args:
             if len(args) > len(POSITIONAL_OPTIONS):
@@ -62,6 +62,8 @@ cdef class DBAPIConnection:
         cdef int mode = autocommit_mode(autocommit)
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
             raise TypeError(f"timeout must be a number of seconds, not {type(timeout).__name__}")
+        if not 0 <= timeout <= 2_000_000:
+            raise ValueError(f"timeout must be between 0 and 2000000 seconds, not {timeout!r}")
         if not isinstance(detect_types, int):
             raise TypeError(f"detect_types must be an int, not {type(detect_types).__name__}")
         if not isinstance(cached_statements, int):
@@ -79,7 +81,7 @@ cdef class DBAPIConnection:
         self.core = None
         self.core = Connection(path, readonly=bool(readonly), pragmas=pragmas or {},
                                statement_cache_size=cached_statements,
-                               busy_timeout=max(0.0, float(timeout)), row_factory=None,
+                               busy_timeout=float(timeout), row_factory=None,
                                autocommit=True, defensive=bool(defensive))
         self.turn = write_turn_for(self.core.file_key)     # _dbapi_turn.pxi
         self.turn_token = object()

@@ -377,7 +377,7 @@ def connect(
     autocommit: bool | int = LEGACY_TRANSACTION_CONTROL,
     readonly: bool = False,
     pragmas: dict[str, object] | None = None,
-    defensive: bool = False,
+    defensive: bool = True,
     immediate: bool = True,
 ) -> Connection:
     """Open a connection, as ``sqlite3.connect`` does (every stdlib keyword works).
@@ -396,7 +396,8 @@ def connect(
             LEGACY_TRANSACTION_CONTROL (the ``isolation_level`` rules).
         readonly: open read-only (fastpool).
         pragmas: pragmas to run on open, e.g. ``{"journal_mode": "wal"}`` (fastpool).
-        defensive: SQLite's defensive mode (fastpool; off, as in the stdlib).
+        defensive: SQLite's defensive mode (fastpool: on, so SQL such as ``PRAGMA
+            writable_schema`` edits cannot corrupt the file; False allows them).
         immediate: the default BEGIN, implicit or written bare, is ``BEGIN IMMEDIATE``
             (fastpool; False gives the stdlib's deferred BEGIN).
     """
@@ -430,7 +431,7 @@ def connect(
             if isinstance(ms, bool) or not isinstance(ms, (int, float)) or ms < 0:
                 raise ValueError(f"pragma busy_timeout must be >= 0 milliseconds, not {ms!r}")
             timeout = ms / 1000
-    if defensive is not False:
+    if defensive is not True:
         if not isinstance(defensive, bool):
             raise TypeError(f"defensive must be True or False, not {type(defensive).__name__}")
         kwargs["defensive"] = defensive
