@@ -43,56 +43,47 @@ def fastpool_connect(path: str, **kwargs: object) -> fastpool.dbapi.Connection:
     return fastpool.dbapi.connect(path, pragmas=pragmas, **kwargs)
 
 
+def side_by_side(benchmark, record_result, db_path, key, make_run, ops_per_call):
+    """Run ``make_run(conn)()`` on a fastpool.dbapi and a sqlite3 connection, interleaved; the
+    two must return the same rows. Records ``side-by-side/<key>/<contestant>``."""
+    fp, sq = fastpool_connect(db_path), stdlib_connect(db_path)
+    try:
+        assert make_run(fp)() == make_run(sq)()
+        durations = interleaved(
+            benchmark,
+            rounds_for(benchmark, ROUNDS),
+            {"fastpool.dbapi": timed(make_run(fp)), "sqlite3": timed(make_run(sq))},
+        )
+    finally:
+        fp.close()
+        sq.close()
+    for name, values in durations.items():
+        record_result(f"{SIDE_BY_SIDE}/{key}/{name}", batch_summary(values, ops_per_call))
+
+
 def test_point_select_side_by_side(benchmark, record_result, db_path):
     keys = point_keys(BATCH)
-    fp, sq = fastpool_connect(db_path), stdlib_connect(db_path)
 
     def lookups(conn):
         execute = conn.execute
 
         def run():
+            row = None
             for key in keys:
-                execute(SELECT, key).fetchone()
+                row = execute(SELECT, key).fetchone()
+            return row
 
         return run
 
-    try:
-        assert fp.execute(SELECT, keys[0]).fetchone() == sq.execute(SELECT, keys[0]).fetchone()
-        durations = interleaved(
-            benchmark,
-            rounds_for(benchmark, ROUNDS),
-            {"fastpool.dbapi": timed(lookups(fp)), "sqlite3": timed(lookups(sq))},
-        )
-    finally:
-        fp.close()
-        sq.close()
-    for name, values in durations.items():
-        record_result(f"{SIDE_BY_SIDE}/dbapi_point_select/{name}", batch_summary(values, BATCH))
+    side_by_side(benchmark, record_result, db_path, "dbapi_point_select", lookups, BATCH)
 
 
 def test_fetchall_1000_rows_side_by_side(benchmark, record_result, db_path):
-    fp, sq = fastpool_connect(db_path), stdlib_connect(db_path)
-
     def fetch(conn):
-        def run():
-            rows = conn.execute(SELECT_1000).fetchall()
-            assert len(rows) == 1000
+        return lambda: conn.execute(SELECT_1000).fetchall()
 
-        return run
-
-    try:
-        assert fp.execute(SELECT_1000).fetchall() == sq.execute(SELECT_1000).fetchall()
-        durations = interleaved(
-            benchmark,
-            rounds_for(benchmark, ROUNDS),
-            {"fastpool.dbapi": timed(fetch(fp)), "sqlite3": timed(fetch(sq))},
-        )
-    finally:
-        fp.close()
-        sq.close()
-    for name, values in durations.items():
-        # One "op" is one fetchall of 1,000 rows.
-        record_result(f"{SIDE_BY_SIDE}/dbapi_fetchall_1000/{name}", batch_summary(values, 1))
+    # One "op" is one fetchall of 1,000 rows.
+    side_by_side(benchmark, record_result, db_path, "dbapi_fetchall_1000", fetch, 1)
 
 
 def read_modify_write(open_connection, path: str, per_thread: int) -> dict[str, float]:

@@ -60,6 +60,7 @@ def test_exceptions_are_module_and_connection_attributes(db):
         "NotSupportedError",
     ):
         assert getattr(fastpool, name) is getattr(errors, name)
+        assert getattr(fastpool.dbapi, name) is getattr(errors, name)
         assert getattr(db, name) is getattr(errors, name)
     with pytest.raises(AttributeError, match="no_such_thing"):
         _ = db.no_such_thing

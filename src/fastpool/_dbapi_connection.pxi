@@ -290,8 +290,10 @@ cdef class DBAPIConnection:
     def __enter__(self):
         return self
 
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
+    def __exit__(self, *exc_info):
+        # Commit when the block ended normally (rolling back if the commit fails), else roll
+        # back; the block's exception, if any, propagates.
+        if not exc_info or exc_info[0] is None:
             try:
                 self.commit()
             except BaseException:

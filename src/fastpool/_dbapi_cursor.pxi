@@ -104,9 +104,7 @@ cdef class DBAPICursor:
             dbapi_bind(core, st, params)
             rc = core.step(st)
             if sqlite3_column_count(st.handle):
-                self._description = tuple([
-                    (column_name(st, i, conn.detect_types), None, None, None, None, None, None)
-                    for i in range(sqlite3_column_count(st.handle))])
+                self._description = statement_description(st, conn.detect_types)
                 self.converters = row_converters(st, conn.detect_types)
             if rc == SQLITE_DONE:
                 if not st.readonly and is_dml(st.handle):
@@ -317,3 +315,17 @@ cdef int raise_step_error(Connection core, int rc) except -1:
         core.pending_exc = None
         raise MemoryError()
     return core.raise_error(rc)
+
+
+cdef tuple statement_description(Statement st, int detect_types):
+    # cursor.description: built once per prepared statement (and again after a schema change
+    # reprepared it); PARSE_COLNAMES cuts the names, so it is built each time then.
+    cdef int i
+    if detect_types & PARSE_COLNAMES:
+        return tuple([(column_name(st, i, detect_types), None, None, None, None, None, None)
+                      for i in range(sqlite3_column_count(st.handle))])
+    names = statement_columns(st)
+    if st.description is None or st.description_names is not names:
+        st.description = tuple([(name, None, None, None, None, None, None) for name in names])
+        st.description_names = names
+    return st.description

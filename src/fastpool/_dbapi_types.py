@@ -11,6 +11,22 @@ from typing import Any
 
 from fastpool._core import register_adapter, register_converter
 
+__all__ = [
+    "BINARY",
+    "DATETIME",
+    "NUMBER",
+    "ROWID",
+    "STRING",
+    "Binary",
+    "DBAPITypeObject",
+    "Date",
+    "DateFromTicks",
+    "Time",
+    "TimeFromTicks",
+    "Timestamp",
+    "TimestampFromTicks",
+]
+
 # -- constructors and the default adapters and converters, as in the stdlib.
 
 Date = datetime.date

@@ -16,7 +16,7 @@ stdlib's deferred ``BEGIN``. Outside a transaction a read holds no snapshot, as 
 ``pragmas=`` asks for others (for example ``{"journal_mode": "wal"}``).
 """
 
-# ruff: noqa: F405  (the SQLITE_* names in __all__ come from _sqlite_constants)
+# ruff: noqa: F405  (names in __all__ come from the star imports below)
 from __future__ import annotations
 
 import collections.abc
@@ -41,34 +41,10 @@ from fastpool._core import DBAPICursor as Cursor
 from fastpool._core import DBAPIRow as Row
 from fastpool._core import sqlite_version as _sqlite_version
 from fastpool._dbapi_dump import iterdump as _iterdump
-from fastpool._dbapi_types import (
-    BINARY,
-    DATETIME,
-    NUMBER,
-    ROWID,
-    STRING,
-    Binary,
-    Date,
-    DateFromTicks,
-    Time,
-    TimeFromTicks,
-    Timestamp,
-    TimestampFromTicks,
-    register_defaults,
-)
+from fastpool._dbapi_types import *  # noqa: F403  (constructors, type objects)
+from fastpool._dbapi_types import register_defaults
 from fastpool._sqlite_constants import *  # noqa: F403
-from fastpool.errors import (
-    DatabaseError,
-    DataError,
-    Error,
-    IntegrityError,
-    InterfaceError,
-    InternalError,
-    NotSupportedError,
-    OperationalError,
-    ProgrammingError,
-    Warning,
-)
+from fastpool.errors import *  # noqa: F403  (the PEP 249 exception classes)
 
 __all__ = [
     "BINARY",
