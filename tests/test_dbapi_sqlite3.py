@@ -166,6 +166,44 @@ def test_a_waiting_writer_times_out_with_database_is_locked(connect):
     other.commit()
 
 
+def test_a_user_function_may_run_statements_on_its_own_connection(connect):
+    # SQLite allows it and so does sqlite3: the nested call must leave the outer step's GIL
+    # hand-off intact, here while another thread keeps asking for the GIL.
+    conn = connect()
+    conn.execute("CREATE TABLE t(x)")
+    conn.executemany("INSERT INTO t VALUES (?)", [(i,) for i in range(50)])
+    conn.commit()
+
+    def at_most(x):
+        return conn.execute("SELECT count(*) FROM t WHERE x <= ?", (x,)).fetchone()[0]
+
+    conn.create_function("at_most", 1, at_most)
+    stop = threading.Event()
+    spins = []
+
+    def spinner():
+        while not stop.is_set():
+            spins.append(1)
+            del spins[:-1]
+
+    other = threading.Thread(target=spinner)
+    other.start()
+    try:
+        rows = conn.execute(
+            "WITH RECURSIVE r(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM r WHERE i < 20000) "
+            "SELECT at_most(i % 50) FROM r"
+        ).fetchall()
+    finally:
+        stop.set()
+        other.join()
+    assert len(rows) == 20001 and rows[:3] == [(1,), (2,), (3,)] and rows[-1] == (1,)
+    assert spins  # the other thread ran meanwhile
+    conn.execute("INSERT INTO t SELECT at_most(10)")  # a write whose function reads
+    assert conn.in_transaction
+    conn.commit()
+    assert conn.execute("SELECT max(rowid), x FROM t").fetchone() == (51, 11)
+
+
 def test_create_table_then_close_without_commit_keeps_the_table(connect, path):
     # As in sqlite3: DDL opens no transaction, so it is not rolled back by close(); an
     # INSERT opens one, which close() rolls back.

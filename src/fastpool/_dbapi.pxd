@@ -32,6 +32,7 @@ cdef class DBAPIConnection:
     cdef int begin_if_needed(self, Statement st) except -1
     cdef int exec_sql(self, str sql) except -1
     cdef int set_isolation(self, object level) except -1
+    cdef int control(self, str sql) except -1
     cdef int end_transaction(self, str sql) except -1
     cdef int take_turn(self) except -1
     cdef void drop_turn(self, bint force) noexcept

@@ -184,17 +184,24 @@ cdef class DBAPIConnection:
             self.exec_sql("BEGIN")
         return 0
 
+    cdef int control(self, str sql) except -1:
+        # One transaction-control statement as a call of its own (or nested in the call that
+        # is running one of this connection's callbacks on this thread).
+        cdef Hooks saved
+        cdef int nested = dbapi_enter(self.core, &saved)
+        try:
+            self.exec_sql(sql)
+        finally:
+            dbapi_leave(self.core, nested, &saved)
+            self.drop_turn(False)
+        return 0
+
     cdef int end_transaction(self, str sql) except -1:
         self.check()
-        self.core.enter()
-        try:
-            if not sqlite3_get_autocommit(self.core.db):
-                self.exec_sql(sql)
-            if self.mode == AUTOCOMMIT_OFF:
-                self.exec_sql("BEGIN")
-        finally:
-            self.core.leave()
-            self.drop_turn(False)
+        if not sqlite3_get_autocommit(self.core.db):
+            self.control(sql)
+        if self.mode == AUTOCOMMIT_OFF:
+            self.control("BEGIN")
         return 0
 
     # -- the sqlite3 module's API ----------------------------------------------------------
@@ -245,11 +252,7 @@ cdef class DBAPIConnection:
         for blob in list(self.blobs):
             blob.close()
         if self.mode == AUTOCOMMIT_OFF and not sqlite3_get_autocommit(self.core.db):
-            self.core.enter()
-            try:
-                self.exec_sql("ROLLBACK")
-            finally:
-                self.core.leave()
+            self.control("ROLLBACK")
         self.core.close()
         self.drop_turn(True)
         self.keep.clear()
@@ -464,11 +467,7 @@ cdef class DBAPIConnection:
         if mode == AUTOCOMMIT_ON and not sqlite3_get_autocommit(self.core.db):
             self.end_transaction("COMMIT")
         if mode == AUTOCOMMIT_OFF and sqlite3_get_autocommit(self.core.db):
-            self.core.enter()
-            try:
-                self.exec_sql("BEGIN")
-            finally:
-                self.core.leave()
+            self.control("BEGIN")
 
     @property
     def in_transaction(self):

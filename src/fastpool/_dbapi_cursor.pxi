@@ -67,7 +67,8 @@ cdef class DBAPICursor:
             raise TypeError("execute() argument 1 must be str, not None")
         if conn.immediate and sql[:1] in "bB \n\t" and BARE_BEGIN.match(sql):
             sql = "BEGIN IMMEDIATE"
-        core.enter()
+        cdef Hooks saved
+        cdef int nested = dbapi_enter(core, &saved)
         self.locked = True
         self.core = core
         try:
@@ -120,7 +121,7 @@ cdef class DBAPICursor:
             raise
         finally:
             self.locked = False
-            core.leave()
+            dbapi_leave(core, nested, &saved)
             conn.drop_turn(False)
         return 0
 
@@ -146,7 +147,8 @@ cdef class DBAPICursor:
                 row = converted_row(st, self.converters, conn.text_factory)
         finally:
             self.locked = False
-        core.enter()
+        cdef Hooks saved
+        cdef int nested = dbapi_enter(core, &saved)
         try:
             rc = core.step(st)
             if rc == SQLITE_DONE:
@@ -161,7 +163,7 @@ cdef class DBAPICursor:
             elif self._rowcount >= 0:
                 self._rowcount += 1
         finally:
-            core.leave()
+            dbapi_leave(core, nested, &saved)
         if self.row_factory is not None:
             self.locked = True
             try:
@@ -205,6 +207,7 @@ cdef class DBAPICursor:
         if conn.mode == LEGACY and not sqlite3_get_autocommit(conn.core.db):
             conn.exec_sql("COMMIT")
         self.locked = True
+        conn.core.call_thread = PyThread_get_thread_ident()     # the call executescript enters
         try:
             conn.core.executescript(sql_script)
         except ProgrammingError as exc:
@@ -329,3 +332,28 @@ cdef tuple statement_description(Statement st, int detect_types):
         st.description = tuple([(name, None, None, None, None, None, None) for name in names])
         st.description_names = names
     return st.description
+
+
+# -- the call protocol ----------------------------------------------------------------------
+
+cdef int dbapi_enter(Connection core, Hooks *saved) except -1:
+    # Start a call on core: 0, or 1 for a call nested in the one running on this thread (a
+    # user function, aggregate, authorizer... using its own connection, which SQLite allows).
+    # A nested call must not take over the hooks of the step it runs inside: they are saved
+    # here and put back by dbapi_leave, so the outer step gets its GIL state back intact.
+    cdef unsigned long me = PyThread_get_thread_ident()
+    if core.in_call and core.call_thread == me and core.db != NULL:
+        saved[0] = core.hooks
+        core.hooks.armed = 0
+        core.hooks.saved = NULL
+        return 1
+    core.enter()
+    core.call_thread = me
+    return 0
+
+
+cdef void dbapi_leave(Connection core, int nested, Hooks *saved) noexcept:
+    if nested:
+        core.hooks = saved[0]
+    else:
+        core.leave()
