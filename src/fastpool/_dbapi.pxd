@@ -29,6 +29,7 @@ cdef class DBAPIConnection:
 
     cdef int check(self) except -1
     cdef int check_thread(self) except -1
+    cdef DBAPICursor new_cursor(self)
     cdef int begin_if_needed(self, Statement st) except -1
     cdef int exec_sql(self, str sql) except -1
     cdef int set_isolation(self, object level) except -1

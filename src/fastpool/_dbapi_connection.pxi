@@ -216,9 +216,20 @@ cdef class DBAPIConnection:
             (<DBAPICursor>cur).row_factory = self.row_factory
         return cur
 
+    cdef DBAPICursor new_cursor(self):
+        # cursor() with the default factory, made in C (the shortcuts' hot path).
+        self.check()
+        cdef DBAPICursor cur = DBAPICursor.__new__(DBAPICursor)
+        cur.conn = self
+        cur.row_factory = self.row_factory
+        cur.initialized = True
+        return cur
+
     def execute(self, sql, parameters=(), /):
         """Shortcut: a new cursor's ``execute(sql, parameters)``; returns the cursor."""
-        return self.cursor().execute(sql, parameters)
+        cdef DBAPICursor cur = self.new_cursor()
+        cur.run(sql_text(sql, "execute"), parameters, False)
+        return cur
 
     def executemany(self, sql, parameters, /):
         """Shortcut: a new cursor's ``executemany(sql, parameters)``; returns the cursor."""

@@ -11,10 +11,12 @@ cdef object WRITE_BEGIN = re.compile(r"\s*BEGIN\s+(IMMEDIATE|EXCLUSIVE)\b", re.I
 cdef object DML_KEYWORD = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE)\b", re.I)
 
 
+@cython.freelist(16)
 cdef class DBAPICursor:
     """A cursor of the sqlite3 module: ``execute``, ``fetch*``, iteration, ``description``."""
 
-    def __cinit__(self, *args, **kwargs):
+    def __cinit__(self):
+        # (Cython passes the constructor's arguments to __init__ only: none are parsed here.)
         self._rowcount = -1
         self._lastrowid = None
         self.arraysize = 1
@@ -50,7 +52,8 @@ cdef class DBAPICursor:
             return
         self.stmt = None
         if st.generation == self.stmt_generation and self.epoch == core.epoch:
-            core.active.discard(st)
+            if st.key is None:
+                core.active.discard(st)
             core.cache.recycle(st)
 
     cdef int run(self, str sql, object params, bint many) except -1:
@@ -65,8 +68,6 @@ cdef class DBAPICursor:
         self.converters = None
         if sql is None:
             raise TypeError("execute() argument 1 must be str, not None")
-        if conn.immediate and sql[:1] in "bB \n\t" and BARE_BEGIN.match(sql):
-            sql = "BEGIN IMMEDIATE"
         cdef Hooks saved
         cdef int nested = dbapi_enter(core, &saved)
         self.locked = True
@@ -78,10 +79,17 @@ cdef class DBAPICursor:
                 if lend_failure(exc, sql):
                     return 0
                 raise
+            if not st.opens_transaction and conn.immediate and BARE_BEGIN.match(sql):
+                core.cache.recycle(st)      # a bare BEGIN: fastpool's is IMMEDIATE
+                sql = "BEGIN IMMEDIATE"
+                st = core.cache.lend(core, sql)
             self.stmt = st
             self.stmt_generation = st.generation
             self.epoch = core.epoch
-            core.active.add(st)
+            if st.key is None:
+                # Cached statements are finalized with the cache when the connection closes;
+                # an uncached one held by this cursor must be found then too.
+                core.active.add(st)
             if many and sqlite3_column_count(st.handle):
                 raise ProgrammingError("executemany() can only execute DML statements.")
             conn.begin_if_needed(st)
@@ -174,10 +182,7 @@ cdef class DBAPICursor:
 
     def execute(self, sql, parameters=(), /):
         """Run one SQL statement with ``parameters`` (a sequence or a dict); returns self."""
-        if type(sql) is not str:
-            if not isinstance(sql, str):
-                raise TypeError(f"execute() argument 1 must be str, not {type(sql).__name__}")
-            sql = str(sql)
+        sql = sql_text(sql, "execute")
         self.check()
         self.run(sql, parameters, False)
         return self
@@ -357,3 +362,12 @@ cdef void dbapi_leave(Connection core, int nested, Hooks *saved) noexcept:
         core.hooks = saved[0]
     else:
         core.leave()
+
+
+cdef str sql_text(object sql, str method):
+    # The SQL argument of execute(): a str (a subclass's own text), else TypeError.
+    if type(sql) is str:
+        return <str>sql
+    if not isinstance(sql, str):
+        raise TypeError(f"{method}() argument 1 must be str, not {type(sql).__name__}")
+    return str.__str__(sql)

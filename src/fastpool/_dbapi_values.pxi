@@ -142,8 +142,13 @@ cdef int dbapi_bind(Connection conn, Statement st, object params) except -1:
                         f"3.14 an sqlite3.ProgrammingError will be raised.",
                         DeprecationWarning, stacklevel=1)
                     break
-        for i in range(n):
-            bind_one(conn, st, i + 1, adapted_param(PySequence_GetItem(params, i), i + 1))
+        if type(params) is tuple:
+            for i in range(n):
+                bind_one(conn, st, i + 1,
+                         adapted_param(<object>PyTuple_GET_ITEM(params, i), i + 1))
+        else:
+            for i in range(n):
+                bind_one(conn, st, i + 1, adapted_param(PySequence_GetItem(params, i), i + 1))
         return 0
     if not isinstance(params, dict):
         raise ProgrammingError("parameters are of unsupported type")
