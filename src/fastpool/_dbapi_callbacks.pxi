@@ -380,11 +380,14 @@ cdef int set_progress(DBAPIConnection conn, object func, int n) except -1:
 
 cdef int set_trace(DBAPIConnection conn, object func) except -1:
     conn.check()
+    cdef int rc
     if func is None:
-        sqlite3_trace_v2(conn.core.db, 0, NULL, NULL)
+        rc = sqlite3_trace_v2(conn.core.db, 0, NULL, NULL)
     else:
         if not callable(func):
             raise TypeError("parameter must be callable")
-        sqlite3_trace_v2(conn.core.db, SQLITE_TRACE_STMT, trace_callback, <void *>conn)
+        rc = sqlite3_trace_v2(conn.core.db, SQLITE_TRACE_STMT, trace_callback, <void *>conn)
+    if rc != SQLITE_OK:
+        conn.core.raise_error(rc)
     conn.trace = func
     return 0
