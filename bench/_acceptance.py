@@ -34,6 +34,31 @@ def acceptance_report(results: dict[str, dict[str, Any]]) -> list[str]:
             f"{sq:,.0f} ops/s = {fp / sq:.2f}x (target >= 1.5x)",
         )
 
+    # fastpool.dbapi against sqlite3, the same code on both (bench_dbapi.py).
+    for key, what, target in (
+        ("dbapi_point_select", "point select", 1.5),
+        ("dbapi_fetchall_1000", "fetchall of 1,000 rows", 1.3),
+    ):
+        fp, sq = get(f"{key}/fastpool.dbapi", "ops_per_s"), get(f"{key}/sqlite3", "ops_per_s")
+        if fp and sq:
+            line(
+                fp / sq >= target,
+                f"{what} (fastpool.dbapi vs sqlite3, same code): {fp:,.0f} vs {sq:,.0f} "
+                f"ops/s = {fp / sq:.2f}x (target >= {target}x)",
+            )
+    ours, theirs = (
+        results.get("dbapi_rmw_8_threads/fastpool.dbapi"),
+        results.get("dbapi_rmw_8_threads/sqlite3"),
+    )
+    if ours and theirs:
+        line(
+            ours["errors"] == 0 and ours["lost_updates"] == 0,
+            f"8-thread BEGIN/SELECT/UPDATE/COMMIT: fastpool.dbapi {ours['errors']} errors, "
+            f"{ours['lost_updates']} lost, {ours['commits_per_s']:,} commits/s; sqlite3 "
+            f"{theirs['errors']} errors, {theirs['lost_updates']} lost of "
+            f"{theirs['transactions']}, {theirs['commits_per_s']:,} commits/s (target: 0 and 0)",
+        )
+
     fp = get("checkout/fastpool", "ns_per_op")
     loop = get("checkout/empty-loop", "ns_per_op")
     qcm = get("checkout/queue-contextmanager", "ns_per_op")

@@ -123,7 +123,10 @@ def test_an_existing_wal_file_under_a_vfs_without_shared_memory_says_why(tmp_pat
     path = tmp_path / "x.db"
     make_wal_file(path)
     uri = f"file:{path}?{query}"
-    for make in (lambda: fastpool.Pool(uri), lambda: fastpool.connect(uri)):
+    for make in (
+        lambda: fastpool.Pool(uri),
+        lambda: fastpool.connect(uri, uri=True, pragmas={"journal_mode": "wal"}),
+    ):
         gc.collect()
         recwarn.clear()
         with pytest.raises(errors.Error) as info:
@@ -143,7 +146,7 @@ def test_wal_that_silently_does_not_take_effect_is_refused(tmp_path, recwarn, vf
     for make in (
         lambda: fastpool.Pool(uri),
         lambda: fastpool.AsyncPool(uri),
-        lambda: fastpool.connect(uri),
+        lambda: fastpool.connect(uri, uri=True, pragmas={"journal_mode": "wal"}),
     ):
         refused(make, path, errors.NotSupportedError, r"journal_mode=wal.*'delete'", recwarn)
 
@@ -155,9 +158,9 @@ def test_a_rollback_journal_under_dotfile_locking_is_the_users_choice(tmp_path):
         works(pool)
         with pool.writer() as w:
             assert w.fetchone("PRAGMA journal_mode") == ("delete",)
-    conn = fastpool.connect(uri, pragmas={"journal_mode": "truncate"})
+    conn = fastpool.connect(uri, uri=True, pragmas={"journal_mode": "truncate"})
     try:
-        assert conn.fetchone("SELECT count(*) FROM w") == (2,)
+        assert conn.execute("SELECT count(*) FROM w").fetchone() == (2,)
     finally:
         conn.close()
 
@@ -233,7 +236,7 @@ def test_defensive_false_allows_writable_schema(tmp_path):
             conn.execute("PRAGMA writable_schema = 0")
     conn = fastpool.connect(path, defensive=False)
     try:
-        assert conn.fetchone("SELECT sql FROM sqlite_master WHERE name = 't'") == (
+        assert conn.execute("SELECT sql FROM sqlite_master WHERE name = 't'").fetchone() == (
             "CREATE TABLE t(x, y)",
         )
     finally:

@@ -124,6 +124,7 @@ UNIT_PXD = {
     "_connection.pxd",
     "_cursor.pxd",
     "_row.pxd",
+    "_dbapi.pxd",
     "_wal.pxd",
     "_writer.pxd",
     "_pool.pxd",

@@ -8,11 +8,12 @@ also runs, in tests/test_typing_examples.py, so the examples stay true at runtim
 
 from __future__ import annotations
 
+import datetime
 import os
 from typing import TYPE_CHECKING, Any, Literal
 
 import fastpool
-from fastpool import Connection, Cursor, Lease, Pool, Row, Transaction
+from fastpool import Cursor, Lease, Pool, Row, Transaction, dbapi
 
 if TYPE_CHECKING:
     from typing_extensions import assert_type
@@ -78,17 +79,19 @@ def pool_examples(directory: str) -> None:
 
 def dbapi_examples(directory: str) -> None:
     conn = fastpool.connect(os.path.join(directory, "dbapi.db"), pragmas={"foreign_keys": True})
-    assert_type(conn, Connection)
+    assert_type(conn, dbapi.Connection)
     cur = conn.cursor()
-    assert_type(cur, Cursor)
-    assert_type(cur.execute("CREATE TABLE d(x)"), Cursor)
-    assert_type(cur.executemany("INSERT INTO d VALUES (?)", [(1,), (None,)]), Cursor)
+    assert_type(cur, dbapi.Cursor)
+    assert_type(cur.execute("CREATE TABLE d(x)"), dbapi.Cursor)
+    assert_type(cur.executemany("INSERT INTO d VALUES (?)", [(1,), (None,)]), dbapi.Cursor)
     assert_type(cur.arraysize, int)
     assert_type(conn.commit(), None)
     assert_type(conn.in_transaction, bool)
     assert_type(conn.Error, type[Exception])  # PEP 249's exceptions as attributes
-    assert_type(fastpool.Binary(b"\x00"), bytes)
-    assert_type(fastpool.Date(2026, 12, 1), str)
+    assert_type(fastpool.Binary(b"\x00"), memoryview)
+    assert_type(fastpool.Date(2026, 12, 1), datetime.date)
+    assert_type(conn.isolation_level, str | None)
+    assert_type(dbapi.complete_statement("SELECT 1;"), bool)
     assert_type(fastpool.apilevel, str)
     assert_type(fastpool.paramstyle, str)
     assert_type(fastpool.threadsafety, int)

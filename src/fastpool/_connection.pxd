@@ -31,6 +31,7 @@ cdef class Connection:
     cdef StatementCache cache
     cdef set active                 # statements held by open cursors
     cdef bint in_call               # a call is running: another thread or a callback must not enter
+    cdef unsigned long call_thread  # fastpool.dbapi: the thread whose call set in_call
     cdef readonly bint fatal        # hit an error after which the connection must not be reused
     cdef unsigned int epoch         # bumped when the connection is closed or reset for reuse
     cdef object row_factory

@@ -14,7 +14,7 @@ from cpython.ref cimport Py_INCREF, Py_DECREF, PyObject
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM, PyTuple_GET_ITEM
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
 from cpython.unicode cimport PyUnicode_DecodeUTF8
-from libc.string cimport memchr
+from libc.string cimport memchr, memcpy
 from libc.stdlib cimport malloc, free
 from libc.limits cimport INT_MAX
 from libc.errno cimport (EBADMSG, EINVAL, EISDIR, ELOOP, EMLINK, ENOENT, ENOSPC, EPERM,
@@ -84,6 +84,13 @@ include "_row.pxi"
 include "_connection.pxi"
 include "_functions.pxi"
 include "_cursor.pxi"
+include "_dbapi_values.pxi"
+include "_dbapi_turn.pxi"
+include "_dbapi_extras.pxi"
+include "_dbapi_connection.pxi"
+include "_dbapi_cursor.pxi"
+include "_dbapi_callbacks.pxi"
+include "_dbapi_row.pxi"
 include "_wal.pxi"
 include "_open.pxi"
 include "_pool.pxi"

@@ -70,6 +70,15 @@ cdef extern from "sqlite3.h" nogil:
 
         SQLITE_LIMIT_LENGTH
         SQLITE_LIMIT_VARIABLE_NUMBER
+        SQLITE_LIMIT_WORKER_THREADS
+        SQLITE_LIMIT_SQL_LENGTH
+        SQLITE_DENY
+        SQLITE_IGNORE
+        SQLITE_TRACE_STMT
+        SQLITE_DESERIALIZE_FREEONCLOSE
+        SQLITE_DESERIALIZE_RESIZEABLE
+        SQLITE_SERIALIZE_NOCOPY
+        SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION
 
     sqlite3_destructor_type SQLITE_TRANSIENT
     sqlite3_destructor_type SQLITE_STATIC
@@ -165,3 +174,52 @@ cdef extern from "sqlite3.h" nogil:
     void sqlite3_result_error(sqlite3_context *ctx, const char *msg, int n)
     void sqlite3_result_error_nomem(sqlite3_context *ctx)
     void sqlite3_result_error_toobig(sqlite3_context *ctx)
+
+    # The sqlite3-module surface (fastpool.dbapi): aggregates, windows, collations, hooks,
+    # backup, blobs, serialization, extensions.
+    void *sqlite3_aggregate_context(sqlite3_context *ctx, int nBytes)
+    int sqlite3_create_window_function(sqlite3 *db, const char *name, int nArg, int eTextRep,
+                                       void *pApp,
+                                       void (*xStep)(sqlite3_context *, int, sqlite3_value **),
+                                       void (*xFinal)(sqlite3_context *),
+                                       void (*xValue)(sqlite3_context *),
+                                       void (*xInverse)(sqlite3_context *, int,
+                                                        sqlite3_value **),
+                                       void (*xDestroy)(void *))
+    int sqlite3_create_collation_v2(sqlite3 *db, const char *name, int eTextRep, void *arg,
+                                    int (*cmp)(void *, int, const void *, int,
+                                               const void *) noexcept,
+                                    void (*destroy)(void *) noexcept)
+    int sqlite3_set_authorizer(sqlite3 *db,
+                               int (*cb)(void *, int, const char *, const char *,
+                                         const char *, const char *) noexcept,
+                               void *arg)
+    int sqlite3_trace_v2(sqlite3 *db, unsigned int mask,
+                         int (*cb)(unsigned int, void *, void *, void *) noexcept, void *arg)
+    char *sqlite3_expanded_sql(sqlite3_stmt *stmt)
+    void sqlite3_free(void *p)
+    void *sqlite3_malloc64(sqlite3_uint64 n)
+    int sqlite3_complete(const char *sql)
+    int sqlite3_enable_load_extension(sqlite3 *db, int onoff)
+    int sqlite3_load_extension(sqlite3 *db, const char *file, const char *proc, char **errmsg)
+    ctypedef struct sqlite3_backup
+    sqlite3_backup *sqlite3_backup_init(sqlite3 *dest, const char *destName, sqlite3 *source,
+                                        const char *sourceName)
+    int sqlite3_backup_step(sqlite3_backup *b, int nPage)
+    int sqlite3_backup_finish(sqlite3_backup *b)
+    int sqlite3_backup_remaining(sqlite3_backup *b)
+    int sqlite3_backup_pagecount(sqlite3_backup *b)
+    ctypedef struct sqlite3_blob
+    int sqlite3_blob_open(sqlite3 *db, const char *zDb, const char *zTable,
+                          const char *zColumn, sqlite3_int64 iRow, int flags,
+                          sqlite3_blob **ppBlob)
+    int sqlite3_blob_close(sqlite3_blob *b)
+    int sqlite3_blob_bytes(sqlite3_blob *b)
+    int sqlite3_blob_read(sqlite3_blob *b, void *z, int n, int iOffset)
+    int sqlite3_blob_write(sqlite3_blob *b, const void *z, int n, int iOffset)
+    unsigned char *sqlite3_serialize(sqlite3 *db, const char *zSchema, sqlite3_int64 *piSize,
+                                     unsigned int mFlags)
+    int sqlite3_deserialize(sqlite3 *db, const char *zSchema, unsigned char *pData,
+                            sqlite3_int64 szDb, sqlite3_int64 szBuf, unsigned int mFlags)
+    int sqlite3_errcode(sqlite3 *db)
+    void sqlite3_result_value(sqlite3_context *ctx, sqlite3_value *v)

@@ -18,6 +18,8 @@ cdef class Statement:
     cdef tuple decltypes            # declared column types (None for expressions), with columns
     cdef dict column_index          # name -> position, for Row
     cdef int columns_version        # reprepare count when columns was built
+    cdef tuple description          # fastpool.dbapi's cursor.description, built from ...
+    cdef tuple description_names    # ... this columns tuple (rebuilt when columns is)
 
     cdef void finalize(self) noexcept
 

@@ -166,7 +166,7 @@ cdef Statement prepare_statement(Connection conn, str sql, bint persistent):
         conn.raise_error(rc)
     if handle == NULL:
         raise ProgrammingError("the SQL holds no statement (it is empty or only a comment)")
-    if tail != NULL and tail[0] != 0:
+    if tail != NULL and skip_blank(tail)[0] != 0:
         rc = sqlite3_prepare_v3(conn.db, tail, -1, 0, &extra, NULL)
         if rc != SQLITE_OK or extra != NULL:
             sqlite3_finalize(extra)
@@ -223,14 +223,8 @@ cdef inline bint word_is(const char *word, int n, const char *lowercase) noexcep
     return i == n and lowercase[n] == 0
 
 
-cdef bint is_dml(sqlite3_stmt *handle) noexcept nogil:
-    # sqlite3_changes() keeps the count of the last INSERT/UPDATE/DELETE, so after DDL, PRAGMA
-    # and the like it would report a stale number: only DML gets a rowcount. The first keyword
-    # decides; a data-changing statement that starts with WITH can only be DML.
-    cdef const char *p = sqlite3_sql(handle)
-    cdef int n = 0
-    if p == NULL:
-        return False
+cdef const char *skip_blank(const char *p) noexcept nogil:
+    # Past whitespace and comments; a comment left open runs to the end of the text.
     while True:
         if p[0] == b' ' or p[0] == b'\t' or p[0] == b'\n' or p[0] == b'\r' or p[0] == b'\f':
             p += 1
@@ -244,7 +238,18 @@ cdef bint is_dml(sqlite3_stmt *handle) noexcept nogil:
             if p[0] != 0:
                 p += 2
         else:
-            break
+            return p
+
+
+cdef bint is_dml(sqlite3_stmt *handle) noexcept nogil:
+    # sqlite3_changes() keeps the count of the last INSERT/UPDATE/DELETE, so after DDL, PRAGMA
+    # and the like it would report a stale number: only DML gets a rowcount. The first keyword
+    # decides; a data-changing statement that starts with WITH can only be DML.
+    cdef const char *p = sqlite3_sql(handle)
+    cdef int n = 0
+    if p == NULL:
+        return False
+    p = skip_blank(p)
     while (b'a' <= p[n] <= b'z') or (b'A' <= p[n] <= b'Z'):
         n += 1
     return (word_is(p, n, b"insert") or word_is(p, n, b"update") or word_is(p, n, b"delete")

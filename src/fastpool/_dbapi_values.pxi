@@ -1,0 +1,254 @@
+# The sqlite3 module's value layer (fastpool.dbapi): adapters (Python -> SQLite), converters
+# (SQLite -> Python, detect_types), binding a call's parameters through the adapters, and
+# building a result row through text_factory and the converters. Nothing here runs when no
+# adapter applies and no converter or text_factory is set: plain values bind directly and
+# rows come from row_tuple, as on the core's paths.
+
+import sys
+import warnings
+
+from cpython.sequence cimport PySequence_Check, PySequence_GetItem
+
+# sqlite3.adapters and sqlite3.converters: fastpool.dbapi re-exports these very dicts.
+cdef dict DBAPI_ADAPTERS = {}
+cdef dict DBAPI_CONVERTERS = {}
+cdef bint BASE_TYPE_ADAPTED = False     # an adapter for int, float, str or bytearray exists
+cdef bint CALLBACK_TRACEBACKS = False   # enable_callback_tracebacks()
+cdef bint NEW_BIND_ERRORS = sys.version_info >= (3, 12)
+
+cdef enum:
+    PARSE_DECLTYPES = 1
+    PARSE_COLNAMES = 2
+
+
+cdef class PrepareProtocol:
+    """The protocol objects are adapted to (PEP 246), as in the sqlite3 module."""
+
+    def __init__(self, *args, **kwargs):
+        if args or kwargs:
+            raise TypeError("PrepareProtocol() takes no arguments")
+
+
+def dbapi_adapters():
+    """The adapter registry: ``{(type, PrepareProtocol): callable}``."""
+    return DBAPI_ADAPTERS
+
+
+def dbapi_converters():
+    """The converter registry: ``{TYPENAME: callable}`` (names upper-case)."""
+    return DBAPI_CONVERTERS
+
+
+def register_adapter(type tp, adapter):
+    """Adapt objects of exactly type ``tp`` with ``adapter(obj)`` before binding them."""
+    global BASE_TYPE_ADAPTED
+    if tp is int or tp is float or tp is str or tp is bytearray:
+        BASE_TYPE_ADAPTED = True
+    DBAPI_ADAPTERS[(tp, PrepareProtocol)] = adapter
+
+
+def register_converter(typename, converter):
+    """Convert columns declared (or named, with PARSE_COLNAMES) ``typename`` with ``converter``.
+
+    ``converter`` receives the value as bytes. Names match case-insensitively.
+    """
+    if not isinstance(typename, str):
+        raise TypeError(f"register_converter() argument 1 must be str, not "
+                        f"{type(typename).__name__}")
+    DBAPI_CONVERTERS[typename.upper()] = converter
+
+
+def enable_callback_tracebacks(enable):
+    """Print the tracebacks of exceptions raised in user callbacks (off by default)."""
+    global CALLBACK_TRACEBACKS
+    CALLBACK_TRACEBACKS = bool(enable)
+
+
+_NO_ALT = object()
+
+
+def adapt(obj, proto=PrepareProtocol, alt=_NO_ALT):
+    """Adapt ``obj`` to ``proto`` through the registry, ``proto.__adapt__`` or
+    ``obj.__conform__``; return ``alt`` (or raise ProgrammingError) when nothing applies."""
+    adapter = DBAPI_ADAPTERS.get((type(obj), proto))
+    if adapter is not None:
+        return adapter(obj)
+    hook = getattr(proto, "__adapt__", None)
+    if hook is not None:
+        result = hook(obj)
+        if result is not None:
+            return result
+    hook = getattr(obj, "__conform__", None)
+    if hook is not None:
+        result = hook(proto)
+        if result is not None:
+            return result
+    if alt is not _NO_ALT:
+        return alt
+    raise ProgrammingError("can't adapt")
+
+
+cdef inline bint plain_value(object value) noexcept:
+    # Bound as is unless an adapter for a base type exists (the sqlite3 module's rule).
+    cdef type t = type(value)
+    return value is None or ((t is int or t is float or t is str or t is bytes)
+                             and not BASE_TYPE_ADAPTED)
+
+
+cdef int bind_one(Connection conn, Statement st, int i, object value) except -1:
+    cdef type t
+    try:
+        bind_value(conn, st, i, value)
+    except TypeError:
+        t = type(value)
+        raise ProgrammingError(
+            f"Error binding parameter {i}: type '{t.__name__}' is not supported") from None
+    except OverflowError:
+        raise OverflowError("Python int too large to convert to SQLite INTEGER") from None
+    except ValueError:
+        if isinstance(value, str):
+            str.encode(value, "utf-8")      # raises the UnicodeEncodeError sqlite3 gives
+        raise
+    return 0
+
+
+cdef object adapted_param(object value, Py_ssize_t i):
+    # An adapter or __conform__ that fails with an Exception is a binding error.
+    if plain_value(value):
+        return value
+    try:
+        return adapt(value, PrepareProtocol, value)
+    except Exception as exc:
+        raise ProgrammingError(f"Error binding parameter {i}: {exc}") from exc
+
+
+cdef int dbapi_bind(Connection conn, Statement st, object params) except -1:
+    # bind_params' job for the sqlite3 module: its rules and messages, adapters on the way.
+    cdef Py_ssize_t i, n
+    cdef tuple names = st.param_names
+    if (type(params) is tuple or type(params) is list
+            or (not isinstance(params, dict) and PySequence_Check(params))):
+        n = len(params)
+        if n != st.nparams:
+            raise ProgrammingError(
+                f"Incorrect number of bindings supplied. The current statement uses "
+                f"{st.nparams}, and there are {n} supplied.")
+        if names is not None and NEW_BIND_ERRORS and n:
+            for i in range(n):
+                if names[i] is not None:
+                    warnings.warn(
+                        f"Binding {i + 1} is a named parameter, but you supplied a sequence "
+                        f"which requires nameless (qmark) placeholders. Starting with Python "
+                        f"3.14 an sqlite3.ProgrammingError will be raised.",
+                        DeprecationWarning, stacklevel=1)
+                    break
+        if type(params) is tuple:
+            for i in range(n):
+                bind_one(conn, st, i + 1,
+                         adapted_param(<object>PyTuple_GET_ITEM(params, i), i + 1))
+        else:
+            for i in range(n):
+                bind_one(conn, st, i + 1, adapted_param(PySequence_GetItem(params, i), i + 1))
+        return 0
+    if not isinstance(params, dict):
+        raise ProgrammingError("parameters are of unsupported type")
+    for i in range(st.nparams):
+        name = names[i] if names is not None else None
+        if name is None:
+            raise ProgrammingError(
+                f"Binding {i + 1} has no name, but you supplied a dictionary (which has "
+                f"only names).")
+        try:
+            value = params[name]
+        except KeyError:
+            raise ProgrammingError(
+                f"You did not supply a value for binding parameter :{name}.") from None
+        bind_one(conn, st, i + 1, adapted_param(value, i + 1))
+    return 0
+
+
+# -- rows -------------------------------------------------------------------------------------
+
+cdef object column_converter(Statement st, int i, int detect_types):
+    cdef const char *text
+    cdef str name
+    if detect_types & PARSE_COLNAMES:
+        text = sqlite3_column_name(st.handle, i)
+        if text != NULL:
+            name = text.decode("utf-8", "replace")
+            start = name.find("[")
+            if start != -1:
+                end = name.find("]", start)
+                if end != -1:
+                    conv = DBAPI_CONVERTERS.get(name[start + 1:end].upper())
+                    if conv is not None:
+                        return conv
+    if detect_types & PARSE_DECLTYPES:
+        text = sqlite3_column_decltype(st.handle, i)
+        if text != NULL:
+            decl = text.decode("utf-8", "replace")
+            for j, ch in enumerate(decl):
+                if ch == " " or ch == "(":
+                    decl = decl[:j]
+                    break
+            return DBAPI_CONVERTERS.get(decl.upper())
+    return None
+
+
+cdef list row_converters(Statement st, int detect_types):
+    # One converter (or None) per column, or None when no column has one.
+    cdef int i, n = sqlite3_column_count(st.handle)
+    if not detect_types or not DBAPI_CONVERTERS:
+        return None
+    found = [column_converter(st, i, detect_types) for i in range(n)]
+    for conv in found:
+        if conv is not None:
+            return found
+    return None
+
+
+cdef str column_name(Statement st, int i, int detect_types):
+    cdef const char *text = sqlite3_column_name(st.handle, i)
+    if text == NULL:
+        raise MemoryError()
+    name = text.decode("utf-8", "replace")
+    if detect_types & PARSE_COLNAMES:
+        cut = name.find(" [")
+        if cut != -1:
+            name = name[:cut]
+    return name
+
+
+cdef tuple converted_row(Statement st, list converters, object text_factory):
+    # The slow path: a converter or a text_factory other than str.
+    cdef sqlite3_stmt *s = st.handle
+    cdef int i, n = sqlite3_data_count(s), kind, size
+    cdef const char *p
+    values = []
+    for i in range(n):
+        conv = converters[i] if converters is not None else None
+        kind = sqlite3_column_type(s, i)
+        if conv is not None:
+            if kind == SQLITE_NULL:
+                values.append(None)
+                continue
+            p = <const char *>sqlite3_column_blob(s, i)
+            size = sqlite3_column_bytes(s, i)
+            # A zero-length value with a converter is None, as in the sqlite3 module.
+            values.append(conv(PyBytes_FromStringAndSize(p, size)) if p != NULL and size
+                          else None)
+        elif kind == SQLITE_TEXT and text_factory is not str:
+            p = <const char *>sqlite3_column_text(s, i)
+            size = sqlite3_column_bytes(s, i)
+            raw = PyBytes_FromStringAndSize(p, size) if p != NULL else b""
+            values.append(raw if text_factory is bytes else text_factory(raw))
+        else:
+            try:
+                values.append(column_value(s, i))
+            except DataError:
+                p = sqlite3_column_name(s, i)
+                raise OperationalError(
+                    f"Could not decode to UTF-8 column '{p.decode('utf-8', 'replace')}' with "
+                    f"text '{(<bytes>sqlite3_column_text(s, i)).decode('utf-8', 'replace')}'"
+                ) from None
+    return tuple(values)

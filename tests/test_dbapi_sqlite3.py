@@ -1,0 +1,277 @@
+"""fastpool.dbapi as the stdlib sqlite3 module: the regressions of issue 14, each on real
+database files with real threads.
+
+CPython's own test_sqlite3 runs against fastpool.dbapi in scripts/run-cpython-sqlite3-tests.py;
+these tests pin what the issue found broken and the semantics fastpool chose on purpose.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import sys
+import threading
+import time
+import warnings
+import weakref
+
+import pytest
+
+import fastpool
+import fastpool.dbapi as sqlite3
+
+
+@pytest.fixture
+def path(tmp_path):
+    return str(tmp_path / "app.db")
+
+
+@pytest.fixture
+def connect(path):
+    opened = []
+
+    def factory(**kwargs):
+        conn = sqlite3.connect(path, **kwargs)
+        opened.append(conn)
+        return conn
+
+    yield factory
+    for conn in opened:
+        conn.close()
+
+
+def test_a_closed_cursor_refuses_to_execute(connect):
+    cur = connect().cursor()
+    cur.close()
+    with pytest.raises(sqlite3.ProgrammingError, match="closed cursor"):
+        cur.execute("SELECT 42")
+    with pytest.raises(sqlite3.ProgrammingError, match="closed cursor"):
+        cur.fetchall()
+
+
+def test_errors_carry_the_sqlite_error_name(connect):
+    # The classes themselves: test_dbapi.py::test_exceptions_are_module_and_connection_attributes
+    conn = connect()
+    conn.execute("CREATE TABLE u(x UNIQUE)")
+    conn.execute("INSERT INTO u VALUES (1)")
+    with pytest.raises(sqlite3.IntegrityError) as caught:
+        conn.execute("INSERT INTO u VALUES (1)")
+    assert caught.value.sqlite_errorname == "SQLITE_CONSTRAINT_UNIQUE"
+
+
+def test_a_polling_reader_sees_every_commit(connect):
+    # Outside a transaction a read holds no snapshot between statements.
+    writer, reader = connect(), connect()
+    writer.execute("CREATE TABLE t(x)")
+    for i in range(1, 6):
+        writer.execute("INSERT INTO t VALUES (?)", (i,))
+        writer.commit()
+        assert reader.execute("SELECT count(*) FROM t").fetchone() == (i,)
+        assert not reader.in_transaction
+
+
+def test_a_reader_does_not_pin_the_wal(connect, path):
+    writer = connect(pragmas={"journal_mode": "wal"})
+    reader = connect()
+    writer.execute("CREATE TABLE t(x)")
+    writer.commit()
+    for i in range(3000):
+        writer.execute("INSERT INTO t VALUES (?)", (i,))
+        writer.commit()
+        if i % 100 == 0:
+            assert reader.execute("SELECT count(*) FROM t").fetchone() == (i + 1,)
+    # With the reader's snapshot pinned the log would keep every frame (~37 MB); free, the
+    # automatic checkpoint (1000 pages) keeps rewinding it.
+    assert os.path.getsize(path + "-wal") < 8 * 1024 * 1024
+
+
+def test_read_then_write_from_two_connections_never_fails(connect, path):
+    # BEGIN; SELECT; UPDATE; COMMIT from 2 threads with their own connections: BEGIN takes
+    # the write lock first, so no transaction fails on upgrading a read lock, and no update
+    # is lost.
+    setup = connect()
+    setup.execute("CREATE TABLE counter(id INTEGER PRIMARY KEY, n INTEGER)")
+    setup.execute("INSERT INTO counter VALUES (1, 0)")
+    setup.commit()
+    failures = []
+    rounds = 200
+
+    def worker():
+        conn = sqlite3.connect(path, check_same_thread=False)
+        try:
+            for _ in range(rounds):
+                conn.execute("BEGIN")
+                (n,) = conn.execute("SELECT n FROM counter WHERE id = 1").fetchone()
+                conn.execute("UPDATE counter SET n = ? WHERE id = 1", (n + 1,))
+                conn.commit()
+        except Exception as exc:  # the test asserts there are none
+            failures.append(exc)
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    assert setup.execute("SELECT n FROM counter").fetchone() == (2 * rounds,)
+
+
+def test_writers_waiting_for_the_write_lock_are_served_in_arrival_order(connect, path):
+    holder = connect()
+    holder.execute("CREATE TABLE log(who INTEGER)")
+    holder.commit()
+    holder.execute("BEGIN")  # BEGIN IMMEDIATE: holds the write lock
+    order = []
+    arrived = []
+
+    def waiter(who):
+        conn = sqlite3.connect(path, timeout=30, check_same_thread=False)
+        arrived.append(who)
+        conn.execute("BEGIN")  # waits for its turn
+        order.append(who)
+        conn.execute("INSERT INTO log VALUES (?)", (who,))
+        conn.commit()
+        conn.close()
+
+    threads = []
+    for who in range(5):
+        t = threading.Thread(target=waiter, args=(who,))
+        t.start()
+        threads.append(t)
+        while len(arrived) <= who:
+            time.sleep(0.001)
+        time.sleep(0.05)  # let it reach the wait before the next one arrives
+    assert order == []
+    holder.commit()
+    for t in threads:
+        t.join()
+    assert order == [0, 1, 2, 3, 4]
+    assert [r[0] for r in holder.execute("SELECT who FROM log ORDER BY rowid")] == order
+
+
+def test_a_waiting_writer_times_out_with_database_is_locked(connect):
+    holder = connect()
+    holder.execute("CREATE TABLE t(x)")
+    holder.execute("INSERT INTO t VALUES (1)")  # opens the write transaction
+    other = connect(timeout=0.05)
+    started = time.monotonic()
+    with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+        other.execute("INSERT INTO t VALUES (2)")
+    assert time.monotonic() - started >= 0.04
+    assert not other.in_transaction
+    holder.commit()
+    other.execute("INSERT INTO t VALUES (2)")
+    other.commit()
+
+
+def test_a_user_function_may_run_statements_on_its_own_connection(connect):
+    # SQLite allows it and so does sqlite3: the nested call must leave the outer step's GIL
+    # hand-off intact, here while another thread keeps asking for the GIL.
+    conn = connect()
+    conn.execute("CREATE TABLE t(x)")
+    conn.executemany("INSERT INTO t VALUES (?)", [(i,) for i in range(50)])
+    conn.commit()
+
+    def at_most(x):
+        return conn.execute("SELECT count(*) FROM t WHERE x <= ?", (x,)).fetchone()[0]
+
+    conn.create_function("at_most", 1, at_most)
+    stop = threading.Event()
+    spins = []
+
+    def spinner():
+        while not stop.is_set():
+            spins.append(1)
+            del spins[:-1]
+
+    other = threading.Thread(target=spinner)
+    other.start()
+    try:
+        rows = conn.execute(
+            "WITH RECURSIVE r(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM r WHERE i < 20000) "
+            "SELECT at_most(i % 50) FROM r"
+        ).fetchall()
+    finally:
+        stop.set()
+        other.join()
+    assert len(rows) == 20001 and rows[:3] == [(1,), (2,), (3,)] and rows[-1] == (1,)
+    assert spins  # the other thread ran meanwhile
+    conn.execute("INSERT INTO t SELECT at_most(10)")  # a write whose function reads
+    assert conn.in_transaction
+    conn.commit()
+    assert conn.execute("SELECT max(rowid), x FROM t").fetchone() == (51, 11)
+
+
+def test_create_table_then_close_without_commit_keeps_the_table(connect, path):
+    # As in sqlite3: DDL opens no transaction, so it is not rolled back by close(); an
+    # INSERT opens one, which close() rolls back.
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE kept(x)")
+    conn.close()
+    conn = sqlite3.connect(path)
+    conn.execute("INSERT INTO kept VALUES (1)")
+    conn.close()
+    again = connect()
+    assert again.execute("SELECT count(*) FROM kept").fetchone() == (0,)
+
+
+def test_datetime_values_round_trip(connect):
+    conn = connect(detect_types=sqlite3.PARSE_DECLTYPES)
+    conn.execute("CREATE TABLE e(d date, ts timestamp)")
+    day = datetime.date(2026, 12, 3)
+    moment = datetime.datetime(2026, 12, 3, 7, 43, 51, 120000)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        conn.execute("INSERT INTO e VALUES (?, ?)", (day, moment))
+        row = conn.execute("SELECT d, ts FROM e").fetchone()
+    assert row == (day, moment)
+    assert conn.execute("SELECT typeof(d), ts FROM e").fetchone()[0] == "text"
+    deprecations = [w for w in caught if issubclass(w.category, DeprecationWarning)]
+    # The default adapters and converters warn where the running Python's sqlite3 does.
+    assert bool(deprecations) == (sys.version_info >= (3, 12))
+
+
+def test_connect_follows_the_stdlib_defaults(connect, path):
+    conn = connect()
+    assert conn.execute("PRAGMA journal_mode").fetchone() == ("delete",)
+    assert conn.execute("PRAGMA foreign_keys").fetchone() == (0,)
+    assert conn.isolation_level == ""
+    wal = connect(pragmas={"journal_mode": "wal", "foreign_keys": True})
+    assert wal.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    assert wal.execute("PRAGMA foreign_keys").fetchone() == (1,)
+
+
+def test_connection_cursor_and_row_can_be_subclassed_and_weakly_referenced(connect, path):
+    class MyConnection(sqlite3.Connection):
+        pass
+
+    class MyCursor(sqlite3.Cursor):
+        pass
+
+    class MyRow(sqlite3.Row):
+        pass
+
+    conn = sqlite3.connect(path, factory=MyConnection)
+    try:
+        assert isinstance(conn, MyConnection)
+        cur = conn.cursor(MyCursor)
+        assert isinstance(cur, MyCursor)
+        cur.row_factory = MyRow
+        row = cur.execute("SELECT 1 AS one").fetchone()
+        assert isinstance(row, MyRow) and row["ONE"] == 1 and row.keys() == ["one"]
+        for obj in (conn, cur):
+            assert weakref.ref(obj)() is obj
+    finally:
+        conn.close()
+
+
+def test_install_as_sqlite3_gives_this_module(monkeypatch):
+    monkeypatch.delitem(sys.modules, "sqlite3", raising=False)
+    monkeypatch.delitem(sys.modules, "sqlite3.dbapi2", raising=False)
+    fastpool.install_as_sqlite3()
+    import sqlite3 as imported
+
+    assert imported is sqlite3
+    assert imported.connect is fastpool.connect
