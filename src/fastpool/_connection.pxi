@@ -407,13 +407,18 @@ cdef class Connection:
         if mode not in modes:
             raise ValueError(f"checkpoint mode must be one of {sorted(modes)}, not {mode!r}")
         emode = modes[mode]
+        cdef Checkpointer ck = self.checkpointer   # a pool's writer: its background one
         self.enter()
+        if ck is not None:
+            ck.pause()      # running beside this checkpoint, it would make this one BUSY
         try:
             with nogil:
                 rc = sqlite3_wal_checkpoint_v2(self.db, NULL, emode, &log, &done)
             if rc != SQLITE_OK:
                 self.raise_error(rc)
         finally:
+            if ck is not None:
+                ck.resume()
             self.leave()
         return (log, done)
 

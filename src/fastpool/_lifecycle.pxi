@@ -23,14 +23,14 @@ def _before_fork():
     for pool in list(LIVE_POOLS):
         ck = (<PoolCore>pool).checkpointer
         if ck is not None and (<PoolCore>pool).fork_generation == FORK_GENERATION:
-            ck.pause_for_fork()
+            ck.pause()
 
 
 def _after_fork_in_parent():
     for pool in list(LIVE_POOLS):
         ck = (<PoolCore>pool).checkpointer
         if ck is not None:
-            ck.resume_after_fork()
+            ck.resume()
 
 
 def _after_fork_in_child():

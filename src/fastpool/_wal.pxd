@@ -6,7 +6,7 @@ cdef class Checkpointer:
     cdef fp_atomic_u32 restart_wanted   # 1: the pool should RESTART the log between writers
     cdef fp_atomic_u32 restart_at       # log size (frames) from which a RESTART is wanted
     cdef fp_atomic_u32 in_checkpoint    # 1 while its thread is inside SQLite
-    cdef fp_atomic_u32 fork_pause       # 1 while a fork() is starting: stay out of SQLite
+    cdef fp_atomic_u32 paused           # 1 while a fork() or pool.checkpoint() runs: stay out
     cdef fp_atomic_u64 runs
     cdef fp_atomic_u64 restarts
     cdef fp_atomic_u64 errors
@@ -19,5 +19,5 @@ cdef class Checkpointer:
     cdef void restarted(self, int rc, int log) noexcept
     cdef void stop(self) noexcept
     cdef void abandon(self) noexcept
-    cdef void pause_for_fork(self) noexcept
-    cdef void resume_after_fork(self) noexcept
+    cdef void pause(self) noexcept
+    cdef void resume(self) noexcept

@@ -21,7 +21,7 @@ cdef class Checkpointer:
         fp_flag_store(&self.restart_wanted, 0)
         fp_flag_store(&self.restart_at, 0)
         fp_flag_store(&self.in_checkpoint, 0)
-        fp_flag_store(&self.fork_pause, 0)
+        fp_flag_store(&self.paused, 0)
         fp_counter_init(&self.runs)
         fp_counter_init(&self.errors)
         fp_counter_init(&self.restarts)
@@ -68,34 +68,37 @@ cdef class Checkpointer:
                 fp_counter_add(&self.errors, 1)
 
     # A fork() must not copy this connection into the child in the middle of a checkpoint
-    # (SQLite's per-process locks and mutexes would stay taken there for good): the forking
-    # thread sets fork_pause and waits for in_checkpoint to drop; this thread, seeing the
-    # pause, stays out of SQLite until the fork is done. Both sides store, fence, then load,
-    # so at least one of them sees the other.
+    # (SQLite's per-process locks and mutexes would stay taken there for good), and a
+    # checkpoint the pool runs on request must not meet this one (it would fail with
+    # SQLITE_BUSY): the pausing thread sets `paused` and waits for in_checkpoint to drop;
+    # this thread, seeing the pause, stays out of SQLite until resumed. Both sides store,
+    # fence, then load, so at least one of them sees the other. Not nested: a fork during
+    # pool.checkpoint() resumes early, and that checkpoint may then meet this one, as any
+    # checkpoint could before.
 
     cdef void enter_sqlite(self) noexcept nogil:
         while True:
             fp_flag_store_fenced(&self.in_checkpoint, 1)
-            if not fp_flag_load(&self.fork_pause):
+            if not fp_flag_load(&self.paused):
                 return
             fp_flag_store_fenced(&self.in_checkpoint, 0)
             fp_park_wake_all(&self.in_checkpoint)
-            fp_park_wait(&self.fork_pause, 1, -1)
+            fp_park_wait(&self.paused, 1, -1)
 
     cdef void leave_sqlite(self) noexcept nogil:
         fp_flag_store_fenced(&self.in_checkpoint, 0)
-        if fp_flag_load(&self.fork_pause):
+        if fp_flag_load(&self.paused):
             fp_park_wake_all(&self.in_checkpoint)
 
-    cdef void pause_for_fork(self) noexcept:
-        fp_flag_store_fenced(&self.fork_pause, 1)
+    cdef void pause(self) noexcept:
+        fp_flag_store_fenced(&self.paused, 1)
         with nogil:
             while fp_flag_load(&self.in_checkpoint):
                 fp_park_wait(&self.in_checkpoint, 1, -1)
 
-    cdef void resume_after_fork(self) noexcept:
-        fp_flag_store_fenced(&self.fork_pause, 0)
-        fp_park_wake_all(&self.fork_pause)
+    cdef void resume(self) noexcept:
+        fp_flag_store_fenced(&self.paused, 0)
+        fp_park_wake_all(&self.paused)
 
     cdef void restarted(self, int rc, int log) noexcept:
         # The pool's RESTART outcome.
