@@ -73,7 +73,6 @@ if amalgamation:
         ("SQLITE_LIKE_DOESNT_MATCH_BLOBS", "1"),
         ("SQLITE_OMIT_DEPRECATED", "1"),
         ("SQLITE_OMIT_SHARED_CACHE", "1"),  # the pool opens private caches only
-        ("SQLITE_OMIT_LOAD_EXTENSION", "1"),  # fastpool offers no way to load one
         ("SQLITE_USE_ALLOCA", "1"),
         ("SQLITE_ENABLE_FTS5", "1"),
         ("SQLITE_ENABLE_RTREE", "1"),
