@@ -142,7 +142,7 @@ def test_writers_waiting_for_the_write_lock_are_served_in_arrival_order(connect,
         threads.append(t)
         while len(arrived) <= who:
             time.sleep(0.001)
-        time.sleep(0.05)  # let it reach the wait before the next one arrives
+        time.sleep(0.2)  # let it reach the wait before the next one arrives
     assert order == []
     holder.commit()
     for t in threads:
