@@ -263,7 +263,7 @@ def test_datetime_values_round_trip(connect):
         conn.execute("INSERT INTO e VALUES (?, ?)", (day, moment))
         row = conn.execute("SELECT d, ts FROM e").fetchone()
     assert row == (day, moment)
-    assert conn.execute("SELECT typeof(d), ts FROM e").fetchone()[0] == "text"
+    assert conn.execute("SELECT typeof(d), typeof(ts) FROM e").fetchone() == ("text", "text")
     deprecations = [w for w in caught if issubclass(w.category, DeprecationWarning)]
     # The default adapters and converters warn where the running Python's sqlite3 does.
     assert bool(deprecations) == (sys.version_info >= (3, 12))
