@@ -142,7 +142,7 @@ def test_writers_waiting_for_the_write_lock_are_served_in_arrival_order(connect,
         threads.append(t)
         while len(arrived) <= who:
             time.sleep(0.001)
-        time.sleep(0.05)  # let it reach the wait before the next one arrives
+        time.sleep(0.2)  # let it reach the wait before the next one arrives
     assert order == []
     holder.commit()
     for t in threads:
@@ -204,6 +204,42 @@ def test_a_user_function_may_run_statements_on_its_own_connection(connect):
     assert conn.execute("SELECT max(rowid), x FROM t").fetchone() == (51, 11)
 
 
+def test_a_shared_connection_refuses_a_second_thread_during_a_call(connect):
+    # check_same_thread=False lets a connection move between threads, one call at a time:
+    # the handle has no SQLite mutex, so a second thread mid-call gets InterfaceError.
+    conn = connect(check_same_thread=False)
+    inside, release = threading.Event(), threading.Event()
+
+    def hold(x):
+        inside.set()
+        release.wait(10)
+        return x
+
+    conn.create_function("hold", 1, hold)
+    idle = conn.cursor()
+    result = []
+    runner = threading.Thread(
+        target=lambda: result.append(conn.execute("SELECT hold(7)").fetchone())
+    )
+    runner.start()
+    try:
+        assert inside.wait(10)
+        for attempt in (
+            lambda: conn.execute("SELECT 1"),
+            idle.close,
+            lambda: conn.create_function("f", 0, int),
+            conn.commit,
+        ):
+            with pytest.raises(sqlite3.InterfaceError, match="another thread"):
+                attempt()
+        assert conn.in_transaction is False  # reading the state is fine
+    finally:
+        release.set()
+        runner.join()
+    assert result == [(7,)]
+    assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
 def test_create_table_then_close_without_commit_keeps_the_table(connect, path):
     # As in sqlite3: DDL opens no transaction, so it is not rolled back by close(); an
     # INSERT opens one, which close() rolls back.
@@ -227,7 +263,7 @@ def test_datetime_values_round_trip(connect):
         conn.execute("INSERT INTO e VALUES (?, ?)", (day, moment))
         row = conn.execute("SELECT d, ts FROM e").fetchone()
     assert row == (day, moment)
-    assert conn.execute("SELECT typeof(d), ts FROM e").fetchone()[0] == "text"
+    assert conn.execute("SELECT typeof(d), typeof(ts) FROM e").fetchone() == ("text", "text")
     deprecations = [w for w in caught if issubclass(w.category, DeprecationWarning)]
     # The default adapters and converters warn where the running Python's sqlite3 does.
     assert bool(deprecations) == (sys.version_info >= (3, 12))

@@ -27,6 +27,7 @@ cdef class DBAPIConnection:
     cdef object turn_token          # this connection's place in that turn's queue
     cdef bint holds_turn
 
+    cdef int check_open(self) except -1
     cdef int check(self) except -1
     cdef int check_thread(self) except -1
     cdef DBAPICursor new_cursor(self)

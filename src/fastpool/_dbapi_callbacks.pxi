@@ -2,6 +2,7 @@
 # window functions, collations, the authorizer, the progress handler and the trace callback.
 # SQLite calls these mid-step; an exception inside one becomes the sqlite3 module's error
 # message, and its traceback goes to sys.unraisablehook when enable_callback_tracebacks(True).
+# Also the argument rules Python 3.13 deprecates here (keywords, positional options).
 
 cdef extern from "Python.h":
     void PyErr_Restore(PyObject *type, PyObject *value, PyObject *tb)
@@ -42,6 +43,23 @@ cdef tuple positional_args(str method, tuple names, tuple args, dict kwargs):
             f"{name_list(names)} will become positional-only in Python 3.15.",
             DeprecationWarning, stacklevel=1)
     return tuple(values)
+
+
+cdef tuple POSITIONAL_OPTIONS = ("timeout", "detect_types", "isolation_level",
+                                 "check_same_thread", "factory", "cached_statements", "uri")
+
+
+cdef dict positional_options(tuple args):
+    # Connection()'s options after the database given by position: {name: value}.
+    if len(args) > len(POSITIONAL_OPTIONS):
+        raise TypeError(f"Connection() takes at most {len(POSITIONAL_OPTIONS) + 1} "
+                        f"positional arguments ({len(args) + 1} given)")
+    if DEPRECATE_KEYWORDS:
+        warnings.warn(
+            f"Passing more than 1 positional argument to _sqlite3.Connection() is deprecated. "
+            f"Parameters {name_list(POSITIONAL_OPTIONS)} will become keyword-only parameters "
+            f"in Python 3.15.", DeprecationWarning, stacklevel=1)
+    return dict(zip(POSITIONAL_OPTIONS, args))
 
 
 cdef void report_unraisable(BaseException exc, object where) noexcept:

@@ -10,8 +10,6 @@ from cpython.pythread cimport PyThread_get_thread_ident
 
 # Python 3.13's sqlite3 warns when a connection is collected without close().
 cdef bint WARN_UNCLOSED = sys.version_info >= (3, 13)
-cdef tuple POSITIONAL_OPTIONS = ("timeout", "detect_types", "isolation_level",
-                                 "check_same_thread", "factory", "cached_statements", "uri")
 
 cdef enum:
     LEGACY = -1
@@ -43,16 +41,7 @@ cdef class DBAPIConnection:
                  autocommit=LEGACY, readonly=False, pragmas=None, defensive=True,
                  immediate=True):
         if args:
-            if len(args) > len(POSITIONAL_OPTIONS):
-                raise TypeError(f"Connection() takes at most {len(POSITIONAL_OPTIONS) + 1} "
-                                f"positional arguments ({len(args) + 1} given)")
-            if DEPRECATE_KEYWORDS:
-                warnings.warn(
-                    "Passing more than 1 positional argument to _sqlite3.Connection() is "
-                    "deprecated. Parameters 'timeout', 'detect_types', 'isolation_level', "
-                    "'check_same_thread', 'factory', 'cached_statements' and 'uri' will become "
-                    "keyword-only parameters in Python 3.15.", DeprecationWarning, stacklevel=1)
-            given = dict(zip(POSITIONAL_OPTIONS, args))
+            given = positional_options(args)    # _dbapi_callbacks.pxi (3.13 deprecates them)
             timeout = given.get("timeout", timeout)
             detect_types = given.get("detect_types", detect_types)
             isolation_level = given.get("isolation_level", isolation_level)
@@ -76,6 +65,7 @@ cdef class DBAPIConnection:
         if not uri and path.startswith("file:"):
             path = "./" + path      # a plain file name, as sqlite3 treats it without uri=True
         self.set_isolation(isolation_level)
+        self.drop_turn(True)    # a second __init__: the old database's turn, if held, goes
         # A second __init__ opens a new database; cursors of the old one keep it open until
         # they are done with it, as in the sqlite3 module.
         self.core = None
@@ -124,12 +114,22 @@ cdef class DBAPIConnection:
                     f"{me}.")
         return 0
 
-    cdef int check(self) except -1:
+    cdef int check_open(self) except -1:
         if self.core is None:
             raise ProgrammingError("Base Connection.__init__ not called.")
         self.check_thread()
         if self.core.db == NULL:
             raise ProgrammingError("Cannot operate on a closed database.")
+        return 0
+
+    cdef int check(self) except -1:
+        # check_open, and no other thread's call running on the handle (opened without
+        # SQLite's mutex: it serves one thread at a time, check_same_thread=False or not).
+        self.check_open()
+        if self.core.in_call and self.core.call_thread != PyThread_get_thread_ident():
+            raise InterfaceError(
+                "the connection is running a call in another thread; a connection serves one "
+                "thread at a time (open one per thread)")
         return 0
 
     cdef int exec_sql(self, str sql) except -1:
@@ -450,7 +450,7 @@ cdef class DBAPIConnection:
     @property
     def isolation_level(self):
         """None (autocommit) or the BEGIN mode: '', 'DEFERRED', 'IMMEDIATE', 'EXCLUSIVE'."""
-        self.check()
+        self.check_open()
         return self.isolation
 
     @isolation_level.setter
@@ -467,7 +467,7 @@ cdef class DBAPIConnection:
     @property
     def autocommit(self):
         """True, False, or LEGACY_TRANSACTION_CONTROL (-1, the default)."""
-        self.check()
+        self.check_open()
         return {AUTOCOMMIT_ON: True, AUTOCOMMIT_OFF: False}.get(self.mode, LEGACY)
 
     @autocommit.setter
@@ -483,13 +483,13 @@ cdef class DBAPIConnection:
     @property
     def in_transaction(self):
         """True while a transaction is open."""
-        self.check()
+        self.check_open()
         return not sqlite3_get_autocommit(self.core.db)
 
     @property
     def total_changes(self):
         """Rows inserted, updated or deleted since the connection opened."""
-        self.check()
+        self.check_open()
         return sqlite3_total_changes64(self.core.db)
 
     @property

@@ -32,7 +32,11 @@ cdef class DBAPICursor:
         self.initialized = True
 
     def __dealloc__(self):
-        if self.stmt is not None and self.core is not None and not self.core.in_call:
+        # Not while another thread's call runs on the handle (its statement then stays with
+        # the connection until close()); a callback on this thread may drop a cursor.
+        if self.stmt is not None and self.core is not None and (
+                not self.core.in_call
+                or self.core.call_thread == PyThread_get_thread_ident()):
             self.finish()
 
     cdef int check(self) except -1:
@@ -269,7 +273,7 @@ cdef class DBAPICursor:
         if self.locked:
             raise ProgrammingError("Recursive use of cursors not allowed.")
         if self.conn.core is not None and self.conn.core.db != NULL:
-            self.conn.check_thread()
+            self.conn.check()
         self.finish()
         self.closed = True
 

@@ -121,12 +121,11 @@ cdef class Blob:
         """Close the blob; later calls raise ProgrammingError. Idempotent."""
         self.conn.check()
         self.conn.blobs.discard(self)
-        cdef int rc
         if self.blob != NULL:
-            rc = sqlite3_blob_close(self.blob)     # the handle is freed whatever rc says
+            # The handle is freed whatever the result, which repeats the error of an earlier
+            # failed read or write on the blob: that one was raised already.
+            sqlite3_blob_close(self.blob)
             self.blob = NULL
-            if rc != SQLITE_OK:
-                self.conn.core.raise_error(rc)
 
     def read(self, int length=-1, /):
         """Read ``length`` bytes (all the rest when negative) from the current offset."""
