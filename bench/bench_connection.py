@@ -18,18 +18,12 @@ import pytest
 from _suite import SIDE_BY_SIDE, batch_summary, interleaved, rounds_for, timed
 
 import fastpool
-from fastpool._bench.data import PRAGMAS, SELECT, live_database, point_keys, stdlib_connect
+from fastpool._bench.data import PRAGMAS, SELECT, point_keys, point_lookups, stdlib_connect
 
 BATCH = 1000
 SIDE_BY_SIDE_ROUNDS = 200
 
 pytestmark = pytest.mark.benchmark(group="point select, 1 thread (per call: 1000 lookups)")
-
-
-@pytest.fixture(scope="module")
-def db_path(tmp_path_factory):
-    with live_database(tmp_path_factory.mktemp("bench-connection") / "bench.db") as path:
-        yield path
 
 
 @pytest.fixture(scope="module")
@@ -71,14 +65,7 @@ def test_point_select_fastpool(benchmark, record_result, db_path, keys):
 
 def test_point_select_sqlite3(benchmark, record_result, db_path, keys):
     conn = stdlib_connect(db_path)
-    execute = conn.execute
-
-    def lookups():
-        row = None
-        for key in keys:
-            row = execute(SELECT, key).fetchone()
-        return row
-
+    lookups = point_lookups(conn.execute, keys)
     try:
         last = benchmark(lookups)
         assert last is not None and last[0] == keys[-1][0] and len(last) == 4

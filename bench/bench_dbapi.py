@@ -21,7 +21,7 @@ import pytest
 from _suite import SIDE_BY_SIDE, batch_summary, interleaved, rounds_for, scale_factor, scaled, timed
 
 import fastpool.dbapi
-from fastpool._bench.data import PRAGMAS, SELECT, live_database, point_keys, stdlib_connect
+from fastpool._bench.data import PRAGMAS, point_keys, point_lookups, stdlib_connect
 
 BATCH = 1000
 ROUNDS = 100
@@ -30,12 +30,6 @@ RMW_THREADS = 8
 RMW_PER_THREAD = 200
 
 pytestmark = pytest.mark.benchmark(group="fastpool.dbapi vs sqlite3 (same code, side by side)")
-
-
-@pytest.fixture(scope="module")
-def db_path(tmp_path_factory):
-    with live_database(tmp_path_factory.mktemp("bench-dbapi") / "bench.db") as path:
-        yield path
 
 
 def fastpool_connect(path: str, **kwargs: object) -> fastpool.dbapi.Connection:
@@ -65,15 +59,7 @@ def test_point_select_side_by_side(benchmark, record_result, db_path):
     keys = point_keys(BATCH)
 
     def lookups(conn):
-        execute = conn.execute
-
-        def run():
-            row = None
-            for key in keys:
-                row = execute(SELECT, key).fetchone()
-            return row
-
-        return run
+        return point_lookups(conn.execute, keys)
 
     side_by_side(benchmark, record_result, db_path, "dbapi_point_select", lookups, BATCH)
 

@@ -2,6 +2,8 @@
 
 - Collects ``bench_*.py`` here (pyproject's pytest config only knows ``tests/test_*.py``), so
   ``python -m pytest bench`` finds the suites without any extra option.
+- ``db_path``: a database in service (``live_database``), one per suite module (bench_pool
+  makes a fresh one per benchmark instead).
 - ``record_result``: the suites put their headline numbers there; at the end of a real run
   (not ``--benchmark-disable``) the terminal summary prints them and checks them against the
   targets set for the connection core and the pool (``_acceptance.py``).
@@ -15,6 +17,8 @@ from typing import Any
 
 import pytest
 from _acceptance import acceptance_report
+
+from fastpool._bench.data import live_database
 
 _RESULTS = pytest.StashKey[dict[str, dict[str, Any]]]()
 
@@ -32,6 +36,14 @@ def pytest_collect_file(file_path, parent):
 
 def pytest_configure(config):
     config.stash[_RESULTS] = {}
+
+
+@pytest.fixture(scope="module")
+def db_path(tmp_path_factory, request):
+    """The path of a database in service (``live_database``), shared by one suite module."""
+    name = request.module.__name__.rpartition(".")[2]
+    with live_database(tmp_path_factory.mktemp(name) / "bench.db") as path:
+        yield path
 
 
 @pytest.fixture

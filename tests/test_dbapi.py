@@ -46,22 +46,28 @@ def test_module_globals():
     assert fastpool.paramstyle == "qmark"
 
 
+# PEP 249's exception hierarchy: each class and its base.
+PEP249_BASES = {
+    "Warning": Exception,
+    "Error": Exception,
+    "InterfaceError": "Error",
+    "DatabaseError": "Error",
+    "DataError": "DatabaseError",
+    "OperationalError": "DatabaseError",
+    "IntegrityError": "DatabaseError",
+    "InternalError": "DatabaseError",
+    "ProgrammingError": "DatabaseError",
+    "NotSupportedError": "DatabaseError",
+}
+
+
 def test_exceptions_are_module_and_connection_attributes(db):
-    for name in (
-        "Warning",
-        "Error",
-        "InterfaceError",
-        "DatabaseError",
-        "DataError",
-        "OperationalError",
-        "IntegrityError",
-        "InternalError",
-        "ProgrammingError",
-        "NotSupportedError",
-    ):
-        assert getattr(fastpool, name) is getattr(errors, name)
-        assert getattr(fastpool.dbapi, name) is getattr(errors, name)
-        assert getattr(db, name) is getattr(errors, name)
+    for name, base in PEP249_BASES.items():
+        cls = getattr(errors, name)
+        assert issubclass(cls, base if isinstance(base, type) else getattr(errors, base))
+        assert getattr(fastpool, name) is cls
+        assert getattr(fastpool.dbapi, name) is cls
+        assert getattr(db, name) is cls
     with pytest.raises(AttributeError, match="no_such_thing"):
         _ = db.no_such_thing
 

@@ -6,23 +6,24 @@ Every error raised by SQLite carries ``sqlite_errorcode`` (the extended result c
 
 from __future__ import annotations
 
+# In the order the classes are defined below: each before its subclasses.
 __all__ = [
-    "BusyError",
-    "DataError",
-    "DatabaseError",
-    "DiskFullError",
+    "Warning",
     "Error",
-    "IntegrityError",
     "InterfaceError",
+    "SQLiteCopyError",
+    "DatabaseError",
+    "OperationalError",
+    "BusyError",
+    "DiskFullError",
+    "IntegrityError",
+    "ProgrammingError",
+    "DataError",
     "InternalError",
     "NotSupportedError",
-    "OperationalError",
-    "PoolClosed",
     "PoolError",
     "PoolTimeout",
-    "ProgrammingError",
-    "SQLiteCopyError",
-    "Warning",
+    "PoolClosed",
     "error_for_code",
     "sqlite_errorname",
 ]

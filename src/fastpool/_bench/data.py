@@ -177,6 +177,19 @@ def point_keys(count: int, seed: int = SEED, rows: int = ROWS) -> list[tuple[int
     return [(rng.randint(1, rows),) for _ in range(count)]
 
 
+def point_lookups(execute: Callable[..., Any], keys: Sequence[tuple[int]]) -> Callable[[], Any]:
+    """A function that looks every key up with ``execute(SELECT, key).fetchone()`` (the
+    sqlite3 idiom) and returns the last row."""
+
+    def run() -> Any:
+        row = None
+        for key in keys:
+            row = execute(SELECT, key).fetchone()
+        return row
+
+    return run
+
+
 def join_ranges(count: int, seed: int = SEED, rows: int = ROWS) -> list[tuple[int, int]]:
     """``count`` parameter pairs for ``JOIN`` (the first user of a range, twice)."""
     rng = random.Random(seed)
