@@ -275,8 +275,8 @@ cdef class AsyncEngine:
             self.pool.end_lease(lease)
 
     def settle(self):
-        """Give back the reader kept since the last inline read (idle: read() holds it
-        elsewhere while it runs)."""
+        """Give back the reader and the writer kept since the last inline one-shots (never
+        in use: a one-shot takes its kept one out while it runs)."""
         self.kept_loop = None
         self.give_back()
         if self.loop is _get_running_loop():
