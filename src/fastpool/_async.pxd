@@ -21,12 +21,16 @@ cdef class AsyncEngine:
     cdef Connection kept             # the reader of the last inline read, kept until the loop
     cdef uint32_t kept_slot          # runs its next callback (see read())
     cdef object kept_loop
+    cdef Lease kept_writer           # a one-shot write's lease, kept the same way
 
     cdef int check_open(self) except -1
-    cdef object inline(self, Connection conn, int op, str sql, object params, bint interruptible)
     cdef Job submit(self, Connection conn, int op, str sql, object params, int role,
                     uint32_t slot, Lease lease, bint take_xlock=*)
     cdef void note_inline(self) noexcept
     cdef object done_reading(self, object loop, uint32_t slot, Connection conn, object result)
     cdef void give_back(self) noexcept
+    cdef void give_back_reader(self) noexcept
+    cdef void give_back_writer(self) noexcept
+    cdef int keep_until_next_callback(self, object loop) except -1
+    cdef object write_inline(self, object loop, Lease lease, int op, str sql, object params)
     cdef int drain_posted(self) except -1

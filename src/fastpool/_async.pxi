@@ -24,7 +24,6 @@ import threading
 from asyncio import _get_running_loop
 
 cdef enum:
-    INLINE_OPS = 400            # VM instructions between two looks at the clock (~5 µs)
     YIELD_NS = 2000000          # an inline streak longer than this lets other tasks run
     SLOW_SQL_MAX = 4096
 
@@ -38,19 +37,6 @@ class _Need:
 
 
 NEED = _Need()
-
-
-cdef struct InlineBudget:
-    int64_t deadline
-    int expired
-
-
-cdef int on_inline_progress(void *arg) noexcept nogil:
-    cdef InlineBudget *b = <InlineBudget *>arg
-    if fp_monotonic_ns() >= b.deadline:
-        b.expired = 1
-        return 1            # interrupts the statement: SQLITE_INTERRUPT
-    return 0
 
 
 @cython.final
@@ -189,42 +175,6 @@ cdef class AsyncEngine:
 
     # -- running a statement -------------------------------------------------------------------
 
-    cdef object inline(self, Connection conn, int op, str sql, object params, bint interruptible):
-        # Run on the loop's thread. Returns NEED when the statement outran the budget and was
-        # interrupted (it left nothing behind: read-only, no transaction of its own).
-        cdef InlineBudget budget
-        cdef int64_t started
-        if conn.in_call:
-            raise InterfaceError(
-                "this connection is still running a statement (another task awaits it); a "
-                "lease serves one task at a time: await each call before the next")
-        if conn.db == NULL:
-            raise InterfaceError("the connection is closed")
-        if not interruptible:
-            started = fp_monotonic_ns()
-            result = run_op(conn, op, sql, params)
-            if fp_monotonic_ns() - started > self.budget_ns:
-                self.learn_slow(sql)
-            self.note_inline()
-            return result
-        budget.deadline = fp_monotonic_ns() + self.budget_ns
-        budget.expired = 0
-        sqlite3_progress_handler(conn.db, INLINE_OPS, on_inline_progress, &budget)
-        try:
-            result = run_op(conn, op, sql, params)
-        except OperationalError:
-            if budget.expired:
-                self.n_budget += 1
-                self.learn_slow(sql)
-                return NEED
-            raise
-        finally:
-            if conn.db != NULL:
-                # Back to the pool's handler, which drops the GIL during long statements.
-                sqlite3_progress_handler(conn.db, PROGRESS_OPS, on_progress, &conn.hooks)
-        self.note_inline()
-        return result
-
     def learn_slow(self, sql):
         if len(self.slow_sql) >= SLOW_SQL_MAX:
             self.slow_sql.clear()
@@ -277,12 +227,12 @@ cdef class AsyncEngine:
             self.kept = None
             pool.note_checkout()
         else:
-            self.give_back()
+            self.give_back_reader()
             if not pool.try_reader(&slot):
                 return NEED
             conn = pool.reader_connection(slot)
         try:
-            result = self.inline(conn, op, sql, params, True)
+            result = run_inline(self, conn, op, sql, params, True)
         except BaseException:
             pool.return_reader(slot, conn)
             raise
@@ -295,24 +245,38 @@ cdef class AsyncEngine:
         if result is NEED or loop is None:
             self.pool.return_reader(slot, conn)
         else:
-            self.give_back()
-            if self.kept_loop is not loop:
-                loop.call_soon(self.settle)
-                self.kept_loop = loop
+            self.give_back_reader()
+            self.keep_until_next_callback(loop)
             self.kept = conn
             self.kept_slot = slot
         self.drain_posted()
         return result
 
+    cdef int keep_until_next_callback(self, loop) except -1:
+        if self.kept_loop is not loop:
+            loop.call_soon(self.settle)     # the running loop: never closed
+            self.kept_loop = loop
+        return 0
+
     cdef void give_back(self) noexcept:
+        self.give_back_reader()
+        self.give_back_writer()
+
+    cdef void give_back_reader(self) noexcept:
         cdef Connection conn = self.kept
         if conn is not None:
             self.kept = None
             self.pool.return_reader(self.kept_slot, conn)
 
+    cdef void give_back_writer(self) noexcept:
+        cdef Lease lease = self.kept_writer
+        if lease is not None:
+            self.kept_writer = None
+            self.pool.end_lease(lease)
+
     def settle(self):
-        """Give back the reader kept since the last inline read (idle: read() holds it
-        elsewhere while it runs)."""
+        """Give back the reader and the writer kept since the last inline one-shots (never
+        in use: a one-shot takes its kept one out while it runs)."""
         self.kept_loop = None
         self.give_back()
         if self.loop is _get_running_loop():
@@ -330,7 +294,7 @@ cdef class AsyncEngine:
             raise
         if sql not in self.slow_sql:
             try:
-                result = self.inline(conn, op, sql, params, True)
+                result = run_inline(self, conn, op, sql, params, True)
             except BaseException:
                 pool.return_reader(slot, conn)
                 raise
@@ -340,9 +304,16 @@ cdef class AsyncEngine:
 
     def write(self, int op, str sql, object params=()):
         """Fast path of a one-shot write: the result, or NEED (writer busy, or slow SQL)."""
+        cdef Lease lease = self.kept_writer
         self.check_open()
         if sql in self.slow_sql:
             return NEED
+        loop = _get_running_loop()
+        if lease is not None and loop is self.kept_loop:
+            self.kept_writer = None
+            self.pool.note_checkout()
+            return self.write_inline(loop, lease, op, sql, params)
+        self.give_back_writer()
         if not self.pool.try_writer():
             return NEED
         return self.write_on(op, sql, params)
@@ -368,11 +339,26 @@ cdef class AsyncEngine:
             return self.submit(conn, op, sql, params, WRITER, 0, lease, True)
         if sql in self.slow_sql:
             return self.submit(conn, op, sql, params, WRITER, 0, lease)
+        return self.write_inline(_get_running_loop(), lease, op, sql, params)
+
+    cdef object write_inline(self, loop, Lease lease, int op, str sql, object params):
+        # Like a reader (done_reading), the writer of a one-shot that committed is kept until
+        # the loop runs its next callback; one that left a transaction open goes back now.
+        cdef Connection conn = lease.conn
         try:
-            return self.inline(conn, op, sql, params, False)
-        finally:
-            pool.end_lease(lease)
+            result = run_inline(self, conn, op, sql, params, False)
+        except BaseException:
+            self.pool.end_lease(lease)
             self.drain_posted()
+            raise
+        if loop is None or conn.fatal or conn.db == NULL or not sqlite3_get_autocommit(conn.db):
+            self.pool.end_lease(lease)
+        else:
+            self.give_back_writer()
+            self.keep_until_next_callback(loop)
+            self.kept_writer = lease
+        self.drain_posted()
+        return result
 
     # -- leases ------------------------------------------------------------------------------
 
@@ -469,7 +455,7 @@ cdef class AsyncEngine:
                     "a lease serves one task at a time: await each call before the next")
             return self.submit(conn, op, sql, params, -1, 0, None)
         # A script is never interrupted and run again: its first statements would run twice.
-        result = self.inline(conn, op, sql, params, lease.role == READER and op != OP_SCRIPT)
+        result = run_inline(self, conn, op, sql, params, lease.role == READER and op != OP_SCRIPT)
         if result is NEED:
             return self.submit(conn, op, sql, params, -1, 0, None)
         return result

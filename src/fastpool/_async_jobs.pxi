@@ -1,6 +1,7 @@
 # The worker-thread side of the asyncio engine (_async.pxi): the operations an async call
-# runs (OP_*, run_op: inline on the loop or on a worker), the worker threads, and the Job
-# that runs a statement off the loop and posts its completion to the engine's queue.
+# runs (OP_*, run_op), run inline on the loop under the budget (run_inline) or on a worker;
+# the worker threads; and the Job that runs a statement off the loop and posts its
+# completion to the engine's queue.
 
 import os
 import sys
@@ -15,6 +16,7 @@ cdef enum:
     OP_CHECKPOINT = 5
     OP_LOCK = 6                 # only wait for the cross-process writer lock
     WORKER_NICE = 10            # added to the worker threads' nice value (Linux)
+    INLINE_OPS = 400            # VM instructions between two looks at the clock (~5 µs)
 
 ASYNC_OPS = {"fetchone": OP_FETCHONE, "fetchall": OP_FETCHALL, "execute": OP_EXECUTE,
              "executemany": OP_EXECUTEMANY, "executescript": OP_SCRIPT,
@@ -40,6 +42,57 @@ cdef object run_op(Connection conn, int op, str sql, object params):
     if op == OP_CHECKPOINT:
         return conn.checkpoint(sql)
     raise InternalError(f"unknown async operation {op}")
+
+
+cdef struct InlineBudget:
+    int64_t deadline
+    int expired
+
+
+cdef int on_inline_progress(void *arg) noexcept nogil:
+    cdef InlineBudget *b = <InlineBudget *>arg
+    if fp_monotonic_ns() >= b.deadline:
+        b.expired = 1
+        return 1            # interrupts the statement: SQLITE_INTERRUPT
+    return 0
+
+
+cdef object run_inline(AsyncEngine self, Connection conn, int op, str sql, object params,
+                       bint interruptible):
+    # Run on the loop's thread. Returns NEED when the statement outran the budget and was
+    # interrupted (it left nothing behind: read-only, no transaction of its own).
+    cdef InlineBudget budget
+    cdef int64_t started
+    if conn.in_call:
+        raise InterfaceError(
+            "this connection is still running a statement (another task awaits it); a "
+            "lease serves one task at a time: await each call before the next")
+    if conn.db == NULL:
+        raise InterfaceError("the connection is closed")
+    if not interruptible:
+        started = fp_monotonic_ns()
+        result = run_op(conn, op, sql, params)
+        if fp_monotonic_ns() - started > self.budget_ns:
+            self.learn_slow(sql)
+        self.note_inline()
+        return result
+    budget.deadline = fp_monotonic_ns() + self.budget_ns
+    budget.expired = 0
+    sqlite3_progress_handler(conn.db, INLINE_OPS, on_inline_progress, &budget)
+    try:
+        result = run_op(conn, op, sql, params)
+    except OperationalError:
+        if budget.expired:
+            self.n_budget += 1
+            self.learn_slow(sql)
+            return NEED
+        raise
+    finally:
+        if conn.db != NULL:
+            # Back to the pool's handler, which drops the GIL during long statements.
+            sqlite3_progress_handler(conn.db, PROGRESS_OPS, on_progress, &conn.hooks)
+    self.note_inline()
+    return result
 
 
 def _async_worker(jobs):
