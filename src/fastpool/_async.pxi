@@ -343,7 +343,8 @@ cdef class AsyncEngine:
 
     cdef object write_inline(self, loop, Lease lease, int op, str sql, object params):
         # Like a reader (done_reading), the writer of a one-shot that committed is kept until
-        # the loop runs its next callback; one that left a transaction open goes back now.
+        # the loop runs its next callback; one that left a transaction open, or that a WAL
+        # RESTART waits for, goes back now.
         cdef Connection conn = lease.conn
         try:
             result = run_inline(self, conn, op, sql, params, False)
@@ -351,7 +352,10 @@ cdef class AsyncEngine:
             self.pool.end_lease(lease)
             self.drain_posted()
             raise
-        if loop is None or conn.fatal or conn.db == NULL or not sqlite3_get_autocommit(conn.db):
+        ck = self.pool.checkpointer
+        if (loop is None or conn.fatal or conn.db == NULL or not sqlite3_get_autocommit(conn.db)
+                or (ck is not None and fp_flag_load(&(<Checkpointer>ck).restart_wanted))):
+            # (A WAL RESTART is due: the writer's return runs it now, as before.)
             self.pool.end_lease(lease)
         else:
             self.give_back_writer()
