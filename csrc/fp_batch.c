@@ -17,6 +17,8 @@ struct fp_batch {
     fp_batch_job *tail;
     fp_atomic_u32 queued;       /* changed under mu; read racily by fp_batch_queued */
     int leading;                /* a thread leads (under mu) */
+    uint32_t want;              /* fp_batch_gather waits for this many queued (0: nobody) */
+    fp_atomic_u32 gathered;     /* 0 while it waits; set to 1 by the join that satisfies it */
 };
 
 fp_batch *fp_batch_new(void)
@@ -25,6 +27,7 @@ fp_batch *fp_batch_new(void)
     if (b == NULL)
         return NULL;
     atomic_init(&b->queued, 0u);
+    atomic_init(&b->gathered, 0u);
     if (pthread_mutex_init(&b->mu, NULL) != 0) {
         free(b);
         return NULL;
@@ -54,7 +57,7 @@ static void unlink_job(fp_batch *b, fp_batch_job *prev, fp_batch_job *job)
 
 int fp_batch_join(fp_batch *b, fp_batch_job *job)
 {
-    int rc;
+    int rc, wake = 0;
     if (b == NULL || job == NULL)
         return FP_BATCH_EINVAL;
     if (pthread_mutex_lock(&b->mu) != 0)
@@ -71,10 +74,16 @@ int fp_batch_join(fp_batch *b, fp_batch_job *job)
         else
             b->tail->next = job;
         b->tail = job;
-        atomic_fetch_add_explicit(&b->queued, 1u, memory_order_relaxed);
+        if (atomic_fetch_add_explicit(&b->queued, 1u, memory_order_relaxed) + 1 == b->want) {
+            b->want = 0;
+            atomic_store_explicit(&b->gathered, 1u, memory_order_relaxed);
+            wake = 1;
+        }
         rc = FP_BATCH_QUEUED;
     }
     pthread_mutex_unlock(&b->mu);
+    if (wake)
+        fp_park_wake_one(&b->gathered);
     return rc;
 }
 
@@ -182,6 +191,33 @@ int fp_batch_step_down(fp_batch *b)
     if (next != NULL)
         fp_park_wake_one(&next->state);     /* by address only: see fp_batch.h */
     return FP_BATCH_OK;
+}
+
+int fp_batch_gather(fp_batch *b, uint32_t want, int64_t timeout_ns)
+{
+    int rc;
+    if (b == NULL)
+        return FP_BATCH_EINVAL;
+    if (pthread_mutex_lock(&b->mu) != 0)
+        return FP_BATCH_ERROR;
+    if (atomic_load_explicit(&b->queued, memory_order_relaxed) >= want) {
+        pthread_mutex_unlock(&b->mu);
+        return FP_BATCH_OK;
+    }
+    b->want = want;
+    atomic_store_explicit(&b->gathered, 0u, memory_order_relaxed);
+    pthread_mutex_unlock(&b->mu);
+    rc = fp_park_wait(&b->gathered, 0u, timeout_ns);
+    if (pthread_mutex_lock(&b->mu) != 0)
+        return FP_BATCH_ERROR;
+    b->want = 0;
+    if (rc != FP_PARK_ERROR)
+        rc = atomic_load_explicit(&b->gathered, memory_order_relaxed) ? FP_BATCH_OK
+                                                                       : FP_BATCH_TIMEOUT;
+    else
+        rc = FP_BATCH_ERROR;
+    pthread_mutex_unlock(&b->mu);
+    return rc;
 }
 
 uint32_t fp_batch_queued(fp_batch *b)

@@ -91,6 +91,12 @@ void fp_batch_done(fp_batch_job *taken);
  * wakes with LEAD) or, if none is queued, leave nobody leading. */
 int fp_batch_step_down(fp_batch *b);
 
+/* Leader only, before fp_batch_take: wait (at most timeout_ns) until at least `want` jobs
+ * are queued. For a leader that expects company: the owners of the batch it just finished
+ * are on their way back (group commit waits at most one commit's time for them). Returns
+ * FP_BATCH_OK when they are there, FP_BATCH_TIMEOUT, or an error code. */
+int fp_batch_gather(fp_batch *b, uint32_t want, int64_t timeout_ns);
+
 /* Jobs queued now (racy: for statistics and tests). */
 uint32_t fp_batch_queued(fp_batch *b);
 

@@ -58,6 +58,7 @@ class PoolOptions:
     writer_lock: bool = True
     defensive: bool = True
     fifo_after: float = 0.001
+    group_commit: bool = True
 
     @property
     def fifo_after_ns(self) -> int:
@@ -179,6 +180,7 @@ def pool_options(
     writer_lock: object = True,
     defensive: object = True,
     fifo_after: object = 0.001,
+    group_commit: object = True,
 ) -> PoolOptions:
     """Check every pool argument and return them normalised, or raise TypeError/ValueError."""
     path = _path(path)
@@ -250,6 +252,7 @@ def pool_options(
         writer_lock=writer_lock and not memory,
         defensive=defensive,
         fifo_after=fifo,
+        group_commit=_flag("group_commit", group_commit),
     )
 
 
