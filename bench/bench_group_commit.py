@@ -1,7 +1,8 @@
 """Group commit: 8 threads of one-shot single-row inserts, side by side.
 
-- ``fastpool``: ``pool.execute(INSERT, row)``, group commit on (the default): writes that find
-  the writer busy run together, one COMMIT (one fsync) for all of them;
+- ``fastpool``: ``pool.execute(INSERT, row)``, ``group_commit=True`` (the default turns it on
+  only where commits fsync: here with synchronous=full): writes that find the writer busy run
+  together, one COMMIT (one fsync) for all of them;
 - ``fastpool-alone``: the same with ``group_commit=False``, each write its own transaction;
 - ``sqlite3``: the stdlib with a connection per thread, ``with conn: conn.execute(INSERT)``
   (the busy handler sorts out who writes);
@@ -70,7 +71,7 @@ class Contestant:
                 self.path,
                 readers=1,
                 pragmas={"synchronous": synchronous},
-                group_commit=name != "fastpool-alone",
+                group_commit=name != "fastpool-alone",  # on even where the default is off
             )
             self.pool.execute(SCHEMA)
         else:

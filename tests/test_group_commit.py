@@ -25,7 +25,7 @@ import fastpool
 
 @pytest.fixture
 def pool(tmp_path):
-    p = fastpool.Pool(str(tmp_path / "g.db"), readers=2)
+    p = fastpool.Pool(str(tmp_path / "g.db"), readers=2, group_commit=True)
     p.execute("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT UNIQUE)")
     yield p
     p.close()
@@ -162,6 +162,26 @@ def test_statements_other_than_dml_are_never_grouped(pool):
     assert pool.stats()["grouped_writes"] == 0
 
 
+@pytest.mark.parametrize(
+    "pragmas, grouped",
+    [
+        ({}, False),  # WAL + synchronous=normal: commits do not fsync
+        ({"synchronous": "full"}, True),
+        ({"synchronous": "extra"}, True),
+        ({"journal_mode": "delete", "synchronous": "normal"}, True),
+    ],
+)
+def test_by_default_writes_group_when_commits_fsync(tmp_path, pragmas, grouped):
+    with fastpool.Pool(str(tmp_path / "auto.db"), pragmas=pragmas) as p:
+        p.execute("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT UNIQUE)")
+        calls = [lambda i=i: p.execute("INSERT INTO t(v) VALUES (?)", (str(i),)) for i in range(4)]
+        where = "writes_queued" if grouped else "waiting_writers"
+        outcomes = queued_behind_a_lease(p, calls, queued=3 if grouped else 4, where=where)
+        assert all(isinstance(c, fastpool.Cursor) for c in outcomes), outcomes
+        assert p.stats()["group_commits"] == (1 if grouped else 0)
+        assert p.fetchone("SELECT count(*) FROM t") == (4,)
+
+
 def test_group_commit_off_runs_each_write_alone(tmp_path):
     with fastpool.Pool(str(tmp_path / "off.db"), group_commit=False) as p:
         p.execute("CREATE TABLE t(v)")
@@ -179,12 +199,12 @@ def test_group_commit_off_runs_each_write_alone(tmp_path):
             th.join()
         assert p.fetchone("SELECT count(*) FROM t")[0] == 200
         assert p.stats()["group_commits"] == 0 and p.stats()["writes_queued"] == 0
-    with pytest.raises(TypeError, match="group_commit"):
+    with pytest.raises(TypeError, match="group_commit must be True, False or None"):
         fastpool.Pool(str(tmp_path / "bad.db"), group_commit="yes")
 
 
 def test_a_queued_write_that_times_out_never_runs(tmp_path):
-    with fastpool.Pool(str(tmp_path / "to.db"), acquisition_timeout=0.2) as p:
+    with fastpool.Pool(str(tmp_path / "to.db"), acquisition_timeout=0.2, group_commit=True) as p:
         p.execute("CREATE TABLE t(v)")
         errors: list[BaseException] = []
 
@@ -198,6 +218,7 @@ def test_a_queued_write_that_times_out_never_runs(tmp_path):
             threads = [threading.Thread(target=write, args=(f"late{i}",)) for i in range(3)]
             for th in threads:
                 th.start()
+            wait_until(lambda: p.stats()["writes_queued"] + len(errors) >= 2, "writes queue")
             for th in threads:
                 th.join(30)
         assert len(errors) == 3
@@ -208,7 +229,7 @@ def test_a_queued_write_that_times_out_never_runs(tmp_path):
 
 
 def test_close_wakes_every_queued_write(tmp_path):
-    p = fastpool.Pool(str(tmp_path / "close.db"))
+    p = fastpool.Pool(str(tmp_path / "close.db"), group_commit=True)
     p.execute("CREATE TABLE t(v)")
     outcomes: list[BaseException | None] = []
 

@@ -428,7 +428,7 @@ cdef class PoolCore:
                 cur = self.gate.current().execute(sql, params)
                 cur.materialize()
                 return cur
-            if self.opts.group_commit and groupable(sql):
+            if self.gate.grouping and groupable(sql):
                 return group_write(self, sql, params, False)
         self.acquire(self.gate.queue(), WRITER, self.timeout_ns)
         conn = self.gate.connection(not self.is_closed)
@@ -441,7 +441,7 @@ cdef class PoolCore:
 
     cpdef Cursor executemany(self, str sql, object seq_of_params):
         """Run a write statement for each parameter set, all in one transaction."""
-        if (self.opts.group_commit and type(seq_of_params) in (list, tuple)
+        if (self.gate.grouping and type(seq_of_params) in (list, tuple)
                 and self.fork_generation == FORK_GENERATION and not self.gate.held_here()
                 and groupable(sql)):
             return group_write(self, sql, seq_of_params, True)

@@ -6,6 +6,7 @@ cdef class WriterGate:
     cdef object opts                 # fastpool._options.PoolOptions
     cdef fp_slots *slot              # the one slot writers queue on (csrc/fp_slots)
     cdef fp_batch *batch             # one-shot writes waiting for a group commit (_group.pxi)
+    cdef bint grouping               # group commit is on (the option, or: commits fsync)
     cdef uint32_t last_group         # ... how many the last group commit ran ...
     cdef int64_t commit_ns           # ... and how long its COMMIT took
     cdef Connection conn             # the writer connection (closed: reopened on next use)

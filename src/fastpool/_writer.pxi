@@ -126,6 +126,8 @@ cdef class WriterGate:
         # The writer keeps the GIL through commits that do not fsync: dropping it there
         # would hand it to another thread per transaction (the convoy _hooks.pxi avoids).
         conn.hooks.commit_syncs = commits_fsync(conn)
+        self.grouping = (conn.hooks.commit_syncs if self.opts.group_commit is None
+                         else self.opts.group_commit)
         self.expires = expiry(self.opts)
         name = sqlite3_db_filename(conn.db, b"main")
         self.file_path = name.decode("utf-8", "surrogateescape") if name != NULL else ""
