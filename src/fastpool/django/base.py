@@ -87,7 +87,6 @@ class DatabaseWrapper(stock.DatabaseWrapper):  # type: ignore[misc]  # Django sh
     """Django's SQLite ``DatabaseWrapper`` whose connections are pooled ``fastpool.dbapi``
     connections (module docstring; settings in docs/django.md)."""
 
-    display_name = "SQLite (fastpool)"
     Database = dbapi
     client_class = DatabaseClient
     creation_class = DatabaseCreation

@@ -20,6 +20,13 @@ class DatabaseCreation(StockCreation):  # type: ignore[misc]  # Django ships no 
 
     def _clone_test_db(self, suffix: Any, verbosity: int, keepdb: bool = False) -> None:
         source = self.connection.settings_dict["NAME"]
+        if not self.is_in_memory_db(source):
+            # The stock clone copies the file; in WAL mode the latest pages may still be in
+            # the -wal file, so they go into the database file first.
+            self.connection.ensure_connection()
+            busy = self.connection.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            if busy.fetchone()[0]:
+                raise dbapi.OperationalError(f"cannot checkpoint {source} to clone it")
         if not self.is_in_memory_db(source) or multiprocessing.get_start_method() != "spawn":
             super()._clone_test_db(suffix, verbosity, keepdb)  # a file copy, or fork's copy
             return
