@@ -122,17 +122,16 @@ def nested_savepoints() -> dict[str, Any]:
     from django.test.utils import CaptureQueriesContext
 
     _, Item = models()
-    with CaptureQueriesContext(connection) as queries:
-        with transaction.atomic():
-            Item.objects.create(name="outer")
-            try:
-                with transaction.atomic():
-                    Item.objects.create(name="inner")
-                    raise ValueError("undo the inner block only")
-            except ValueError:
-                pass
+    with CaptureQueriesContext(connection) as queries, transaction.atomic():
+        Item.objects.create(name="outer")
+        try:
             with transaction.atomic():
-                Item.objects.create(name="kept inner")
+                Item.objects.create(name="inner")
+                raise ValueError("undo the inner block only")
+        except ValueError:
+            pass
+        with transaction.atomic():
+            Item.objects.create(name="kept inner")
     sql = [q["sql"] for q in queries.captured_queries]
     return {
         "names": sorted(Item.objects.values_list("name", flat=True)),
@@ -251,8 +250,14 @@ def pragmas() -> dict[str, Any]:
     with connection.cursor() as cursor:
         got = {
             name: cursor.execute(f"PRAGMA {name}").fetchone()[0]
-            for name in ("journal_mode", "synchronous", "journal_size_limit", "mmap_size",
-                         "foreign_keys", "cache_size")
+            for name in (
+                "journal_mode",
+                "synchronous",
+                "journal_size_limit",
+                "mmap_size",
+                "foreign_keys",
+                "cache_size",
+            )
         }
     return got
 

@@ -9,12 +9,11 @@ from collections import Counter
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "site_config.settings")
 
-import django  # noqa: E402  (after the settings module is chosen)
+import django
 
 django.setup()
 
 from django.test import Client  # noqa: E402
-
 from shop.models import Item, Move  # noqa: E402
 
 THREADS, REQUESTS = 8, 50
@@ -22,8 +21,10 @@ THREADS, REQUESTS = 8, 50
 
 def main() -> None:
     client = Client()
-    ids = [client.post("/items", {"name": f"item-{i}"}, "application/json").json()["id"]
-           for i in range(4)]
+    ids = [
+        client.post("/items", {"name": f"item-{i}"}, "application/json").json()["id"]
+        for i in range(4)
+    ]
     statuses: Counter[int] = Counter()
     lock = threading.Lock()
 
@@ -44,12 +45,16 @@ def main() -> None:
     for t in threads:
         t.join()
     duplicate = client.post("/items", {"name": "item-0"}, "application/json").status_code
-    print(json.dumps({
-        "statuses": {str(k): v for k, v in sorted(statuses.items())},
-        "total_qty": sum(Item.objects.values_list("qty", flat=True)),
-        "moves": Move.objects.count(),
-        "duplicate_name": duplicate,
-    }))
+    print(
+        json.dumps(
+            {
+                "statuses": {str(k): v for k, v in sorted(statuses.items())},
+                "total_qty": sum(Item.objects.values_list("qty", flat=True)),
+                "moves": Move.objects.count(),
+                "duplicate_name": duplicate,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

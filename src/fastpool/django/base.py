@@ -26,6 +26,7 @@ from django.db.backends.sqlite3 import base as stock
 from django.db.backends.sqlite3._functions import register as register_functions
 from django.utils.asyncio import async_unsafe
 from django.utils.dateparse import parse_date, parse_datetime, parse_time
+
 from fastpool import dbapi
 from fastpool.django.client import DatabaseClient
 from fastpool.django.creation import DatabaseCreation
@@ -92,6 +93,8 @@ class DatabaseWrapper(stock.DatabaseWrapper):  # type: ignore[misc]  # Django sh
     creation_class = DatabaseCreation
 
     pool: ConnectionPool | None = None
+    max_idle = 8
+    max_lifetime: float | None = None
 
     def get_connection_params(self) -> dict[str, Any]:
         """The stock backend's parameters, plus the pool's options and pragma defaults.
@@ -103,10 +106,8 @@ class DatabaseWrapper(stock.DatabaseWrapper):  # type: ignore[misc]  # Django sh
         and any other ``fastpool.dbapi.connect()`` keyword.
         """
         params: dict[str, Any] = super().get_connection_params()
-        self.pool_options = {
-            "max_idle": _count(params.pop("max_idle", 8), "max_idle"),
-            "max_lifetime": _seconds(params.pop("max_lifetime", None), "max_lifetime"),
-        }
+        self.max_idle = _count(params.pop("max_idle", 8), "max_idle")
+        self.max_lifetime = _seconds(params.pop("max_lifetime", None), "max_lifetime")
         pragmas = params.pop("pragmas", None) or {}
         if not isinstance(pragmas, dict):
             raise ImproperlyConfigured("OPTIONS['pragmas'] must be a dict of name to value")
@@ -117,10 +118,15 @@ class DatabaseWrapper(stock.DatabaseWrapper):  # type: ignore[misc]  # Django sh
         params["database"] = str(params["database"])
         return params
 
-    @async_unsafe
+    @async_unsafe  # type: ignore[untyped-decorator]  # Django ships no types
     def get_new_connection(self, conn_params: dict[str, Any]) -> dbapi.Connection:
         """A connection from this database's pool, with Django's per-connection settings."""
-        self.pool = pool_for(conn_params, prepare=register_functions, **self.pool_options)
+        self.pool = pool_for(
+            conn_params,
+            max_idle=self.max_idle,
+            max_lifetime=self.max_lifetime,
+            prepare=register_functions,
+        )
         conn = self.pool.take()
         # Reset what a previous user may have changed (disable_constraint_checking), as a
         # new stock connection would start.

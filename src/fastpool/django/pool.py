@@ -44,9 +44,7 @@ class ConnectionPool:
         self._max_lifetime = max_lifetime
         self._prepare = prepare
         self._idle: deque[dbapi.Connection] = deque()
-        self._born: weakref.WeakKeyDictionary[dbapi.Connection, float] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._born: weakref.WeakKeyDictionary[dbapi.Connection, float] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
         self.opened = 0  # connections opened, for tests and docs/django.md's checks
         self.reused = 0  # checkouts served by an idle connection
