@@ -78,9 +78,22 @@ class CursorWrapper(dbapi.Cursor):
         return super().executemany(_convert_query(sql, names), seq_of_parameters)
 
 
+# Converted SQL by (Django's SQL, placeholder names): an ORM runs the same few hundred
+# statements over and over, so the regular expression runs once per statement text.
+_CONVERTED: dict[tuple[str, tuple[str, ...] | None], str] = {}
+_CONVERTED_MAX = 2048
+
+
 def _convert_query(sql: str, names: list[str] | None) -> str:
-    # Django's stock cursor holds the conversion; it uses nothing of its cursor but the text.
-    converted: str = stock.SQLiteCursorWrapper.convert_query(None, sql, param_names=names)
+    key = (sql, None if names is None else tuple(names))
+    converted = _CONVERTED.get(key)
+    if converted is None:
+        # Django's stock cursor holds the conversion; it uses nothing of its cursor but the
+        # text.
+        converted = stock.SQLiteCursorWrapper.convert_query(None, sql, param_names=names)
+        if len(_CONVERTED) >= _CONVERTED_MAX:
+            _CONVERTED.clear()  # statements built from data (IN lists of any length)
+        _CONVERTED[key] = converted
     return converted
 
 
