@@ -23,8 +23,11 @@ def scenario(fn):
 
 
 def configure(db: str, **options: Any) -> None:
+    database = {"ENGINE": "fastpool.django", "NAME": db, "OPTIONS": options}
+    if options.pop("health_checks", False):
+        database.update(CONN_HEALTH_CHECKS=True, CONN_MAX_AGE=None)
     settings.configure(
-        DATABASES={"default": {"ENGINE": "fastpool.django", "NAME": db, "OPTIONS": options}},
+        DATABASES={"default": database},
         INSTALLED_APPS=[],
         USE_TZ=True,
     )
@@ -205,6 +208,48 @@ def closed_connections_return_to_the_pool() -> dict[str, Any]:
         "idle": pool.idle(),
         "errors": [repr(e) for e in errors],
     }
+
+
+@scenario
+def half_read_iterator_pins_no_snapshot() -> dict[str, Any]:
+    from django.db import connection
+
+    from fastpool import dbapi
+
+    _, Item = models()
+    Item.objects.bulk_create(Item(name=f"n{i}") for i in range(10))
+    first = connection.connection
+    rows = Item.objects.iterator(chunk_size=2)
+    next(rows)  # a statement left mid-way: it holds a read snapshot while it lives
+    connection.close()  # the request ends; the connection goes back to the pool
+    other = dbapi.connect(settings.DATABASES["default"]["NAME"])  # another writer commits
+    other.execute("INSERT INTO scenarios_item (name) VALUES ('later')")
+    other.commit()
+    other.close()
+    count = Item.objects.count()  # the same pooled connection, next "request"
+    return {"same_connection": connection.connection is first, "count": count}
+
+
+@scenario
+def health_checks_replace_a_dead_connection() -> dict[str, Any]:
+    from django.db import connection
+
+    Counter, _ = models()
+    connection.connection.close()  # closed underneath Django
+    connection.close_if_unusable_or_obsolete()  # what Django runs when a request starts
+    value = Counter.objects.get(pk=1).value  # the health check replaces the connection
+    return {"value": value, "opened": connection.pool.opened, "idle": connection.pool.idle()}
+
+
+@scenario
+def max_lifetime_closes_old_connections() -> dict[str, Any]:
+    from django.db import connection
+
+    Counter, _ = models()
+    for _ in range(3):
+        connection.close()  # older than max_lifetime: closed, not kept
+        Counter.objects.get(pk=1)
+    return {"opened": connection.pool.opened, "reused": connection.pool.reused}
 
 
 @scenario

@@ -74,6 +74,24 @@ def test_max_idle_bounds_the_connections_kept(tmp_path):
     assert got["idle"] == 1 and got["errors"] == []
 
 
+def test_a_half_read_iterator_does_not_pin_a_snapshot_for_the_next_user(tmp_path):
+    got = run("half_read_iterator_pins_no_snapshot", tmp_path / "db.sqlite3")
+    assert got == {"same_connection": True, "count": 11}
+
+
+def test_health_checks_replace_a_connection_closed_underneath(tmp_path):
+    got = run(
+        "health_checks_replace_a_dead_connection", tmp_path / "db.sqlite3", health_checks=True
+    )
+    assert got == {"value": 0, "opened": 2, "idle": 0}  # the dead one was not kept
+
+
+def test_max_lifetime_closes_connections_instead_of_keeping_them(tmp_path):
+    # Any connection is older than a nanosecond when it comes back.
+    got = run("max_lifetime_closes_old_connections", tmp_path / "db.sqlite3", max_lifetime=1e-9)
+    assert got == {"opened": 4, "reused": 0}
+
+
 def test_async_orm_calls_and_concurrent_atomic_blocks(tmp_path):
     got = run("async_orm", tmp_path / "db.sqlite3")
     assert got == {"value": 20, "items": 1}

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import weakref
 from collections.abc import Iterable, Mapping
 from itertools import tee
 from typing import TYPE_CHECKING, Any
@@ -106,6 +107,7 @@ class DatabaseWrapper(stock.DatabaseWrapper):  # type: ignore[misc]  # Django sh
     creation_class = DatabaseCreation
 
     pool: ConnectionPool | None = None
+    cursors: weakref.WeakSet[CursorWrapper]
     max_idle = 8
     max_lifetime: float | None = None
 
@@ -141,6 +143,7 @@ class DatabaseWrapper(stock.DatabaseWrapper):  # type: ignore[misc]  # Django sh
             prepare=register_functions,
         )
         conn = self.pool.take()
+        self.cursors: weakref.WeakSet[CursorWrapper] = weakref.WeakSet()
         # Reset what a previous user may have changed (disable_constraint_checking), as a
         # new stock connection would start.
         conn.execute("PRAGMA foreign_keys = ON")
@@ -153,6 +156,7 @@ class DatabaseWrapper(stock.DatabaseWrapper):  # type: ignore[misc]  # Django sh
     def create_cursor(self, name: str | None = None) -> CursorWrapper:
         """A cursor taking Django's placeholders."""
         cursor: CursorWrapper = self.connection.cursor(factory=CursorWrapper)
+        self.cursors.add(cursor)
         return cursor
 
     def _close(self) -> None:
@@ -164,8 +168,12 @@ class DatabaseWrapper(stock.DatabaseWrapper):  # type: ignore[misc]  # Django sh
         with self.wrap_database_errors:
             if self.in_atomic_block or self.pool is None:
                 conn.close()
-            else:
-                self.pool.give_back(conn)
+                return
+            # A cursor left unfinished (a half-read .iterator()) keeps its statement, and so a
+            # read snapshot, open: the next user of the connection would see old data.
+            for cursor in list(self.cursors):
+                cursor.close()
+            self.pool.give_back(conn)
 
     def is_usable(self) -> bool:
         """Whether the connection still answers (``CONN_HEALTH_CHECKS`` asks this)."""
