@@ -26,6 +26,8 @@ def configure(db: str, **options: Any) -> None:
     database = {"ENGINE": "fastpool.django", "NAME": db, "OPTIONS": options}
     if options.pop("health_checks", False):
         database.update(CONN_HEALTH_CHECKS=True, CONN_MAX_AGE=None)
+    if options.pop("test_file", False):
+        database["TEST"] = {"NAME": f"{db}.test"}
     settings.configure(
         DATABASES={"default": database},
         INSTALLED_APPS=[],
@@ -250,6 +252,26 @@ def max_lifetime_closes_old_connections() -> dict[str, Any]:
         connection.close()  # older than max_lifetime: closed, not kept
         Counter.objects.get(pk=1)
     return {"opened": connection.pool.opened, "reused": connection.pool.reused}
+
+
+@scenario
+def test_database_files_start_clean() -> dict[str, Any]:
+    import os
+
+    from django.db import connection
+
+    name = settings.DATABASES["default"]["TEST"]["NAME"]
+    for suffix in ("", "-wal", "-shm"):  # what a killed earlier run leaves behind
+        with open(f"{name}{suffix}", "wb") as f:
+            f.write(b"stale")
+    connection.creation.create_test_db(verbosity=0, autoclobber=True)
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE t (x)")
+        cursor.execute("INSERT INTO t VALUES (1)")
+    made = os.path.exists(f"{name}-wal")  # WAL in use on the new file
+    connection.creation.destroy_test_db(name, verbosity=0)
+    left = [s for s in ("", "-wal", "-shm") if os.path.exists(f"{name}{s}")]
+    return {"wal_while_open": made, "left_after_destroy": left}
 
 
 @scenario

@@ -92,6 +92,12 @@ def test_max_lifetime_closes_connections_instead_of_keeping_them(tmp_path):
     assert got == {"opened": 4, "reused": 0}
 
 
+def test_a_test_database_file_starts_without_an_earlier_runs_wal_and_leaves_none(tmp_path):
+    # A stale -wal beside a new file of the same name would be replayed into it.
+    got = run("test_database_files_start_clean", tmp_path / "db.sqlite3", test_file=True)
+    assert got == {"wal_while_open": True, "left_after_destroy": []}
+
+
 def test_async_orm_calls_and_concurrent_atomic_blocks(tmp_path):
     got = run("async_orm", tmp_path / "db.sqlite3")
     assert got == {"value": 20, "items": 1}

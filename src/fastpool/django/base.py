@@ -143,14 +143,18 @@ class DatabaseWrapper(stock.DatabaseWrapper):  # type: ignore[misc]  # Django sh
             prepare=register_functions,
         )
         conn = self.pool.take()
-        self.cursors: weakref.WeakSet[CursorWrapper] = weakref.WeakSet()
-        # Reset what a previous user may have changed (disable_constraint_checking), as a
-        # new stock connection would start.
-        conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("PRAGMA legacy_alter_table = OFF")
-        for command in self.init_commands:
-            if command := command.strip():
-                conn.execute(command)
+        self.cursors = weakref.WeakSet()
+        try:
+            # Reset what a previous user may have changed (disable_constraint_checking), as
+            # a new stock connection would start.
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA legacy_alter_table = OFF")
+            for command in self.init_commands:
+                if command := command.strip():
+                    conn.execute(command)
+        except BaseException:
+            conn.close()  # a failing init_command: the connection is in an unknown state
+            raise
         return conn
 
     def create_cursor(self, name: str | None = None) -> CursorWrapper:
@@ -172,7 +176,10 @@ class DatabaseWrapper(stock.DatabaseWrapper):  # type: ignore[misc]  # Django sh
             # A cursor left unfinished (a half-read .iterator()) keeps its statement, and so a
             # read snapshot, open: the next user of the connection would see old data.
             for cursor in list(self.cursors):
-                cursor.close()
+                try:
+                    cursor.close()
+                except dbapi.Error:
+                    pass  # closed underneath: give_back() closes the connection for good
             self.pool.give_back(conn)
 
     def is_usable(self) -> bool:

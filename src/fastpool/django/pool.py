@@ -9,6 +9,7 @@ nothing from Django.
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 import time
@@ -40,6 +41,7 @@ class ConnectionPool:
         prepare: Callable[[dbapi.Connection], None],
     ) -> None:
         self._params = params
+        self.database = str(params.get("database"))
         self._max_idle = max_idle
         self._max_lifetime = max_lifetime
         self._prepare = prepare
@@ -128,10 +130,20 @@ def pool_for(
     return pool
 
 
-def close_pools() -> None:
-    """Close every idle connection of this process's pools and forget the pools."""
+def close_pools(database: str | None = None) -> None:
+    """Close the idle connections of this process's pools (of ``database`` only, if given)
+    and forget those pools; connections still lent are closed when they come back."""
     with _POOLS_LOCK:
-        mine = [key for key in _POOLS if key[0] == os.getpid()]
+        mine = [
+            key
+            for key, pool in _POOLS.items()
+            if key[0] == os.getpid() and database in (None, pool.database)
+        ]
         pools = [_POOLS.pop(key) for key in mine]
     for pool in pools:
         pool.close()
+
+
+# At exit the idle connections are closed, so that SQLite checkpoints and removes the -wal
+# file as it does when a program closes its last connection.
+atexit.register(close_pools)
