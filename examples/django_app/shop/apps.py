@@ -1,3 +1,5 @@
+"""The shop app's configuration."""
+
 from django.apps import AppConfig
 
 
