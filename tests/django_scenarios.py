@@ -36,8 +36,9 @@ def configure(db: str, **options: Any) -> None:
     django.setup()
 
 
-def models():
-    """A counter and a uniquely named item, their tables made on the scenario's file."""
+def models(create: bool = True):
+    """A counter and a uniquely named item, their tables made on the scenario's file (unless
+    ``create`` is false: another process made them)."""
     from django.db import connection, models
 
     class Counter(models.Model):
@@ -52,10 +53,11 @@ def models():
         class Meta:
             app_label = "scenarios"
 
-    with connection.schema_editor() as editor:
-        editor.create_model(Counter)
-        editor.create_model(Item)
-    Counter.objects.create(pk=1, value=0)
+    if create:
+        with connection.schema_editor() as editor:
+            editor.create_model(Counter)
+            editor.create_model(Item)
+        Counter.objects.create(pk=1, value=0)
     return Counter, Item
 
 
@@ -96,6 +98,33 @@ def read_modify_write() -> dict[str, Any]:
 
     errors = run_threads(8, work)
     return {"value": Counter.objects.get(pk=1).value, "errors": [repr(e) for e in errors]}
+
+
+@scenario
+def tables_only() -> dict[str, Any]:
+    models()
+    return {}
+
+
+@scenario
+def increments_beside_another_process() -> dict[str, Any]:
+    """4 threads x 100 atomic read-modify-writes on tables another process made, while a
+    second process does the same: across processes SQLite's lock decides."""
+    from django.db import transaction
+
+    Counter, _ = models(create=False)
+    Counter.objects.get(pk=1)  # connected
+    print("ready", flush=True)
+    sys.stdin.readline()  # both processes start together: the test says "go" to both
+
+    def work(_i: int) -> None:
+        for _ in range(100):
+            with transaction.atomic():
+                c = Counter.objects.get(pk=1)
+                c.value += 1
+                c.save(update_fields=["value"])
+
+    return {"errors": [repr(e) for e in run_threads(4, work)]}
 
 
 @scenario

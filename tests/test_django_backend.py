@@ -5,6 +5,7 @@ settings never reach another test module; the test asserts on what the scenario 
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -35,6 +36,32 @@ def test_django_is_the_version_the_extra_asks_for():
 def test_8_threads_of_100_atomic_read_modify_writes_keep_every_increment(tmp_path):
     got = run("read_modify_write", tmp_path / "db.sqlite3")
     assert got == {"value": 800, "errors": []}
+
+
+@pytest.mark.timeout(300)
+def test_two_processes_of_4_threads_x_100_atomic_read_modify_writes_keep_all(tmp_path):
+    # Like two gunicorn workers: inside each process writers queue in FIFO order; between
+    # them SQLite's lock decides, BEGIN IMMEDIATE waiting up to `timeout` (never "locked" at
+    # once because a block read first).
+    db = tmp_path / "db.sqlite3"
+    run("tables_only", db)
+    cmd = [sys.executable, str(SCENARIOS), "increments_beside_another_process", str(db), "{}"]
+    pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+    procs = [subprocess.Popen(cmd, text=True, **pipes) for _ in range(2)]
+    for proc in procs:
+        assert proc.stdout.readline() == "ready\n"  # connected, waiting for "go"
+    for proc in procs:
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    for proc in procs:
+        out, err = proc.communicate(timeout=240)
+        assert proc.returncode == 0, err
+        assert json.loads(out.splitlines()[-1]) == {"errors": []}
+    check = sqlite3.connect(db)
+    try:
+        assert check.execute("SELECT value FROM scenarios_counter").fetchone() == (800,)
+    finally:
+        check.close()
 
 
 def test_integrity_error_is_djangos_and_rolls_back_the_atomic_block(tmp_path):
