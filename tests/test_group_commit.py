@@ -8,6 +8,7 @@ the first of them leads and runs the rest with its own (``group_commits`` counts
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import signal
@@ -324,3 +325,13 @@ def test_sigkill_never_loses_or_duplicates_a_grouped_write(tmp_path):
             assert sorted(ks) == list(range(len(ks)))
         assert p.fetchone("PRAGMA integrity_check") == ("ok",)
     assert len(acked) > 100
+
+
+def test_async_pool_refuses_group_commit_instead_of_ignoring_it(tmp_path):
+    with pytest.raises(fastpool.NotSupportedError, match="AsyncPool does not group writes"):
+        fastpool.AsyncPool(str(tmp_path / "a.db"), group_commit=True)
+
+    async def open_and_close() -> None:
+        await fastpool.AsyncPool(str(tmp_path / "b.db"), group_commit=False).close()
+
+    asyncio.run(open_and_close())

@@ -91,6 +91,7 @@ class PoolFacade:
                 docs/transactions.md). None (the default): on when every commit fsyncs
                 (``synchronous=full`` or ``extra`` in WAL mode, ``normal`` or more with a
                 rollback journal); True: always; False: each in a transaction of its own.
+                ``Pool`` only: ``AsyncPool`` does not group writes yet (True is refused).
 
         The writer is opened at once, so a bad path, pragma or permission fails here, and so
         does a configuration that would wedge the pool: ``locking_mode=exclusive``

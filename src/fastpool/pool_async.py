@@ -31,6 +31,7 @@ from fastpool._async_lease import (
 from fastpool._core import NEED, AsyncEngine, Job, PoolCore
 from fastpool._facade import PoolFacade
 from fastpool._options import PoolOptions
+from fastpool.errors import NotSupportedError
 
 __all__ = ["AsyncCursor", "AsyncLease", "AsyncPool"]
 
@@ -50,6 +51,11 @@ class AsyncPool(PoolFacade):
     _CLOSE_HINT = "'async with AsyncPool(...) as apool:' or 'await apool.close()'"
 
     def _start(self, options: PoolOptions) -> None:
+        if options.group_commit:
+            raise NotSupportedError(
+                "group_commit=True: AsyncPool does not group writes yet (its one-shot writes "
+                "each run in a transaction of their own); leave group_commit at None"
+            )
         self._timeout: float | None = options.acquisition_timeout
         self._core = _Core(options)
         self._engine = AsyncEngine(self._core)
