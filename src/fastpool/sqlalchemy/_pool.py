@@ -48,7 +48,9 @@ class FastpoolPool(sa_pool.Pool):
 
     def _pool_for(self, conn: AdaptedConnection) -> Any:
         with self._lock:
-            if self._fastpool is None:
+            # Closed behind the engine's back (not by dispose()): the new handle that
+            # replaces an invalidated one gets a new pool rather than the dead one.
+            if self._fastpool is None or self._fastpool.closed:
                 self._fastpool = conn.open_pool()
                 self._closer = type(conn).close_pool
             return self._fastpool
