@@ -93,10 +93,6 @@ class FastpoolDialect(SQLiteDialect_pysqlite):
             return "AUTOCOMMIT"
         return dbapi_connection.level_name
 
-    def get_default_isolation_level(self, dbapi_conn: Any) -> Any:
-        """SERIALIZABLE, as for pysqlite."""
-        return "SERIALIZABLE"
-
     # -- routing: the option reaches the handle before the statement that opens a lease --
 
     def do_execute(self, cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
