@@ -158,16 +158,20 @@ def test_orm_write_transactions_8_threads(benchmark, record_result, tmp_path: Pa
     per_thread = scaled(WRITES_PER_THREAD, scale_factor(benchmark))
     fp = make_engine(f"sqlite+fastpool:///{tmp_path / 'fp.db'}")
     sq = make_engine(f"sqlite:///{tmp_path / 'sq.db'}")
-    runs: dict[str, list[dict[str, Any]]] = {"sqlite+fastpool": [], "sqlite": []}
+    engines = {"sqlite+fastpool": fp, "sqlite": sq}
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in engines}
 
-    def contestant(name: str, engine: sa.Engine) -> Callable[[], None]:
-        return lambda: runs[name].append(writes(engine, per_thread))
+    def contestant(name: str) -> Callable[[], None]:
+        return lambda: runs[name].append(writes(engines[name], per_thread))
 
     try:
         interleaved(
             benchmark,
             rounds_for(benchmark, ROUNDS),
-            {"sqlite+fastpool": contestant("sqlite+fastpool", fp), "sqlite": contestant("sqlite", sq)},
+            {
+                "sqlite+fastpool": contestant("sqlite+fastpool", fp),
+                "sqlite": contestant("sqlite", sq),
+            },
         )
     finally:
         fp.dispose()

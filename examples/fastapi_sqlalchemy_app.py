@@ -177,8 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", default="inventory.db")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--fd", type=int, default=None,
-                        help="serve on this already-bound listening socket instead")
+    parser.add_argument(
+        "--fd", type=int, default=None, help="serve on this already-bound listening socket instead"
+    )
     parser.add_argument("--readers", type=int, default=4)
     args = parser.parse_args(argv)
     application = create_app(args.db, args.readers)

@@ -1,8 +1,7 @@
 """examples/fastapi_app.py, and its SQLAlchemy twin fastapi_sqlalchemy_app.py, served for real:
 uvicorn in a child process on 127.0.0.1, a few thousand concurrent requests (reads and writes)
 from httpx.AsyncClient, every answer checked, a graceful shutdown (SIGINT: the lifespan closes
-the AsyncPool), then the final database
-checked with the stdlib sqlite3 module.
+the AsyncPool), then the final database checked with the stdlib sqlite3 module.
 """
 
 from __future__ import annotations

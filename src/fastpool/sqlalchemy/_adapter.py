@@ -320,9 +320,7 @@ class AsyncAdaptedConnection(AdaptedConnection):
 
     pool_class = AsyncPool
 
-    def __init__(
-        self, database: str, kwargs: dict[str, Any], await_: Callable[[Any], Any]
-    ) -> None:
+    def __init__(self, database: str, kwargs: dict[str, Any], await_: Callable[[Any], Any]) -> None:
         super().__init__(database, kwargs)
         self._await = await_
 
@@ -363,6 +361,6 @@ def await_fn() -> Callable[[Any], Any]:
     """SQLAlchemy's greenlet bridge (``await_`` in 2.1, ``await_only`` in 2.0)."""
     from sqlalchemy.util import concurrency
 
-    fn = getattr(concurrency, "await_", None) or concurrency.await_only  # type: ignore[attr-defined]
-    return fn  # type: ignore[no-any-return]
-
+    names = vars(concurrency)
+    fn: Callable[[Any], Any] = names.get("await_") or names["await_only"]
+    return fn

@@ -13,6 +13,8 @@ from collections import deque
 from typing import Any
 
 from sqlalchemy import pool as sa_pool
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from fastpool.sqlalchemy._adapter import AdaptedConnection
 
@@ -38,8 +40,8 @@ class FastpoolPool(sa_pool.Pool):
 
         # Bind each new connection to the shared pool before SQLAlchemy's connect events
         # (the dialect's first-connect initialisation runs statements on it).
-        def invoke(record: Any) -> Any:
-            conn = make(record)
+        def invoke(rec: ConnectionPoolEntry) -> DBAPIConnection:
+            conn = make(rec)
             if isinstance(conn, AdaptedConnection):
                 conn.attach(self._pool_for(conn))
             return conn

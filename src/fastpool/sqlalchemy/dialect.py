@@ -8,6 +8,7 @@ transaction a statement opens to a reader; everything else goes to the one write
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import util
@@ -41,6 +42,10 @@ _URL_OPTIONS: dict[str, Any] = {
 _GONE = ("this connection is discarded", "the connection is closed", "closed database")
 
 
+def _nothing(dbapi_connection: Any) -> None:
+    """The per-handle set-up: none (see ``FastpoolDialect.on_connect``)."""
+
+
 class FastpoolDialect(SQLiteDialect_pysqlite):
     """``sqlite+fastpool://``: SQLAlchemy's SQLite dialect on a ``fastpool.Pool``."""
 
@@ -70,9 +75,9 @@ class FastpoolDialect(SQLiteDialect_pysqlite):
         opts.update(ours)
         return args, opts
 
-    def on_connect(self) -> None:
+    def on_connect(self) -> Callable[[Any], None]:
         """Nothing per handle: ``regexp`` and ``floor`` are registered on each pool connection."""
-        return None
+        return _nothing
 
     # -- isolation: per handle, not per SQLite connection --------------------------------
 
