@@ -168,10 +168,7 @@ def test_orm_write_transactions_8_threads(benchmark, record_result, tmp_path: Pa
         interleaved(
             benchmark,
             rounds_for(benchmark, ROUNDS),
-            {
-                "sqlite+fastpool": contestant("sqlite+fastpool", fp),
-                "sqlite": contestant("sqlite", sq),
-            },
+            {name: contestant(name) for name in engines},
         )
     finally:
         fp.dispose()
