@@ -162,3 +162,18 @@ def test_async_readonly_sessions_use_readers_and_errors_are_wrapped(tmp_path):
             await eng.dispose()
 
     asyncio.run(main())
+
+
+def test_async_connection_stream_returns_every_row(tmp_path):
+    async def main() -> None:
+        eng = await make_engine(tmp_path / "a.db")
+        try:
+            async with AsyncSession(eng) as s, s.begin():
+                s.add_all([Book(title=f"b{i}") for i in range(5)])
+            async with eng.connect() as c:
+                result = await c.stream(sa.select(Book.title).order_by(Book.id))
+                assert [t async for (t,) in result] == [f"b{i}" for i in range(5)]
+        finally:
+            await eng.dispose()
+
+    asyncio.run(main())

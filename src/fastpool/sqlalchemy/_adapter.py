@@ -79,10 +79,21 @@ class AdaptedCursor:
     past the transaction that made it.
     """
 
-    __slots__ = ("_pos", "_rows", "arraysize", "connection", "description", "lastrowid", "rowcount")
+    __slots__ = (
+        "_pos",
+        "_rows",
+        "arraysize",
+        "connection",
+        "description",
+        "lastrowid",
+        "rowcount",
+        "server_side",
+    )
 
-    def __init__(self, connection: AdaptedConnection) -> None:
+    def __init__(self, connection: AdaptedConnection, server_side: bool = False) -> None:
         self.connection = connection
+        #: Asked for as a server-side cursor (``stream()``); its rows are fetched all the same.
+        self.server_side = server_side
         self.description: Any = None
         self.rowcount = -1
         self.lastrowid: int | None = None
@@ -203,9 +214,9 @@ class AdaptedConnection:
 
     # -- statements ---------------------------------------------------------------------------
 
-    def cursor(self) -> AdaptedCursor:
-        """A new cursor on this connection."""
-        return AdaptedCursor(self)
+    def cursor(self, server_side: bool = False) -> AdaptedCursor:
+        """A new cursor on this connection (``server_side``: only marked so, see the class)."""
+        return AdaptedCursor(self, server_side)
 
     def _checkout(self, plain: bool) -> Any:
         pool = self._pool()

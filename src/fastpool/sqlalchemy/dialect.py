@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import util
+from sqlalchemy.dialects.sqlite.base import SQLiteExecutionContext
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.engine.url import URL
 
@@ -137,6 +138,12 @@ class FastpoolDialect(SQLiteDialect_pysqlite):
         return True
 
 
+class _AsyncExecutionContext(SQLiteExecutionContext):
+    def create_server_side_cursor(self) -> Any:
+        # AsyncConnection.stream() needs one; the rows come buffered, as from any cursor here.
+        return self._dbapi_connection.cursor(server_side=True)
+
+
 class FastpoolAsyncDialect(FastpoolDialect):
     """``sqlite+fastpool_async://``: the same on a ``fastpool.AsyncPool``."""
 
@@ -144,6 +151,9 @@ class FastpoolAsyncDialect(FastpoolDialect):
     is_async = True
     has_terminate = True
     supports_statement_cache = True
+    # For AsyncConnection.stream(); the rows are fetched when the statement runs.
+    supports_server_side_cursors = True
+    execution_ctx_cls = _AsyncExecutionContext
 
     @classmethod
     def import_dbapi(cls) -> Any:
