@@ -25,16 +25,14 @@ concurrent requests, as it does the plain example.
 
 from __future__ import annotations
 
-import argparse
 import os
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-import uvicorn
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
+from fastapi_app import main as serve  # examples/fastapi_app.py, beside this file
 from pydantic import BaseModel, Field
 from sqlalchemy import CheckConstraint, ForeignKey, exc, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
@@ -173,27 +171,8 @@ app = create_app(os.environ.get("FASTPOOL_EXAMPLE_DB", "inventory.db"))
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="the fastpool FastAPI + SQLAlchemy example")
-    parser.add_argument("--db", default="inventory.db")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument(
-        "--fd", type=int, default=None, help="serve on this already-bound listening socket instead"
-    )
-    parser.add_argument("--readers", type=int, default=4)
-    args = parser.parse_args(argv)
-    application = create_app(args.db, args.readers)
-    if args.fd is None:
-        uvicorn.run(application, host=args.host, port=args.port, log_level="warning")
-        return 0
-    # As in fastapi_app.py: socket(fileno=...) keeps the TCP socket's family (TCP_NODELAY).
-    sock = socket.socket(fileno=args.fd)
-    server = uvicorn.Server(uvicorn.Config(application, log_level="warning"))
-    try:
-        server.run(sockets=[sock])
-    except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled, once shut down
-        pass
-    return 0
+    """The command line and server of examples/fastapi_app.py, serving this app."""
+    return serve(argv, create_app)
 
 
 if __name__ == "__main__":

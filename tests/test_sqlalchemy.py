@@ -15,26 +15,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import exc
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy_models import Base, Book, Counter
 
 import fastpool
 from fastpool.sqlalchemy import FastpoolDialect, FastpoolPool, readonly
-
-
-class Base(DeclarativeBase):
-    pass
-
-
-class Counter(Base):
-    __tablename__ = "counter"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    value: Mapped[int]
-
-
-class Book(Base):
-    __tablename__ = "book"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    title: Mapped[str] = mapped_column(unique=True)
 
 
 @pytest.fixture

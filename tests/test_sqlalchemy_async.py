@@ -16,26 +16,10 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy_models import Base, Book, Counter
 
 import fastpool
 from fastpool.sqlalchemy import FastpoolAsyncDialect, readonly
-
-
-class Base(DeclarativeBase):
-    pass
-
-
-class Counter(Base):
-    __tablename__ = "counter"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    value: Mapped[int]
-
-
-class Book(Base):
-    __tablename__ = "book"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    title: Mapped[str] = mapped_column(unique=True)
 
 
 async def make_engine(path) -> AsyncEngine:
