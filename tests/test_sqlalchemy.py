@@ -217,3 +217,42 @@ def test_fastpool_core_never_imports_sqlalchemy():
             elif isinstance(node, ast.ImportFrom) and node.module:
                 names = [node.module]
             assert not any(n.split(".")[0] == "sqlalchemy" for n in names), path.name
+
+
+def test_a_begin_of_its_own_in_autocommit_mode_is_committed_by_commit(engine):
+    # SQLAlchemy's recipe for SQLite savepoints with pysqlite: the driver in autocommit mode,
+    # BEGIN emitted by a "begin" event. commit() must commit that transaction.
+    eng = sa.create_engine(engine.url, isolation_level="AUTOCOMMIT")
+
+    @sa.event.listens_for(eng, "begin")
+    def do_begin(conn):
+        conn.exec_driver_sql("BEGIN")
+
+    try:
+        with eng.begin() as c:
+            c.execute(sa.text("UPDATE counter SET value = 5"))
+            assert eng.pool.stats()["writer_busy"]  # kept by the open transaction
+        with eng.connect() as c, c.begin():
+            c.execute(sa.text("UPDATE counter SET value = 6"))
+            c.rollback()
+        with Session(engine) as s:
+            assert s.get(Counter, 1).value == 5
+        assert not eng.pool.stats()["writer_busy"]
+    finally:
+        eng.dispose()
+
+
+def test_a_second_session_in_the_same_thread_joins_the_first_ones_transaction(engine):
+    # docs/sqlalchemy.md, "Two connections in one thread": the writer is per thread, so the
+    # second session's writes are a savepoint inside the first one's transaction.
+    with Session(engine) as first:
+        first.get(Counter, 1).value = 1
+        first.flush()
+        with Session(engine) as second:
+            second.add(Book(title="inner"))
+            second.commit()  # releases its savepoint; the first still holds the writer
+        assert engine.pool.stats()["writer_busy"]
+        first.rollback()  # undoes both
+    with Session(engine) as s:
+        assert s.get(Counter, 1).value == 0
+        assert s.scalar(sa.select(sa.func.count()).select_from(Book)) == 0

@@ -267,10 +267,10 @@ class AdaptedConnection:
         if lease is None:
             self.readonly_hint = False
             return
-        if self._plain:
-            self._release()
-            return
-        if self._reading:
+        if self._plain or self._reading:
+            # A reader's snapshot, or a transaction the SQL began itself in autocommit mode
+            # (SQLAlchemy's recipe: isolation_level=None and BEGIN in a "begin" event): ended
+            # here as sqlite3's commit()/rollback() would, then the lease goes back.
             try:
                 if not lease.closed and lease.in_transaction:
                     self._wait(lease.executescript("COMMIT" if ok else "ROLLBACK"))
