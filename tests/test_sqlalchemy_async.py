@@ -161,3 +161,48 @@ def test_async_connection_stream_returns_every_row(tmp_path):
             await eng.dispose()
 
     asyncio.run(main())
+
+
+def test_dispose_of_the_sync_engine_after_the_loop_ended_closes_the_pool(tmp_path):
+    async def use() -> AsyncEngine:
+        eng = await make_engine(tmp_path / "a.db")
+        async with AsyncSession(eng) as s:
+            assert (await s.get(Counter, 1)).value == 0
+        return eng
+
+    eng = asyncio.run(use())
+    pool = eng.sync_engine.pool.fastpool
+    eng.sync_engine.dispose()  # plain code, no loop: the pool closes on a loop of its own
+    assert pool.closed
+
+
+SLOW = (
+    "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 1e12) "
+    "SELECT count(*) FROM r"
+)
+
+
+def test_cancelling_a_statement_running_off_the_loop_gives_its_connection_back(tmp_path):
+    async def main() -> None:
+        eng = await make_engine(tmp_path / "a.db")
+
+        async def slow() -> None:
+            async with AsyncSession(readonly(eng)) as s:
+                await s.execute(sa.text(SLOW))  # outruns the inline budget: a worker runs it
+
+        try:
+            t = asyncio.create_task(slow())
+            # The task runs inline until its statement moves to a worker and it awaits that.
+            while eng.sync_engine.pool.stats()["readers_in_use"] == 0:
+                await asyncio.sleep(0)
+            t.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await t
+            stats = eng.sync_engine.pool.stats()
+            assert stats["readers_in_use"] == 0 and stats["cancel_interrupts"] >= 1
+            async with AsyncSession(readonly(eng)) as s:
+                assert (await s.get(Counter, 1)).value == 0
+        finally:
+            await eng.dispose()
+
+    asyncio.run(main())

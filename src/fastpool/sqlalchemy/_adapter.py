@@ -12,6 +12,7 @@ the pool completed the call inline.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -26,6 +27,10 @@ __all__ = ["AdaptedConnection", "AdaptedCursor", "AsyncAdaptedConnection", "awai
 
 #: pysqlite's keywords SQLAlchemy may pass; what each becomes here (None: accepted, unused).
 _PYSQLITE_KEYS = {"check_same_thread", "uri", "timeout", "cached_statements", "detect_types"}
+
+
+#: AsyncPool.close() tasks started by close_pool on a running loop, kept until done.
+_closing: set[asyncio.Task[None]] = set()
 
 
 class _Rollback(Exception):
@@ -343,29 +348,41 @@ class AsyncAdaptedConnection(AdaptedConnection):
 
     @classmethod
     def close_pool(cls, pool: Any) -> None:
-        """Close an AsyncPool (from a greenlet of SQLAlchemy's: the close is awaited)."""
+        """Close an AsyncPool: awaited from SQLAlchemy's greenlet (``await engine.dispose()``),
+        on a loop of its own from plain code (``sync_engine.dispose()`` after the loop ended),
+        or as a task when called on a running loop outside a greenlet."""
         from sqlalchemy.util.concurrency import in_greenlet
 
         if in_greenlet():
             await_fn()(pool.close())
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            asyncio.run(pool.close())
+            return
+        task = loop.create_task(pool.close())
+        _closing.add(task)  # a pending task must be referenced until it is done
+        task.add_done_callback(_closing.discard)
 
     def terminate(self) -> None:
         """Give the lease back without waiting for anything (a cancelled or collected task).
 
-        The writer's transaction is rolled back. ``AsyncLease.__aexit__`` returns the
-        connection before its first suspension point, so running it up to there is enough;
-        whatever it would have awaited after that (a fairness yield) is dropped.
+        The lease's exit runs as for a coroutine being closed (``GeneratorExit``): it never
+        suspends, rolls the transaction back, and, when its task or loop is gone (garbage
+        collection, maybe on another thread), takes the connection back the way fastpool
+        takes back any leaked lease.
         """
         lease, self._lease = self._lease, None
         self._closed = True
         if lease is None:
             return
-        step = lease.__aexit__(_Rollback, None, None)
+        step = lease.__aexit__(GeneratorExit, None, None)
         try:
             step.send(None)
         except StopIteration:
             return
-        step.close()
+        step.close()  # not reached: that exit has no suspension point
 
 
 def await_fn() -> Callable[[Any], Any]:
