@@ -192,7 +192,11 @@ def test_pool_options_come_from_the_url_and_connect_args(tmp_path):
     seen: list[object] = []
     eng = sa.create_engine(
         f"sqlite+fastpool:///{tmp_path / 'o.db'}?readers=3&acquisition_timeout=2.5",
-        connect_args={"on_connect": seen.append, "pragmas": {"cache_size": -4000}},
+        connect_args={
+            "on_connect": seen.append,
+            "pragmas": {"cache_size": -4000},
+            "timeout": 2.5,  # pysqlite's, in seconds: the pool's busy_timeout
+        },
     )
     try:
         assert eng.pool.stats()["readers"] == 3
@@ -201,6 +205,10 @@ def test_pool_options_come_from_the_url_and_connect_args(tmp_path):
             # SQLAlchemy's SQL functions are on every pool connection.
             assert c.execute(sa.text("SELECT 'abc' REGEXP 'b'")).scalar() == 1
         assert seen and all(isinstance(x, fastpool.Connection) for x in seen)
+        # (The pool's own busy handler serves busy_timeout, so PRAGMA busy_timeout reads 0.)
+        handle = eng.raw_connection()
+        assert handle.dbapi_connection.pool_arguments["pragmas"]["busy_timeout"] == 2500
+        handle.close()
     finally:
         eng.dispose()
 

@@ -25,9 +25,9 @@ from fastpool.pool_async import AsyncPool
 
 __all__ = ["AdaptedConnection", "AdaptedCursor", "AsyncAdaptedConnection", "await_fn"]
 
-#: pysqlite's keywords SQLAlchemy may pass; what each becomes here (None: accepted, unused).
+#: pysqlite's keywords SQLAlchemy may pass: ``timeout`` and ``cached_statements`` are
+#: translated, ``detect_types`` is refused unless 0, the others do not apply to a pool.
 _PYSQLITE_KEYS = {"check_same_thread", "uri", "timeout", "cached_statements", "detect_types"}
-
 
 #: AsyncPool.close() tasks started by close_pool on a running loop, kept until done.
 _closing: set[asyncio.Task[None]] = set()
