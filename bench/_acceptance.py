@@ -140,6 +140,22 @@ def acceptance_report(results: dict[str, dict[str, Any]]) -> list[str]:
                 f"{sr:.1f} us (target: no worse)",
             )
 
+    # Group commit (bench_group_commit.py): 8 threads of one-shot inserts.
+    for sync, target in (("normal", 3), ("full", 10)):
+        key = f"group_commit_{sync}"
+        fp_c, sq_c = get(f"{key}/fastpool", "commits_per_s"), get(f"{key}/sqlite3", "commits_per_s")
+        if fp_c and sq_c:
+            alone = get(f"{key}/fastpool-alone", "commits_per_s")
+            floor = get(f"{key}/fastpool-1-thread", "commits_per_s")
+            extra = f"; each alone {alone:,.0f}" if alone else ""
+            if floor:
+                extra += f"; one thread {floor:,.0f} = {floor / sq_c:.2f}x (the GIL-bound floor)"
+            line(
+                fp_c / sq_c >= target,
+                f"8 threads of one-shot inserts, synchronous={sync}, group commit: {fp_c:,.0f} "
+                f"vs {sq_c:,.0f} commits/s = {fp_c / sq_c:.2f}x (target >= {target}x{extra})",
+            )
+
     fo, so = get("reads4/fastpool", "ops_per_s"), get("reads4/sqlite3", "ops_per_s")
     fp99, sp99 = get("reads4/fastpool", "read_p99_us"), get("reads4/sqlite3", "read_p99_us")
     if fo and so:

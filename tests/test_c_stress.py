@@ -23,6 +23,7 @@ LIB_SOURCES = sorted(CSRC.glob("*.c"))
 STRESS_SOURCE = ROOT / "tests" / "c" / "stress_slots.c"
 NOTIFY_SOURCE = ROOT / "tests" / "c" / "stress_notify.c"
 ASYNC_SOURCE = ROOT / "tests" / "c" / "stress_async.c"
+BATCH_SOURCE = ROOT / "tests" / "c" / "stress_batch.c"
 
 # Keeps the whole module well under 30 s on 2 cores (the full scale=1 run
 # takes ~14 s per TSan build there); raise it locally for longer soaks.
@@ -94,6 +95,8 @@ PROGRAMS = [
     pytest.param(NOTIFY_SOURCE, ["unit: ok"], id="notify"),
     # fp_async: completion queue and async slot waiters; no lost item, grant or slot.
     pytest.param(ASYNC_SOURCE, ["queue:", "waiters:"], id="async"),
+    # fp_batch: group commit's queue; one leader at a time, every job done or cancelled once.
+    pytest.param(BATCH_SOURCE, ["stress_batch:"], id="batch"),
 ]
 
 

@@ -270,3 +270,28 @@ def test_csrc_includes_neither_python_nor_sqlite():
         text = re.sub(r"/\*(?:.|\n)*?\*/|//[^\n]*", "", path.read_text(encoding="utf-8"))
         includes = {Path(inc).name.lower() for inc in _INCLUDE.findall(text)}
         assert not includes & {"python.h", "sqlite3.h", "sqlite3ext.h"}, f"{path.name}: {includes}"
+
+
+DJANGO_PKG = PKG / "django"
+
+
+def test_only_the_django_backend_imports_django():
+    # Django stays optional: nothing outside fastpool/django may import it.
+    for path in [*PKG.glob("*.py"), *PKG.glob("_bench/*.py")]:
+        assert not any(n.split(".")[0] == "django" for n in python_imports(path)), path.name
+    for path in core_files():
+        imports, cimports = cython_dependencies(path)
+        assert not any(n.split(".")[0] == "django" for n in imports | cimports), path.name
+
+
+def test_the_django_backend_is_a_facade_on_fastpool_dbapi():
+    # It uses fastpool's public Python API (the dbapi module, errors), never the core.
+    files = sorted(DJANGO_PKG.glob("*.py"))
+    assert {p.name for p in files} >= {"__init__.py", "base.py", "pool.py"}
+    for path in files:
+        ours = {n for n in python_imports(path) if n.split(".")[0] == "fastpool"}
+        assert ours <= {"fastpool.dbapi", "fastpool.errors", "fastpool.django"} | {
+            f"fastpool.django.{p.stem}" for p in files
+        }, f"{path.name} imports {ours}"
+        _, cimports = cython_dependencies(path)
+        assert not cimports, f"{path.name} cimports {cimports}"

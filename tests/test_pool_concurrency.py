@@ -136,8 +136,11 @@ def test_32_writer_threads_500_transactions_each(make_pool):
         assert w.fetchone("PRAGMA integrity_check") == ("ok",)
 
 
-def test_writer_is_handed_over_in_arrival_order(make_pool, until):
-    pool = make_pool(readers=1)
+@pytest.mark.parametrize("group_commit", [False, True])
+def test_writer_is_handed_over_in_arrival_order(make_pool, until, group_commit):
+    # With group commit, the one-shots that queue while one-shot 0 waits for the writer run in
+    # its transaction, in the order they queued; everyone else in arrival order after it.
+    pool = make_pool(readers=1, group_commit=group_commit)
     pool.execute("CREATE TABLE log(who INTEGER)")
     n = 12
     holder = pool.writer()
@@ -156,12 +159,18 @@ def test_writer_is_handed_over_in_arrival_order(make_pool, until):
         t.start()
         threads.append(t)
         # The next one starts only once this one is queued behind the previous ones.
-        until(lambda i=i: pool.stats()["waiting_writers"] == i + 1, what=f"waiter {i} queued")
+        until(
+            lambda i=i: pool.stats()["waiting_writers"] + pool.stats()["writes_queued"] == i + 1,
+            what=f"waiter {i} queued",
+        )
     holder.close()
     for t in threads:
         t.join(30)
-    assert [who for (who,) in pool.fetchall("SELECT who FROM log ORDER BY rowid")] == list(range(n))
-    assert pool.stats()["waiting_writers"] == 0
+    order = list(range(n))
+    if group_commit:
+        order = [i for i in order if i % 3 == 0] + [i for i in order if i % 3]
+    assert [who for (who,) in pool.fetchall("SELECT who FROM log ORDER BY rowid")] == order
+    assert pool.stats()["waiting_writers"] == 0 and pool.stats()["writes_queued"] == 0
 
 
 # -- the hand-off policy: barging, bounded by fifo_after ------------------------------------

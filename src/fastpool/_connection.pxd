@@ -23,6 +23,7 @@ cdef struct Hooks:
     int wal_full_posted     # WAL_FULL was posted and the log has not been rewound since
     fp_xlock *xlock         # a pool's writer: its cross-process writer lock (else NULL) ...
     bint *xlock_held        # ... and the pool's flag saying it is held (the busy handler drops it)
+    int commit_syncs        # this connection's commits fsync: drop the GIL for them (on_commit)
 
 
 cdef class Connection:

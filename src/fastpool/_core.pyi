@@ -160,6 +160,10 @@ class WriterGate:
     """The pool's writer, its queue and its cross-process lock (internal)."""
     def __init__(self, opts: Any) -> None: ...
 
+@final
+class WriteJob:
+    """One caller's one-shot write, while it waits for a leader (internal)."""
+
 @disjoint_base
 class PoolCore:
     debug: bool

@@ -102,6 +102,38 @@ cdef extern from "fp_slots.h" nogil:
     uint32_t fp_slots_capacity(const fp_slots *s) noexcept
 
 
+cdef extern from "fp_batch.h" nogil:
+    # Group commit's queue (_group.pxi): one leader at a time takes what is queued.
+    enum:
+        FP_BATCH_QUEUED
+        FP_BATCH_LEAD
+        FP_BATCH_TAKEN
+        FP_BATCH_DONE
+        FP_BATCH_CANCELLED
+        FP_BATCH_OK
+        FP_BATCH_TIMEOUT
+        FP_BATCH_ERROR
+        FP_BATCH_EINVAL
+
+    ctypedef struct fp_batch:
+        pass
+
+    ctypedef struct fp_batch_job:
+        fp_batch_job *next          # owned by fp_batch: read only in a taken list
+        void *data                  # the owner's WriteJob (borrowed)
+
+    fp_batch *fp_batch_new() noexcept
+    void fp_batch_free(fp_batch *b) noexcept
+    int fp_batch_join(fp_batch *b, fp_batch_job *job) noexcept
+    int fp_batch_wait(fp_batch_job *job, int64_t timeout_ns, uint32_t *state_out) noexcept
+    int fp_batch_cancel(fp_batch *b, fp_batch_job *job, uint32_t *state_out) noexcept
+    fp_batch_job *fp_batch_take(fp_batch *b, uint32_t max) noexcept
+    void fp_batch_done(fp_batch_job *taken) noexcept
+    int fp_batch_step_down(fp_batch *b) noexcept
+    int fp_batch_gather(fp_batch *b, uint32_t want, int64_t timeout_ns) noexcept
+    uint32_t fp_batch_queued(fp_batch *b) noexcept
+
+
 cdef extern from "fp_notify.h" nogil:
     enum:
         FP_NOTIFY_OK

@@ -48,6 +48,7 @@ class PoolFacade:
         writer_lock: bool = True,
         defensive: bool = True,
         fifo_after: float = 0.001,
+        group_commit: bool | None = None,
     ) -> None:
         """Open the pool.
 
@@ -83,6 +84,13 @@ class PoolFacade:
                 connection returned goes straight to the oldest waiter. 0 hands every
                 connection to the oldest waiter (strict FIFO, slower under load). Async
                 waiters are always served in FIFO order.
+            group_commit: one-shot writes (``execute``/``executemany`` of INSERT, UPDATE,
+                DELETE, REPLACE or WITH) that find the writer busy wait to be run together:
+                one transaction (one fsync) for all of them, each statement still failing
+                or succeeding on its own, each call returning once its COMMIT is done (see
+                docs/transactions.md). None (the default): on when every commit fsyncs
+                (``synchronous=full`` or ``extra`` in WAL mode, ``normal`` or more with a
+                rollback journal); True: always; False: each in a transaction of its own.
 
         The writer is opened at once, so a bad path, pragma or permission fails here, and so
         does a configuration that would wedge the pool: ``locking_mode=exclusive``
@@ -106,6 +114,7 @@ class PoolFacade:
                 writer_lock=writer_lock,
                 defensive=defensive,
                 fifo_after=fifo_after,
+                group_commit=group_commit,
             )
         )
 

@@ -5,7 +5,10 @@
 #   - the progress handler fires every PROGRESS_OPS virtual-machine instructions;
 #   - the busy handler fires before sleeping on a lock held by another process;
 #   - the WAL hook runs the automatic checkpoint (which fsyncs) with the GIL dropped, except
-#     on a pool's writer, where it only tells the pool's checkpointer thread.
+#     on a pool's writer, where it only tells the pool's checkpointer thread;
+#   - the commit hook fires as a commit starts writing; on a connection whose commits fsync
+#     (synchronous=full in WAL mode, normal or more in a rollback journal) the GIL is dropped
+#     for it, so other threads run during the fsync (and queue for group commit meanwhile).
 # The rule that keeps this safe: a callback may drop the GIL only when hooks.armed is set,
 # and only Connection.step/prepare-style wrappers set it, always on a thread that holds the
 # GIL; they take the GIL back (disarm) before returning to Python code.
@@ -95,6 +98,13 @@ cdef int on_wal_commit(void *arg, sqlite3 *db, const char *name, int pages) noex
     return SQLITE_OK
 
 
+cdef int on_commit(void *arg) noexcept nogil:
+    cdef Hooks *h = <Hooks *>arg
+    if h.commit_syncs:
+        drop_gil(h)
+    return 0        # non-zero would turn the COMMIT into a ROLLBACK
+
+
 cdef inline void fp_sleep_ns(int64_t ns) noexcept nogil:
     # A timed park on a word nobody changes is a portable sub-millisecond sleep
     # (sqlite3_sleep counts whole milliseconds).
@@ -116,3 +126,4 @@ cdef void install_hooks(sqlite3 *db, Hooks *h) noexcept nogil:
     sqlite3_progress_handler(db, PROGRESS_OPS, on_progress, h)
     sqlite3_busy_handler(db, on_busy, h)
     sqlite3_wal_hook(db, on_wal_commit, h)
+    sqlite3_commit_hook(db, on_commit, h)

@@ -108,6 +108,9 @@ cdef int open_database(Connection conn, str path, bint readonly, object pragmas,
                 asked = value.strip().lower()
         if asked is not None and not readonly and sqlite3_db_readonly(db, b"main") != 1:
             check_journal_mode(conn, asked, defensive)
+        # Commits drop the GIL (see on_commit): a commit writes, and may fsync. A pool's
+        # writer narrows this to commits that fsync (WriterGate.open).
+        conn.hooks.commit_syncs = not readonly
     except Error as exc:
         # SQLite's message ("file is not a database") does not say which file.
         code = exc.sqlite_errorcode
@@ -184,6 +187,16 @@ cdef str pragma_text(Connection conn, const char *sql):
         conn.raise_error(rc)
     sqlite3_finalize(handle)
     return ""
+
+
+cdef bint commits_fsync(Connection conn) except -1:
+    # Does each commit on this connection fsync? In WAL mode only with synchronous=full or
+    # extra (normal syncs at checkpoints); with a rollback journal from synchronous=normal on.
+    mode = pragma_text(conn, b"PRAGMA journal_mode").lower()
+    level = int(pragma_text(conn, b"PRAGMA synchronous") or 0)
+    if mode == "wal":
+        return level >= 2
+    return level >= 1 and mode not in ("memory", "off")
 
 
 cdef str uri_vfs_choice(Connection conn):

@@ -58,6 +58,7 @@ class PoolOptions:
     writer_lock: bool = True
     defensive: bool = True
     fifo_after: float = 0.001
+    group_commit: bool | None = None  # None: when each commit fsyncs (WriterGate.open)
 
     @property
     def fifo_after_ns(self) -> int:
@@ -128,6 +129,13 @@ def _flag(name: str, value: object) -> bool:
     return value
 
 
+def _group_commit(value: object) -> bool | None:
+    if value is not None and not isinstance(value, bool):
+        raise TypeError(f"group_commit must be True, False or None (on when commits fsync), "
+                        f"not {type(value).__name__}")
+    return value
+
+
 def _path(path: object) -> str:
     if isinstance(path, bytes):
         path = os.fsdecode(path)
@@ -179,6 +187,7 @@ def pool_options(
     writer_lock: object = True,
     defensive: object = True,
     fifo_after: object = 0.001,
+    group_commit: object = None,
 ) -> PoolOptions:
     """Check every pool argument and return them normalised, or raise TypeError/ValueError."""
     path = _path(path)
@@ -250,6 +259,7 @@ def pool_options(
         writer_lock=writer_lock and not memory,
         defensive=defensive,
         fifo_after=fifo,
+        group_commit=_group_commit(group_commit),
     )
 
 

@@ -29,12 +29,14 @@ cdef class PoolCore:
     cdef unsigned long long n_timeouts
     cdef unsigned long long n_discarded
     cdef int64_t wait_ns
+    cdef unsigned long long n_group_commits  # transactions that ran several one-shot writes
+    cdef unsigned long long n_grouped        # one-shot writes run in those
     cdef str fork_error              # set in a child whose copied connections cannot be made safe
     cdef bint wal                    # the database was in WAL mode when the writer opened
 
     cdef int make_slots(self) except -1
     cdef Connection open_reader(self, uint32_t slot)
-    cdef uint32_t acquire(self, fp_slots *slots, int role) except? 0xFFFFFFFF
+    cdef uint32_t acquire(self, fp_slots *slots, int role, int64_t timeout_ns) except? 0xFFFFFFFF
     cdef str timeout_message(self, int role, int64_t waited_ns)
 
     # the async engine's way in (final: direct calls)

@@ -113,7 +113,8 @@ cdef class PoolCore:
 
     # -- checkout and return -----------------------------------------------------------------
 
-    cdef uint32_t acquire(self, fp_slots *slots, int role) except? 0xFFFFFFFF:
+    cdef uint32_t acquire(self, fp_slots *slots, int role, int64_t timeout_ns) except? 0xFFFFFFFF:
+        # A slot of the role's ring, waiting up to timeout_ns (-1: no limit).
         cdef uint32_t slot
         cdef fp_waiter waiter
         cdef int rc
@@ -134,7 +135,7 @@ cdef class PoolCore:
             self.n_waits += 1
             started = time.monotonic_ns()
             with nogil:
-                rc = fp_slots_wait(slots, &waiter, self.timeout_ns)
+                rc = fp_slots_wait(slots, &waiter, timeout_ns)
             waited = time.monotonic_ns() - started
             self.wait_ns += waited
             if rc == FP_SLOTS_TIMEOUT:
@@ -366,7 +367,7 @@ cdef class PoolCore:
         Use it as ``with pool.reader() as conn:``. It goes back to the pool at the end of the
         block (or on ``conn.close()``); using it afterwards raises InterfaceError.
         """
-        cdef uint32_t slot = self.acquire(self.reader_slots, READER)
+        cdef uint32_t slot = self.acquire(self.reader_slots, READER, self.timeout_ns)
         return self.lease(READER, slot, self.reader_connection(slot))
 
     def writer(self):
@@ -382,7 +383,7 @@ cdef class PoolCore:
             lease.savepoint = self.gate.next_savepoint()
             lease.conn.executescript(f"SAVEPOINT {lease.savepoint}")
             return lease
-        self.acquire(self.gate.queue(), WRITER)
+        self.acquire(self.gate.queue(), WRITER, self.timeout_ns)
         self.gate.hold_here()
         lease = self.lease(WRITER, 0, self.gate.connection(not self.is_closed))
         try:
@@ -394,7 +395,7 @@ cdef class PoolCore:
 
     cpdef object fetchone(self, str sql, object params=()):
         """Run a query on a reader and return its first row (or None)."""
-        cdef uint32_t slot = self.acquire(self.reader_slots, READER)
+        cdef uint32_t slot = self.acquire(self.reader_slots, READER, self.timeout_ns)
         cdef Connection conn = self.reader_connection(slot)
         try:
             return conn.fetchone(sql, params)
@@ -405,7 +406,7 @@ cdef class PoolCore:
 
     cpdef list fetchall(self, str sql, object params=()):
         """Run a query on a reader and return all its rows."""
-        cdef uint32_t slot = self.acquire(self.reader_slots, READER)
+        cdef uint32_t slot = self.acquire(self.reader_slots, READER, self.timeout_ns)
         cdef Connection conn = self.reader_connection(slot)
         try:
             return conn.fetchall(sql, params)
@@ -422,11 +423,14 @@ cdef class PoolCore:
         transaction.
         """
         cdef Cursor cur
-        if self.gate.held_here() and self.fork_generation == FORK_GENERATION:
-            cur = self.gate.current().execute(sql, params)
-            cur.materialize()
-            return cur
-        self.acquire(self.gate.queue(), WRITER)
+        if self.fork_generation == FORK_GENERATION:
+            if self.gate.held_here():
+                cur = self.gate.current().execute(sql, params)
+                cur.materialize()
+                return cur
+            if self.gate.grouping and groupable(sql):
+                return group_write(self, sql, params, False)
+        self.acquire(self.gate.queue(), WRITER, self.timeout_ns)
         conn = self.gate.connection(not self.is_closed)
         try:
             cur = conn.execute(sql, params)
@@ -437,6 +441,10 @@ cdef class PoolCore:
 
     cpdef Cursor executemany(self, str sql, object seq_of_params):
         """Run a write statement for each parameter set, all in one transaction."""
+        if (self.gate.grouping and type(seq_of_params) in (list, tuple)
+                and self.fork_generation == FORK_GENERATION and not self.gate.held_here()
+                and groupable(sql)):
+            return group_write(self, sql, seq_of_params, True)
         with self.writer() as conn:
             return conn.executemany(sql, seq_of_params)
 
@@ -451,7 +459,7 @@ cdef class PoolCore:
     def writer_no_transaction(self):
         """Check out the writer without opening a transaction (for checkpoints and VACUUM)."""
         cdef Lease lease
-        self.acquire(self.gate.queue(), WRITER)
+        self.acquire(self.gate.queue(), WRITER, self.timeout_ns)
         self.gate.hold_here()
         lease = self.lease(WRITER, 0, self.gate.connection(not self.is_closed))
         lease.plain = True

@@ -35,6 +35,7 @@ cdef extern from "sqlite3.h" nogil:
         SQLITE_RANGE
         SQLITE_NOTADB
         SQLITE_ABORT_ROLLBACK
+        SQLITE_CONSTRAINT_FOREIGNKEY
         SQLITE_READONLY_DBMOVED
         SQLITE_ROW
         SQLITE_DONE
@@ -59,6 +60,8 @@ cdef extern from "sqlite3.h" nogil:
         SQLITE_UTF8
         SQLITE_DETERMINISTIC
         SQLITE_DIRECTONLY
+
+        SQLITE_DBSTATUS_DEFERRED_FKS
 
         SQLITE_STMTSTATUS_VM_STEP
         SQLITE_STMTSTATUS_REPREPARE
@@ -115,6 +118,8 @@ cdef extern from "sqlite3.h" nogil:
     int sqlite3_busy_handler(sqlite3 *db, int (*cb)(void *, int) noexcept, void *arg)
     void *sqlite3_wal_hook(sqlite3 *db,
                            int (*cb)(void *, sqlite3 *, const char *, int) noexcept, void *arg)
+    void *sqlite3_commit_hook(sqlite3 *db, int (*cb)(void *) noexcept, void *arg)
+    int sqlite3_db_status(sqlite3 *db, int op, int *pCur, int *pHiwtr, int resetFlg)
     int sqlite3_wal_checkpoint_v2(sqlite3 *db, const char *zDb, int eMode, int *pnLog, int *pnCkpt)
 
     int sqlite3_prepare_v3(sqlite3 *db, const char *zSql, int nByte, unsigned int prepFlags,

@@ -5,6 +5,10 @@
 cdef class WriterGate:
     cdef object opts                 # fastpool._options.PoolOptions
     cdef fp_slots *slot              # the one slot writers queue on (csrc/fp_slots)
+    cdef fp_batch *batch             # one-shot writes waiting for a group commit (_group.pxi)
+    cdef bint grouping               # group commit is on (the option, or: commits fsync)
+    cdef uint32_t last_group         # ... how many the last group commit ran ...
+    cdef int64_t commit_ns           # ... and how long its COMMIT took
     cdef Connection conn             # the writer connection (closed: reopened on next use)
     cdef Checkpointer checkpointer   # the WAL unit's, attached to each connection opened
     cdef double expires              # monotonic time after which the connection is replaced
@@ -19,6 +23,7 @@ cdef class WriterGate:
 
     cdef int make_slot(self) except -1
     cdef fp_slots *queue(self) noexcept
+    cdef fp_batch *batch_queue(self) noexcept
     cdef Connection current(self)
     cdef str database_file(self)
     cdef bint busy(self) noexcept

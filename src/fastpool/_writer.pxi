@@ -40,12 +40,16 @@ cdef class WriterGate:
 
     cdef int make_slot(self) except -1:
         self.slot = fp_slots_new(1, self.opts.fifo_after_ns)
-        if self.slot == NULL:
-            raise MemoryError("could not allocate the writer's slot")
+        self.batch = fp_batch_new()
+        if self.slot == NULL or self.batch == NULL:
+            raise MemoryError("could not allocate the writer's slot and queue")
         return 0
 
     cdef fp_slots *queue(self) noexcept:
         return self.slot
+
+    cdef fp_batch *batch_queue(self) noexcept:
+        return self.batch
 
     cdef Connection current(self):
         return self.conn
@@ -77,6 +81,8 @@ cdef class WriterGate:
         # Not in a child after fork(): the mutex inside may have been copied mid-use.
         fp_slots_free(self.slot)
         self.slot = NULL
+        fp_batch_free(self.batch)
+        self.batch = NULL
 
     cdef void hold_here(self) noexcept:
         # The calling thread took the writer for a lease: its nested writers are savepoints.
@@ -117,6 +123,11 @@ cdef class WriterGate:
                 f"the file and its directory writable, or read it with a read-only connection"))
         if self.checkpointer is not None:
             conn.attach_checkpointer(self.checkpointer)
+        # The writer keeps the GIL through commits that do not fsync: dropping it there
+        # would hand it to another thread per transaction (the convoy _hooks.pxi avoids).
+        conn.hooks.commit_syncs = commits_fsync(conn)
+        self.grouping = (conn.hooks.commit_syncs if self.opts.group_commit is None
+                         else self.opts.group_commit)
         self.expires = expiry(self.opts)
         name = sqlite3_db_filename(conn.db, b"main")
         self.file_path = name.decode("utf-8", "surrogateescape") if name != NULL else ""
