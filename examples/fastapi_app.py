@@ -30,7 +30,7 @@ from __future__ import annotations
 import argparse
 import os
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -158,7 +158,9 @@ def create_app(db: str, readers: int = 4) -> FastAPI:
 app = create_app(os.environ.get("FASTPOOL_EXAMPLE_DB", "inventory.db"))
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, factory: Callable[[str, int], FastAPI] = create_app) -> int:
+    """Serve the app ``factory(db, readers)`` makes (examples/fastapi_sqlalchemy_app.py reuses
+    this with its own)."""
     parser = argparse.ArgumentParser(description="the fastpool FastAPI example")
     parser.add_argument("--db", default="inventory.db")
     parser.add_argument("--host", default="127.0.0.1")
@@ -167,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="serve on this already-bound listening socket instead")
     parser.add_argument("--readers", type=int, default=4)
     args = parser.parse_args(argv)
-    application = create_app(args.db, args.readers)
+    application = factory(args.db, args.readers)
     if args.fd is None:
         uvicorn.run(application, host=args.host, port=args.port, log_level="warning")
         return 0

@@ -10,6 +10,9 @@ import pytest
 
 import fastpool
 
+# SQLAlchemy's compliance suite has its own conftest and config (scripts/run-sqlalchemy-suite.py).
+collect_ignore = ["sqlalchemy_suite"]
+
 # A recursive CTE whose first row calls started(), a function EndlessQuery registers to learn
 # that the query is running; then SQLite counts far beyond anything a test waits for, without
 # calling back into Python, so only interrupt() ends it.

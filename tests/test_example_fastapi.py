@@ -1,7 +1,7 @@
-"""examples/fastapi_app.py served for real: uvicorn in a child process on 127.0.0.1, a few
-thousand concurrent requests (reads and writes) from httpx.AsyncClient, every answer checked,
-a graceful shutdown (SIGINT: the lifespan closes the AsyncPool), then the final database
-checked with the stdlib sqlite3 module.
+"""examples/fastapi_app.py, and its SQLAlchemy twin fastapi_sqlalchemy_app.py, served for real:
+uvicorn in a child process on 127.0.0.1, a few thousand concurrent requests (reads and writes)
+from httpx.AsyncClient, every answer checked, a graceful shutdown (SIGINT: the lifespan closes
+the AsyncPool), then the final database checked with the stdlib sqlite3 module.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import fastpool
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="sends SIGINT to the server")
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "fastapi_app.py"
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 # The child must import the same fastpool as this test (a checkout with PYTHONPATH=src, or
 # the installed package).
 FASTPOOL_ROOT = str(Path(fastpool.__file__).resolve().parent.parent)
@@ -33,7 +33,7 @@ FASTPOOL_ROOT = str(Path(fastpool.__file__).resolve().parent.parent)
 class Server:
     """The example app under uvicorn in a child process, on a socket bound here."""
 
-    def __init__(self, db: Path, readers: int) -> None:
+    def __init__(self, db: Path, readers: int, example: str = "fastapi_app.py") -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(512)
@@ -47,7 +47,7 @@ class Server:
         self.proc = subprocess.Popen(
             [
                 sys.executable,
-                str(EXAMPLE),
+                str(EXAMPLES / example),
                 "--db",
                 str(db),
                 "--fd",
@@ -141,9 +141,10 @@ async def drive(url: str, concurrency: int = 16):
 
 
 @pytest.mark.timeout(300)
-def test_fastapi_app_under_uvicorn(tmp_path):
+@pytest.mark.parametrize("example", ["fastapi_app.py", "fastapi_sqlalchemy_app.py"])
+def test_fastapi_app_under_uvicorn(tmp_path, example):
     db = tmp_path / "inventory.db"
-    server = Server(db, readers=4)
+    server = Server(db, readers=4, example=example)
     try:
         server.wait_ready()
         items, added, new_items = asyncio.run(drive(server.url))
