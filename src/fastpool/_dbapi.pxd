@@ -38,6 +38,7 @@ cdef class DBAPIConnection:
     cdef int end_transaction(self, str sql) except -1
     cdef int take_turn(self) except -1
     cdef void drop_turn(self, bint force) noexcept
+    cdef void leave_turn(self) noexcept
 
 
 cdef class DBAPICursor:
