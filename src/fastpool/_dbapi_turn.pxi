@@ -118,7 +118,7 @@ cdef class WriteTurn:
         cdef int rc
         if self.xlock_held:
             self.xlock_held = False
-            rc = fp_xlock_release(self.xlock)
+            rc = fp_xlock_hand_over(self.xlock)    # no overtaking a sleeping waiter
             if rc != FP_XLOCK_OK and rc != FP_XLOCK_ERROR:
                 self.lose_xlock(rc)     # ERROR is EPERM: not ours any more, nothing to undo
 

@@ -262,12 +262,14 @@ cdef class WriterGate:
             fp_slots_release(self.slot, slot)
 
     cdef void release_xlock(self) noexcept:
-        # Holding the writer slot (or with it collected by close()).
+        # Holding the writer slot (or with it collected by close()). Handed over: with a
+        # plain release this process's next writer took it back before a woken waiter of
+        # another process ran, and a one-thread pool starved dbapi writers (1 % of commits).
         cdef int rc
         if self.xlock_held:
             self.xlock_held = False
             self.xlock_batch = 0
-            rc = fp_xlock_release(self.xlock)
+            rc = fp_xlock_hand_over(self.xlock)
             if rc != FP_XLOCK_OK and rc != FP_XLOCK_ERROR:
                 self.lose_xlock(rc)     # ERROR is EPERM: not ours any more, nothing to undo
 
