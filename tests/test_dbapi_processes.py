@@ -10,6 +10,7 @@ side file carries the waiters bit and the waiting process sleeps in a futex (its
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from processes import fork_child, wait_child
 
 import fastpool
 import fastpool.dbapi as sqlite3
+from fastpool._core import _write_turn_waiting
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="the writer lock is Linux-only"
@@ -232,3 +234,44 @@ def test_a_killed_holder_does_not_lock_the_others_out(tmp_path):
     assert conn.execute("SELECT n FROM counter").fetchone() == (1,)
     conn.close()
     assert took < 5, f"waited {took:.3f} s for a dead holder's lock"
+
+
+def lock_word(path: Path) -> int:
+    with open(f"{path}-writerlock", "rb") as f:
+        return int.from_bytes(os.pread(f.fileno(), 4, WORD_OFFSET), sys.byteorder)
+
+
+def test_the_writer_lock_is_released_by_commit_rollback_close_and_collection(tmp_path):
+    path = tmp_path / "ends.db"
+    make_counter(path)
+    conn = sqlite3.connect(path)
+    for end in ("commit", "rollback", "close", "collect"):
+        conn.execute("UPDATE counter SET n = n + 1")  # the implicit BEGIN IMMEDIATE
+        assert lock_word(path) != 0, end
+        if end == "close":
+            conn.close()
+        elif end == "collect":
+            del conn
+            gc.collect()
+        else:
+            getattr(conn, end)()
+        assert lock_word(path) == 0, end
+        if end in ("close", "collect"):
+            conn = sqlite3.connect(path)
+    other = sqlite3.connect(path, timeout=0)
+    increment(other, "after")  # nothing was left held: no wait at all
+    assert other.execute("SELECT n FROM counter").fetchone() == (2,)
+    other.close()
+    conn.close()
+
+
+def test_private_databases_use_no_writer_lock(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in (":memory:", ""):
+        conn = sqlite3.connect(name)
+        conn.execute("CREATE TABLE t(x)")
+        conn.execute("INSERT INTO t VALUES (1)")
+        assert _write_turn_waiting(conn) == 0
+        conn.commit()
+        conn.close()
+    assert os.listdir(tmp_path) == []
