@@ -2,10 +2,10 @@
 cross-process writer lock (``<database>-writerlock``, the one a Pool's writer takes), which
 hands the lock on to the writers already waiting when it is released.
 
-Real files, real processes (fresh interpreters where the parent holds SQLite locks: a
-forked child would inherit SQLite's in-process lock state). A waiter is known to be queued when the lock word in the
-side file carries the waiters bit and the waiting process sleeps in a futex (its
-/proc/<pid>/wchan), both polled with a deadline.
+Real files, real processes (fresh interpreters where the parent holds SQLite locks: a forked
+child would inherit SQLite's in-process lock state). A waiter is known to be queued when the
+lock word in the side file carries the waiters bit and the waiting process sleeps in a futex
+(its /proc/<pid>/wchan), both polled with a deadline.
 """
 
 from __future__ import annotations
