@@ -1,9 +1,7 @@
 # The sqlite3-module units (_dbapi_*.pxi): fastpool.dbapi's Connection, Cursor and Row, which
 # run on a core Connection (its statement cache, binding and fetch paths) and add the sqlite3
 # module's semantics: isolation_level/autocommit, adapters and converters, row_factory and
-# text_factory, the callbacks and the extras (backup, blobs, serialization, limits). The
-# cdef methods of the execute/fetch path are final: direct C calls, which the C compiler
-# may inline, instead of calls through the vtable.
+# text_factory, the callbacks and the extras (backup, blobs, serialization, limits).
 
 cdef class DBAPICursor
 
@@ -29,25 +27,31 @@ cdef class DBAPIConnection:
     cdef object turn_token          # this connection's place in that turn's queue
     cdef bint holds_turn
 
-    @cython.final
-    cdef int check_open(self) except -1
-    @cython.final
-    cdef int check(self) except -1
-    @cython.final
-    cdef int check_thread(self) except -1
-    @cython.final
-    cdef DBAPICursor new_cursor(self)
-    @cython.final
-    cdef int begin_if_needed(self, Statement st) except -1
     cdef int exec_sql(self, str sql) except -1
     cdef int set_isolation(self, object level) except -1
     cdef int control(self, str sql) except -1
     cdef int end_transaction(self, str sql) except -1
     cdef int take_turn(self) except -1
-    @cython.final
-    cdef void drop_turn(self, bint force) noexcept
     cdef void leave_turn(self) noexcept
 
+    # the execute/fetch path (final: direct calls)
+    @cython.final
+    cdef int check_open(self) except -1
+
+    @cython.final
+    cdef int check(self) except -1
+
+    @cython.final
+    cdef int check_thread(self) except -1
+
+    @cython.final
+    cdef DBAPICursor new_cursor(self)
+
+    @cython.final
+    cdef int begin_if_needed(self, Statement st) except -1
+
+    @cython.final
+    cdef void drop_turn(self, bint force) noexcept
 
 cdef class DBAPICursor:
     cdef DBAPIConnection conn
@@ -66,11 +70,15 @@ cdef class DBAPICursor:
     cdef public object row_factory
     cdef public Py_ssize_t arraysize
 
+    # the execute/fetch path (final: direct calls)
     @cython.final
     cdef int check(self) except -1
+
     @cython.final
     cdef void finish(self) noexcept
+
     @cython.final
     cdef int run(self, str sql, object params, bint many) except -1
+
     @cython.final
     cdef object next_row(self)
