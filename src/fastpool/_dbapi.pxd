@@ -53,6 +53,7 @@ cdef class DBAPIConnection:
     @cython.final
     cdef void drop_turn(self, bint force) noexcept
 
+
 cdef class DBAPICursor:
     cdef DBAPIConnection conn
     cdef Connection core            # the core connection the last statement ran on
