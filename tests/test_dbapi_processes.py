@@ -210,14 +210,15 @@ def test_a_killed_holder_does_not_lock_the_others_out(tmp_path):
     # writer lock is taken over at the next waiter's probe (its token byte lock is gone).
     path = tmp_path / "killed.db"
     make_counter(path)
-    ready_r, ready_w = os.pipe()
+    ready_r, ready_w = os.pipe()  # the child says it holds the lock
+    hold_r, hold_w = os.pipe()  # nobody writes: the child waits here until killed
 
     def doomed() -> None:
         conn = sqlite3.connect(path, timeout=60)
         conn.execute("BEGIN")
         conn.execute("UPDATE counter SET n = 1000")
         os.write(ready_w, b"x")
-        os.read(ready_r, 1)  # never comes: the parent kills it here
+        os.read(hold_r, 1)
 
     pid = fork_child(doomed)
     try:
@@ -229,8 +230,8 @@ def test_a_killed_holder_does_not_lock_the_others_out(tmp_path):
         increment(conn, "after")
         took = time.monotonic() - began
     finally:
-        os.close(ready_r)
-        os.close(ready_w)
+        for fd in (ready_r, ready_w, hold_r, hold_w):
+            os.close(fd)
     assert conn.execute("SELECT n FROM counter").fetchone() == (1,)
     conn.close()
     assert took < 5, f"waited {took:.3f} s for a dead holder's lock"
