@@ -147,20 +147,12 @@ cdef class DBAPIConnection:
         return 0
 
     cdef int take_turn(self) except -1:
-        # Before a write transaction begins: wait in FIFO order behind this process's other
-        # writers of the file, then for other processes' (the cross-process lock), at most
-        # the busy timeout in all (then "database is locked").
-        cdef WriteTurn turn = <WriteTurn>self.turn
-        if turn is None or self.holds_turn or not sqlite3_get_autocommit(self.core.db):
+        # Before a write transaction begins: this process's writers of the file, then other
+        # processes' (_dbapi_turn.pxi), at most the busy timeout (then "database is locked").
+        if self.turn is None or self.holds_turn or not sqlite3_get_autocommit(self.core.db):
             return 0
-        if not turn.take(self.turn_token, self.core.hooks.busy_timeout_ms / 1000.0):
-            raise error_for_code(SQLITE_BUSY, "database is locked")
+        (<WriteTurn>self.turn).take_for(self.core, self.turn_token)
         self.holds_turn = True
-        if turn.xlock_held:
-            # If SQLite's lock is held by a writer that does not queue on ours, the busy
-            # handler gives ours up before it sleeps (see on_busy).
-            self.core.hooks.xlock = turn.xlock
-            self.core.hooks.xlock_held = &turn.xlock_held
         return 0
 
     cdef void drop_turn(self, bint force) noexcept:
@@ -168,14 +160,10 @@ cdef class DBAPIConnection:
         if self.holds_turn and (force or self.core is None or self.core.db == NULL
                                 or sqlite3_get_autocommit(self.core.db)):
             self.holds_turn = False
-            if self.core is not None:
-                self.core.hooks.xlock = NULL
-                self.core.hooks.xlock_held = NULL
-            (<WriteTurn>self.turn).give_back(self.turn_token)
+            (<WriteTurn>self.turn).give_back_from(self.core, self.turn_token)
 
     cdef void leave_turn(self) noexcept:
-        # The connection closes (or opens another database): give the turn back and stop
-        # counting as one of its users.
+        # Closing (or opening another database): the turn goes back, and a user with it.
         self.drop_turn(True)
         if self.turn is not None:
             (<WriteTurn>self.turn).leave()

@@ -54,6 +54,24 @@ cdef class WriteTurn:
         self.give_back(token)
         return False
 
+    cdef int take_for(self, Connection core, object token) except -1:
+        # take() for a dbapi connection's write transaction, within its busy timeout.
+        if not self.take(token, core.hooks.busy_timeout_ms / 1000.0):
+            raise error_for_code(SQLITE_BUSY, "database is locked")
+        if self.xlock_held:
+            # If SQLite's lock is held by a writer that does not queue on ours, the busy
+            # handler gives ours up before it sleeps (see on_busy).
+            core.hooks.xlock = self.xlock
+            core.hooks.xlock_held = &self.xlock_held
+        return 0
+
+    cdef void give_back_from(self, Connection core, object token) noexcept:
+        # The transaction on core ended (or core closes): unhook the lock, then give back.
+        if core is not None:
+            core.hooks.xlock = NULL
+            core.hooks.xlock_held = NULL
+        self.give_back(token)
+
     cdef bint wait_in_line(self, object token, double deadline) except -1:
         with self.cond:
             if self.holder is None and not self.waiting:
