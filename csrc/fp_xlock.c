@@ -75,6 +75,7 @@ int fp_xlock_acquire(fp_xlock *lock, int64_t timeout_ns)
     int64_t deadline, now, next_probe, slice;
     struct timespec ts;
     long rc;
+    int in_line = 0, handoff_seen = 0;
     int usable = page_usable(lock);
 
     if (usable != FP_XLOCK_OK)
@@ -94,10 +95,32 @@ int fp_xlock_acquire(fp_xlock *lock, int64_t timeout_ns)
                 return FP_XLOCK_OK;
             continue;
         }
+        if (v == XLOCK_HANDOFF) {
+            /* Handed to the waiters that were in line when it was released (the one woken,
+             * or one about to sleep): never to a newcomer, which queues behind them. */
+            if (in_line && atomic_compare_exchange_strong(word, &v, me | XLOCK_WAITERS))
+                return FP_XLOCK_OK;
+            if (v != XLOCK_HANDOFF)
+                continue;
+        } else {
+            in_line = 1;        /* saw an owner: in line for its release */
+        }
         now = now_ns();
         if (now >= next_probe) {
             next_probe = now + FP_XLOCK_PROBE_NS;
-            if (owner_is_gone(lock, v)) {
+            if (v == XLOCK_HANDOFF) {
+                /* Not taken for a whole probe interval: the woken waiter died or gave up
+                 * before it could take it. Take it instead (one waiter wins). */
+                if (handoff_seen) {
+                    if (atomic_compare_exchange_strong(word, &v, me | XLOCK_WAITERS))
+                        return FP_XLOCK_OK;
+                    continue;
+                }
+                handoff_seen = 1;
+            } else {
+                handoff_seen = 0;
+            }
+            if (v != XLOCK_HANDOFF && owner_is_gone(lock, v)) {
                 /* Its owner died holding it. Only one waiter wins this exchange. */
                 if (atomic_compare_exchange_strong(word, &v, me | XLOCK_WAITERS)) {
                     lock->takeovers++;
@@ -117,7 +140,9 @@ int fp_xlock_acquire(fp_xlock *lock, int64_t timeout_ns)
         ts.tv_sec = slice / 1000000000;
         ts.tv_nsec = slice % 1000000000;
         rc = futex_shared(word, FUTEX_WAIT, v, &ts);
-        if (rc != 0 && errno != ETIMEDOUT && errno != EAGAIN && errno != EINTR)
+        if (rc == 0)
+            in_line = 1;        /* woken by a release: we were waiting before it */
+        else if (errno != ETIMEDOUT && errno != EAGAIN && errno != EINTR)
             return FP_XLOCK_ERROR;
         usable = page_usable(lock);
         if (usable != FP_XLOCK_OK)
@@ -125,10 +150,12 @@ int fp_xlock_acquire(fp_xlock *lock, int64_t timeout_ns)
     }
 }
 
-int fp_xlock_release(fp_xlock *lock)
+/* Release; hand_off: to the waiter woken, if any sleeps (see fp_xlock_hand_over). */
+static int release(fp_xlock *lock, int hand_off)
 {
     _Atomic uint32_t *word;
-    uint32_t v;
+    uint32_t v, handed = XLOCK_HANDOFF;
+    long woke;
     int usable = page_usable(lock);
 
     if (usable != FP_XLOCK_OK)
@@ -140,12 +167,32 @@ int fp_xlock_release(fp_xlock *lock)
             errno = EPERM;
             return FP_XLOCK_ERROR;
         }
-        if (atomic_compare_exchange_weak(word, &v, 0))
+        if (atomic_compare_exchange_weak(word, &v,
+                                         hand_off && (v & XLOCK_WAITERS) ? XLOCK_HANDOFF : 0))
             break;
     }
-    if ((v & XLOCK_WAITERS) && futex_shared(word, FUTEX_WAKE, 1, NULL) < 0)
+    if (!(v & XLOCK_WAITERS))
+        return FP_XLOCK_OK;
+    woke = futex_shared(word, FUTEX_WAKE, 1, NULL);
+    if (woke < 0)
         return FP_XLOCK_ERROR;
+    if (hand_off && woke == 0 && atomic_compare_exchange_strong(word, &handed, 0)) {
+        /* Nobody was asleep (the waiter that set the bit gave up, or has yet to sleep): free
+         * it, and wake a waiter that went to sleep on the hand-off meanwhile. */
+        if (futex_shared(word, FUTEX_WAKE, 1, NULL) < 0)
+            return FP_XLOCK_ERROR;
+    }
     return FP_XLOCK_OK;
+}
+
+int fp_xlock_release(fp_xlock *lock)
+{
+    return release(lock, 0);
+}
+
+int fp_xlock_hand_over(fp_xlock *lock)
+{
+    return release(lock, 1);
 }
 
 uint64_t fp_xlock_takeovers(const fp_xlock *lock)
@@ -188,6 +235,12 @@ int fp_xlock_acquire(fp_xlock *lock, int64_t timeout_ns)
 }
 
 int fp_xlock_release(fp_xlock *lock)
+{
+    (void)lock;
+    return FP_XLOCK_UNSUPPORTED;
+}
+
+int fp_xlock_hand_over(fp_xlock *lock)
 {
     (void)lock;
     return FP_XLOCK_UNSUPPORTED;

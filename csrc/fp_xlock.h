@@ -7,7 +7,21 @@
  * This lock sits in front of BEGIN IMMEDIATE: one 32-bit word in a small side
  * file mapped MAP_SHARED by every process using the database. Waiters sleep
  * on it with a shared futex and the releaser wakes exactly one of them, in
- * the kernel's (FIFO for equal priority) order. It only adds queueing: SQLite's
+ * the kernel's (FIFO for equal priority) order. fp_xlock_release frees the
+ * word: whoever runs first takes it, often the releasing process's next
+ * writer (throughput; a Pool bounds that by its batch). fp_xlock_hand_over
+ * hands the lock on: the word goes from the owner to XLOCK_HANDOFF (no
+ * owner, waiters bit set), which only a writer that was already waiting takes
+ * (the one woken, or one about to sleep), so a writer that arrives after the
+ * release (the releasing process's next one, say) queues behind them; when no
+ * waiter slept (the waiters bit was left by one that gave up) the word is
+ * freed at once. A hand-off
+ * nobody takes for a whole probe interval (the woken waiter died or gave up)
+ * is taken by the next waiter that probes. Waiters that time out to probe
+ * re-enter the kernel's queue at its end, so order among waiters of several
+ * processes is FIFO only within FP_XLOCK_PROBE_NS. (A fastpool from before
+ * the hand-off sees XLOCK_HANDOFF as a live owner and waits until a newer
+ * process takes and releases it.) It only adds queueing: SQLite's
  * own locks still decide who may write, so a caller that cannot use this lock
  * (any code but FP_XLOCK_OK from fp_xlock_open) stays correct without it.
  *
@@ -115,6 +129,10 @@ int fp_xlock_acquire(fp_xlock *lock, int64_t timeout_ns);
  * FP_XLOCK_ERROR with EPERM when it was not held by this handle (nothing is
  * changed then). */
 int fp_xlock_release(fp_xlock *lock);
+
+/* Release like fp_xlock_release, but hand the lock on to the writers waiting
+ * now: none that arrives later can take it before them. */
+int fp_xlock_hand_over(fp_xlock *lock);
 
 /* Number of times this handle took the lock over from a dead holder. */
 uint64_t fp_xlock_takeovers(const fp_xlock *lock);

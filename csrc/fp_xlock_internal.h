@@ -21,6 +21,9 @@
 #define XLOCK_MAGIC    0x326c7066u  /* "fpl2": version 2, word at byte 64, owner tokens */
 #define XLOCK_WAITERS 0x80000000u
 #define XLOCK_TOKEN_MASK 0x7fffffffu
+/* Released to the waiter the releaser woke: no owner token, only the waiters bit. No
+ * newcomer may take it (they take only 0), so a sleeping waiter is never overtaken. */
+#define XLOCK_HANDOFF XLOCK_WAITERS
 #define XLOCK_MAP_SIZE 4096
 #define XLOCK_WORD_OFFSET 64
 
@@ -28,7 +31,7 @@ struct xlock_page {
     uint32_t magic;                 /* written (under the setup lock) before the page is mapped */
     uint32_t v1_word;               /* version 1's word: never touched by version 2 */
     unsigned char pad[XLOCK_WORD_OFFSET - 8];
-    _Atomic uint32_t word;          /* 0: free; else owner token | XLOCK_WAITERS */
+    _Atomic uint32_t word;          /* 0: free; XLOCK_HANDOFF; else owner token | WAITERS */
 };
 
 _Static_assert(sizeof(off_t) >= 8, "token byte locks need a 64-bit off_t");

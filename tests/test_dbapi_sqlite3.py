@@ -19,6 +19,7 @@ import pytest
 
 import fastpool
 import fastpool.dbapi as sqlite3
+from fastpool._core import _write_turn_waiting
 
 
 @pytest.fixture
@@ -124,11 +125,9 @@ def test_writers_waiting_for_the_write_lock_are_served_in_arrival_order(connect,
     holder.commit()
     holder.execute("BEGIN")  # BEGIN IMMEDIATE: holds the write lock
     order = []
-    arrived = []
 
     def waiter(who):
         conn = sqlite3.connect(path, timeout=30, check_same_thread=False)
-        arrived.append(who)
         conn.execute("BEGIN")  # waits for its turn
         order.append(who)
         conn.execute("INSERT INTO log VALUES (?)", (who,))
@@ -140,9 +139,11 @@ def test_writers_waiting_for_the_write_lock_are_served_in_arrival_order(connect,
         t = threading.Thread(target=waiter, args=(who,))
         t.start()
         threads.append(t)
-        while len(arrived) <= who:
+        # Queued (its place in line is taken) before the next one starts.
+        deadline = time.monotonic() + 30
+        while _write_turn_waiting(holder) <= who:
+            assert time.monotonic() < deadline, f"writer {who} never queued"
             time.sleep(0.001)
-        time.sleep(0.2)  # let it reach the wait before the next one arrives
     assert order == []
     holder.commit()
     for t in threads:

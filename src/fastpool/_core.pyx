@@ -51,6 +51,10 @@ cdef extern from "Python.h":
     char *PyBytes_AS_STRING(object o)
     Py_ssize_t PyBytes_GET_SIZE(object o)
     PyObject *PyDict_GetItemWithError(object d, object key) except? NULL
+    # Unchecked (NULL: an exception is set), so the hot path needs no try block.
+    PyObject *decode_utf8 "PyUnicode_DecodeUTF8"(const char *s, Py_ssize_t size,
+                                                 const char *errors)
+    void PyErr_Clear()
 
 
 def sqlite_version():

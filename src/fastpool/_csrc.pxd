@@ -178,6 +178,7 @@ cdef extern from "fp_xlock.h" nogil:
                       fp_xlock **out) noexcept
     int fp_xlock_acquire(fp_xlock *lock, int64_t timeout_ns) noexcept
     int fp_xlock_release(fp_xlock *lock) noexcept
+    int fp_xlock_hand_over(fp_xlock *lock) noexcept
     uint64_t fp_xlock_takeovers(const fp_xlock *lock) noexcept
     void fp_xlock_close(fp_xlock *lock) noexcept
     void fp_xlock_forget_after_fork(fp_xlock *lock) noexcept

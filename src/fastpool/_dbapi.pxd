@@ -27,16 +27,30 @@ cdef class DBAPIConnection:
     cdef object turn_token          # this connection's place in that turn's queue
     cdef bint holds_turn
 
-    cdef int check_open(self) except -1
-    cdef int check(self) except -1
-    cdef int check_thread(self) except -1
-    cdef DBAPICursor new_cursor(self)
-    cdef int begin_if_needed(self, Statement st) except -1
     cdef int exec_sql(self, str sql) except -1
     cdef int set_isolation(self, object level) except -1
     cdef int control(self, str sql) except -1
     cdef int end_transaction(self, str sql) except -1
     cdef int take_turn(self) except -1
+    cdef void leave_turn(self) noexcept
+
+    # the execute/fetch path (final: direct calls)
+    @cython.final
+    cdef int check_open(self) except -1
+
+    @cython.final
+    cdef int check(self) except -1
+
+    @cython.final
+    cdef int check_thread(self) except -1
+
+    @cython.final
+    cdef DBAPICursor new_cursor(self)
+
+    @cython.final
+    cdef int begin_if_needed(self, Statement st) except -1
+
+    @cython.final
     cdef void drop_turn(self, bint force) noexcept
 
 
@@ -57,7 +71,15 @@ cdef class DBAPICursor:
     cdef public object row_factory
     cdef public Py_ssize_t arraysize
 
+    # the execute/fetch path (final: direct calls)
+    @cython.final
     cdef int check(self) except -1
+
+    @cython.final
     cdef void finish(self) noexcept
+
+    @cython.final
     cdef int run(self, str sql, object params, bint many) except -1
+
+    @cython.final
     cdef object next_row(self)

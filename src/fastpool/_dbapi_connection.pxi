@@ -30,6 +30,8 @@ cdef int autocommit_mode(object value) except -2:
     raise ValueError("autocommit must be True, False, or sqlite3.LEGACY_TRANSACTION_CONTROL")
 
 
+# No tp_clear: __dealloc__ needs the turn (a collected cycle must still give it back).
+@cython.no_gc_clear
 cdef class DBAPIConnection:
     """A connection of the sqlite3 module (``fastpool.dbapi.connect()`` makes these).
 
@@ -65,7 +67,7 @@ cdef class DBAPIConnection:
         if not uri and path.startswith("file:"):
             path = "./" + path      # a plain file name, as sqlite3 treats it without uri=True
         self.set_isolation(isolation_level)
-        self.drop_turn(True)    # a second __init__: the old database's turn, if held, goes
+        self.leave_turn()       # a second __init__: the old database's turn, if held, goes
         # A second __init__ opens a new database; cursors of the old one keep it open until
         # they are done with it, as in the sqlite3 module.
         self.core = None
@@ -73,7 +75,7 @@ cdef class DBAPIConnection:
                                statement_cache_size=cached_statements,
                                busy_timeout=float(timeout), row_factory=None,
                                autocommit=True, defensive=bool(defensive))
-        self.turn = write_turn_for(self.core.file_key)     # _dbapi_turn.pxi
+        self.turn = write_turn_for(self.core)     # _dbapi_turn.pxi
         self.turn_token = object()
         self.detect_types = detect_types
         self.same_thread = bool(check_same_thread)
@@ -145,13 +147,11 @@ cdef class DBAPIConnection:
         return 0
 
     cdef int take_turn(self) except -1:
-        # Before a write transaction begins: wait in FIFO order behind this process's other
-        # writers of the file, at most the busy timeout (then "database is locked").
+        # Before a write transaction begins: this process's writers of the file, then other
+        # processes' (_dbapi_turn.pxi), at most the busy timeout (then "database is locked").
         if self.turn is None or self.holds_turn or not sqlite3_get_autocommit(self.core.db):
             return 0
-        if not (<WriteTurn>self.turn).take(self.turn_token,
-                                           self.core.hooks.busy_timeout_ms / 1000.0):
-            raise error_for_code(SQLITE_BUSY, "database is locked")
+        (<WriteTurn>self.turn).take_for(self.core, self.turn_token)
         self.holds_turn = True
         return 0
 
@@ -160,10 +160,17 @@ cdef class DBAPIConnection:
         if self.holds_turn and (force or self.core is None or self.core.db == NULL
                                 or sqlite3_get_autocommit(self.core.db)):
             self.holds_turn = False
-            (<WriteTurn>self.turn).give_back(self.turn_token)
+            (<WriteTurn>self.turn).give_back_from(self.core, self.turn_token)
+
+    cdef void leave_turn(self) noexcept:
+        # Closing (or opening another database): the turn goes back, and a user with it.
+        self.drop_turn(True)
+        if self.turn is not None:
+            (<WriteTurn>self.turn).leave()
+            self.turn = None
 
     def __dealloc__(self):
-        self.drop_turn(True)
+        self.leave_turn()
 
     cdef int begin_if_needed(self, Statement st) except -1:
         cdef Connection core = self.core
@@ -265,7 +272,7 @@ cdef class DBAPIConnection:
         if self.mode == AUTOCOMMIT_OFF and not sqlite3_get_autocommit(self.core.db):
             self.control("ROLLBACK")
         self.core.close()
-        self.drop_turn(True)
+        self.leave_turn()
         self.keep.clear()
 
     def __call__(self, *args):

@@ -1,35 +1,83 @@
-# Fair waiting for the write lock between fastpool.dbapi connections of one process: a
-# per-file FIFO turn that a connection takes before it begins a write transaction (BEGIN
-# IMMEDIATE/EXCLUSIVE) and gives back as soon as the transaction has ended. Waiters are served
-# in arrival order, sleeping on a condition (the GIL released), instead of SQLite's busy
-# handler polling with its growing back-off. Across processes SQLite's lock still decides.
+# Fair waiting for the write lock between fastpool.dbapi connections: a per-file turn that a
+# connection takes before it begins a write transaction (BEGIN IMMEDIATE/EXCLUSIVE) and gives
+# back as soon as the transaction has ended. Inside the process the turn is a FIFO queue
+# (waiters sleep on a condition, the GIL released); its holder then takes the file's
+# cross-process writer lock (csrc/fp_xlock, the side file <database>-writerlock, the one a
+# Pool's writer takes), so writers of other processes, pools included, wait in the kernel on
+# that lock instead of polling in SQLite's busy handler with its growing back-off.
+#
+# WRITE_TURNS and the users counts are changed only in C code that runs no Python code in
+# between (the GIL makes each change atomic): the connections' __dealloc__ changes them too,
+# and a lock there could deadlock with a collection started while it is held.
 
+import os
 import threading
 from collections import deque
 from time import monotonic as _monotonic
 
 
 cdef class WriteTurn:
-    """The FIFO turn to write one database file (internal)."""
+    """The turn to write one database file, for this process's dbapi connections (internal)."""
 
     cdef object cond
     cdef object waiting         # tokens in arrival order
     cdef object holder          # the token holding the turn, or None
+    cdef object key             # the file's identity: its key in WRITE_TURNS
+    cdef str file_path          # the database file SQLite opened
+    cdef Py_ssize_t users       # open connections on this turn
+    cdef fp_xlock *xlock        # the cross-process lock, opened on first use (else NULL)
+    cdef bint xlock_tried       # opening it was tried (NULL then: none to use)
+    cdef bint xlock_held        # the holder holds it (the busy handler may clear this)
 
-    def __cinit__(self):
+    def __cinit__(self, key, file_path):
         self.cond = threading.Condition()
         self.waiting = deque()
         self.holder = None
+        self.key = key
+        self.file_path = file_path
+
+    def __dealloc__(self):
+        fp_xlock_close(self.xlock)
 
     cdef bint take(self, object token, double timeout) except -1:
-        # Wait (at most timeout seconds) for the turn; False when the wait timed out.
-        cdef double deadline
+        # Wait (at most timeout seconds in all) for the turn, then for the cross-process
+        # lock; False when the wait timed out (nothing is held then).
+        cdef double deadline = _monotonic() + timeout
+        if not self.wait_in_line(token, deadline):
+            return False
+        try:
+            if self.take_xlock(deadline):
+                return True
+        except BaseException:
+            self.give_back(token)
+            raise
+        self.give_back(token)
+        return False
+
+    cdef int take_for(self, Connection core, object token) except -1:
+        # take() for a dbapi connection's write transaction, within its busy timeout.
+        if not self.take(token, core.hooks.busy_timeout_ms / 1000.0):
+            raise error_for_code(SQLITE_BUSY, "database is locked")
+        if self.xlock_held:
+            # If SQLite's lock is held by a writer that does not queue on ours, the busy
+            # handler gives ours up before it sleeps (see on_busy).
+            core.hooks.xlock = self.xlock
+            core.hooks.xlock_held = &self.xlock_held
+        return 0
+
+    cdef void give_back_from(self, Connection core, object token) noexcept:
+        # The transaction on core ended (or core closes): unhook the lock, then give back.
+        if core is not None:
+            core.hooks.xlock = NULL
+            core.hooks.xlock_held = NULL
+        self.give_back(token)
+
+    cdef bint wait_in_line(self, object token, double deadline) except -1:
         with self.cond:
             if self.holder is None and not self.waiting:
                 self.holder = token
                 return True
             self.waiting.append(token)
-            deadline = _monotonic() + timeout
             try:
                 while self.holder is not None or self.waiting[0] is not token:
                     left = deadline - _monotonic()
@@ -44,22 +92,114 @@ cdef class WriteTurn:
                     self.waiting.remove(token)
                     self.cond.notify_all()
 
+    cdef bint take_xlock(self, double deadline) except -1:
+        # Holding the turn: wait for the other processes' writers, the GIL dropped.
+        cdef int rc
+        cdef int64_t left_ns
+        if not self.xlock_tried:
+            self.xlock_tried = True
+            self.open_xlock()
+        if self.xlock == NULL:
+            return True
+        rc = fp_xlock_acquire(self.xlock, 0)
+        if rc == FP_XLOCK_TIMEOUT:
+            left_ns = <int64_t>((deadline - _monotonic()) * 1e9)
+            if left_ns > 0:
+                with nogil:
+                    rc = fp_xlock_acquire(self.xlock, left_ns)
+        if rc == FP_XLOCK_OK:
+            self.xlock_held = True
+            return True
+        if rc == FP_XLOCK_TIMEOUT:
+            return False
+        self.lose_xlock(rc)     # a bad side file never stops writes: go on without it
+        return True
+
+    cdef int open_xlock(self) except -1:
+        try:
+            st = os.stat(self.file_path)
+        except OSError:
+            return 0        # gone or unreadable: SQLite reports what matters on the write
+        if (st.st_dev, st.st_ino) == self.key:
+            open_side_lock(self.file_path, st, "these fastpool.dbapi connections run",
+                           &self.xlock)
+        return 0
+
+    cdef void lose_xlock(self, int rc) noexcept:
+        cdef int err = errno
+        self.xlock_held = False
+        fp_xlock_close(self.xlock)
+        self.xlock = NULL
+        warn_side_lock_lost(self.file_path, rc, err, "these fastpool.dbapi connections go")
+
+    cdef void release_xlock(self) noexcept:
+        cdef int rc
+        if self.xlock_held:
+            self.xlock_held = False
+            rc = fp_xlock_hand_over(self.xlock)    # no overtaking a sleeping waiter
+            if rc != FP_XLOCK_OK and rc != FP_XLOCK_ERROR:
+                self.lose_xlock(rc)     # ERROR is EPERM: not ours any more, nothing to undo
+
     cdef void give_back(self, object token) noexcept:
+        # The write transaction ended: the cross-process lock first, then the turn.
         with self.cond:
             if self.holder is token:
+                self.release_xlock()
                 self.holder = None
                 self.cond.notify_all()
 
+    cdef void leave(self) noexcept:
+        # A connection on this turn closed (or was collected); the last one closes the lock.
+        self.users -= 1
+        if self.users > 0:
+            return
+        if WRITE_TURNS.get(self.key) is self:
+            del WRITE_TURNS[self.key]
+        fp_xlock_close(self.xlock)
+        self.xlock = NULL
+
+    cdef Py_ssize_t queued(self):
+        return len(self.waiting)
+
 
 cdef dict WRITE_TURNS = {}      # file identity (st_dev, st_ino) -> WriteTurn
-cdef object WRITE_TURNS_LOCK = threading.Lock()
 
 
-cdef WriteTurn write_turn_for(object file_key):
-    if file_key is None:
-        return None     # a private in-memory database: nobody to wait for
-    with WRITE_TURNS_LOCK:
-        turn = WRITE_TURNS.get(file_key)
-        if turn is None:
-            turn = WRITE_TURNS[file_key] = WriteTurn()
-        return turn
+cdef WriteTurn write_turn_for(Connection core):
+    # The turn of core's file, counting core's dbapi connection as one of its users (it must
+    # leave() it). None for a private in-memory or temporary database: nobody to wait for.
+    cdef WriteTurn turn
+    cdef const char *name
+    if core.file_key is None:
+        return None
+    found = WRITE_TURNS.get(core.file_key)
+    if found is None:
+        name = sqlite3_db_filename(core.db, b"main")
+        fresh = WriteTurn(core.file_key,
+                          name.decode("utf-8", "surrogateescape") if name != NULL else "")
+        found = WRITE_TURNS.setdefault(core.file_key, fresh)
+    turn = <WriteTurn>found
+    turn.users += 1
+    return turn
+
+
+def _write_turn_waiting(connection):
+    """How many connections of this process wait for the write turn of ``connection``'s file
+    (for tests: they poll it instead of sleeping); 0 for a private database."""
+    turn = (<DBAPIConnection?>connection).turn
+    return 0 if turn is None else (<WriteTurn>turn).queued()
+
+
+def _write_turns_after_fork_in_child():
+    # The parent's turns and lock handles are not this process's: a child's connections open
+    # turns of their own. Inherited connections keep theirs, without the cross-process lock
+    # (the handle's byte lock says the parent is alive; the child must not use its token).
+    for turn in list(WRITE_TURNS.values()):
+        fp_xlock_forget_after_fork((<WriteTurn>turn).xlock)
+        (<WriteTurn>turn).xlock = NULL
+        (<WriteTurn>turn).xlock_held = False
+    WRITE_TURNS.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_write_turns_after_fork_in_child)

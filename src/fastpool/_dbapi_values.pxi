@@ -96,6 +96,21 @@ cdef inline bint plain_value(object value) noexcept:
 
 
 cdef int bind_one(Connection conn, Statement st, int i, object value) except -1:
+    cdef type t = type(value)
+    cdef int overflow = 0
+    # None, float, bytes and an int that fits raise nothing to translate: no try block,
+    # which costs every call.
+    if value is None or t is float or t is bytes:
+        return bind_value(conn, st, i, value)
+    if t is int:
+        PyLong_AsLongLongAndOverflow(value, &overflow)
+        if not overflow:
+            return bind_value(conn, st, i, value)
+    return bind_translated(conn, st, i, value)
+
+
+cdef int bind_translated(Connection conn, Statement st, int i, object value) except -1:
+    # bind_value with its errors in the sqlite3 module's terms.
     cdef type t
     try:
         bind_value(conn, st, i, value)
@@ -144,8 +159,9 @@ cdef int dbapi_bind(Connection conn, Statement st, object params) except -1:
                     break
         if type(params) is tuple:
             for i in range(n):
+                value = <object>PyTuple_GET_ITEM(params, i)
                 bind_one(conn, st, i + 1,
-                         adapted_param(<object>PyTuple_GET_ITEM(params, i), i + 1))
+                         value if plain_value(value) else adapted_param(value, i + 1))
         else:
             for i in range(n):
                 bind_one(conn, st, i + 1, adapted_param(PySequence_GetItem(params, i), i + 1))

@@ -118,7 +118,8 @@ cdef class StatementCache:
         st.generation += 1
         if st.key is not None and st.handle != NULL:
             self.link_front(st)
-            self.trim()
+            if len(self.entries) > self.capacity:   # rarely: statements were in use
+                self.trim()
         else:
             st.finalize()
 

@@ -91,6 +91,7 @@ cdef object column_value(sqlite3_stmt *s, int i):
     cdef int kind = sqlite3_column_type(s, i)
     cdef const char *p
     cdef int n
+    cdef PyObject *text
     if kind == SQLITE_INTEGER:
         return PyLong_FromLongLong(sqlite3_column_int64(s, i))
     if kind == SQLITE_FLOAT:
@@ -102,19 +103,30 @@ cdef object column_value(sqlite3_stmt *s, int i):
         n = sqlite3_column_bytes(s, i)
         if p == NULL:
             raise MemoryError("SQLite ran out of memory converting a column to text")
-        try:
-            return PyUnicode_DecodeUTF8(p, n, NULL)
-        except UnicodeDecodeError:
-            name = sqlite3_column_name(s, i)
-            raise DataError(
-                f"column {i} ({name.decode('utf-8', 'replace') if name != NULL else '?'}) holds "
-                f"text that is not valid UTF-8; select CAST(column AS BLOB) to read its bytes"
-            ) from None
+        text = decode_utf8(p, n, NULL)
+        if text == NULL:
+            PyErr_Clear()
+            return undecodable_text(s, i, p, n)
+        value = <object>text    # a new reference of its own: give decode_utf8's back
+        Py_DECREF(value)
+        return value
     p = <const char *>sqlite3_column_blob(s, i)
     n = sqlite3_column_bytes(s, i)
     if p == NULL:
         return b""
     return PyBytes_FromStringAndSize(p, n)
+
+
+cdef object undecodable_text(sqlite3_stmt *s, int i, const char *p, int n):
+    # Off the hot path (a try block costs every call): decode again to raise the error.
+    try:
+        return PyUnicode_DecodeUTF8(p, n, NULL)
+    except UnicodeDecodeError:
+        name = sqlite3_column_name(s, i)
+        raise DataError(
+            f"column {i} ({name.decode('utf-8', 'replace') if name != NULL else '?'}) holds "
+            f"text that is not valid UTF-8; select CAST(column AS BLOB) to read its bytes"
+        ) from None
 
 
 cdef tuple row_tuple(sqlite3_stmt *s):

@@ -192,36 +192,9 @@ cdef class WriterGate:
         fp_slots_release(self.slot, 0)
 
     cdef int open_xlock(self, object st) except -1:
-        # The side file <database>-writerlock, created with the database file's mode and (as
-        # root) owner. Without it (unsupported platform, a refused or failing side file) the
-        # pool still works: SQLite's own locks alone decide who writes next.
-        cdef fp_xlock *lock = NULL
-        cdef bytes lock_path = os.fsencode(self.file_path + "-writerlock")
-        cdef const char *c_path = lock_path
-        cdef unsigned int mode = st.st_mode & 0o777
-        cdef int64_t uid = st.st_uid
-        cdef int64_t gid = st.st_gid
-        cdef int rc, err
-        with nogil:
-            rc = fp_xlock_open(c_path, mode, uid, gid, &lock)
-            err = errno
-        if rc == FP_XLOCK_OK:
-            self.xlock = lock
-        elif rc != FP_XLOCK_UNSUPPORTED:
-            name = self.file_path + "-writerlock"
-            if rc == FP_XLOCK_REFUSED:
-                why = XLOCK_REFUSALS.get(err, os.strerror(err))
-                todo = ("remove it (or fix its owner) so fastpool can create its own; it was "
-                        "left untouched")
-            else:
-                why = f"could not be used: [Errno {err}] {os.strerror(err)}"
-                todo = ("make room on the disk" if err == ENOSPC else
-                        "check the permissions of the file and its directory")
-            log.warning("the cross-process writer lock file %r %s; this pool runs without "
-                        "it (SQLite's own locking still keeps writes correct, only the "
-                        "queueing of writers between processes is lost): %s",
-                        name, why, todo)
-        return 0
+        # Without the side file (unsupported platform, refused or failing) the pool still
+        # works: SQLite's own locks alone decide who writes next.
+        return open_side_lock(self.file_path, st, "this pool runs", &self.xlock)
 
     cdef void close_xlock(self) noexcept:
         # Unmap the side file and close its descriptor (not releasing a held lock: the owner
@@ -257,15 +230,7 @@ cdef class WriterGate:
         self.xlock_held = False
         self.xlock_batch = 0
         self.close_xlock()
-        try:
-            what = ("was truncated while in use" if rc == FP_XLOCK_STALE else
-                    f"failed: [Errno {err}] {os.strerror(err)}")
-            log.warning("the cross-process writer lock file %r %s; this pool goes on "
-                        "without it (SQLite's own locking still keeps writes correct). Do not "
-                        "truncate or delete <database>-writerlock while processes use the "
-                        "database", self.file_path + "-writerlock", what)
-        except BaseException:
-            pass    # logging must never break a return path
+        warn_side_lock_lost(self.file_path, rc, err, "this pool goes")
 
     cdef int check_file(self) except -1:
         # SQLite keeps writing to a database file that was deleted (into an unlinked inode:
@@ -308,12 +273,14 @@ cdef class WriterGate:
             fp_slots_release(self.slot, slot)
 
     cdef void release_xlock(self) noexcept:
-        # Holding the writer slot (or with it collected by close()).
+        # Holding the writer slot (or with it collected by close()). Handed over: with a
+        # plain release this process's next writer took it back before a woken waiter of
+        # another process ran, and a one-thread pool starved dbapi writers (1 % of commits).
         cdef int rc
         if self.xlock_held:
             self.xlock_held = False
             self.xlock_batch = 0
-            rc = fp_xlock_release(self.xlock)
+            rc = fp_xlock_hand_over(self.xlock)
             if rc != FP_XLOCK_OK and rc != FP_XLOCK_ERROR:
                 self.lose_xlock(rc)     # ERROR is EPERM: not ours any more, nothing to undo
 
@@ -355,6 +322,52 @@ cdef class WriterGate:
                 f"busy_timeout with pragmas={{'busy_timeout': ms}}"))
         self.lose_xlock(rc)     # a bad side file never stops writes: go on without it
         return 0
+
+# -- the side file, for the pool's writer and fastpool.dbapi's write turns ------------------
+
+cdef int open_side_lock(str file_path, object st, str who, fp_xlock **out) except -1:
+    # Open <file_path>-writerlock, created with the database file's mode and (as root) owner,
+    # into out[0]; left NULL, with a warning naming the file unless the platform has no such
+    # lock, when it cannot be used (`who`: "this pool runs", ...).
+    cdef fp_xlock *lock = NULL
+    cdef bytes lock_path = os.fsencode(file_path + "-writerlock")
+    cdef const char *c_path = lock_path
+    cdef unsigned int mode = st.st_mode & 0o777
+    cdef int64_t uid = st.st_uid
+    cdef int64_t gid = st.st_gid
+    cdef int rc, err
+    with nogil:
+        rc = fp_xlock_open(c_path, mode, uid, gid, &lock)
+        err = errno
+    if rc == FP_XLOCK_OK:
+        out[0] = lock
+    elif rc != FP_XLOCK_UNSUPPORTED:
+        name = file_path + "-writerlock"
+        if rc == FP_XLOCK_REFUSED:
+            why = XLOCK_REFUSALS.get(err, os.strerror(err))
+            todo = ("remove it (or fix its owner) so fastpool can create its own; it was "
+                    "left untouched")
+        else:
+            why = f"could not be used: [Errno {err}] {os.strerror(err)}"
+            todo = ("make room on the disk" if err == ENOSPC else
+                    "check the permissions of the file and its directory")
+        log.warning("the cross-process writer lock file %r %s; %s without it (SQLite's "
+                    "own locking still keeps writes correct, only the queueing of "
+                    "writers between processes is lost): %s", name, why, who, todo)
+    return 0
+
+
+cdef void warn_side_lock_lost(str file_path, int rc, int err, str who) noexcept:
+    try:
+        what = ("was truncated while in use" if rc == FP_XLOCK_STALE else
+                f"failed: [Errno {err}] {os.strerror(err)}")
+        log.warning("the cross-process writer lock file %r %s; %s on without it (SQLite's "
+                    "own locking still keeps writes correct). Do not truncate or delete "
+                    "<database>-writerlock while processes use the database",
+                    file_path + "-writerlock", what, who)
+    except BaseException:
+        pass    # logging must never break a return path
+
 
 # -- beginning a write transaction -----------------------------------------------------------
 

@@ -1,8 +1,9 @@
 /*
  * stress_xlock.c - the cross-process writer lock (csrc/fp_xlock.c) with real processes.
  *
- *   mutual exclusion: P forked processes take and release the lock N times each and bump a
- *     counter in shared memory with a deliberately racy read-modify-write inside it;
+ *   mutual exclusion: P forked processes take and release (or hand over) the lock N times
+ *     each and bump a counter in shared memory with a deliberately racy read-modify-write
+ *     inside it;
  *   timeout: a held lock makes another process's bounded acquire return TIMEOUT in time;
  *   release by a process that does not hold it fails with EPERM and changes nothing;
  *   takeover: a process that exits (or is SIGKILLed) holding the lock does not block the
@@ -72,7 +73,9 @@ static void worker(const char *path, struct shared *sh, long n)
             sched_yield();      /* widen the window a broken lock would let others into */
         sh->counter = c + 1;
         sh->inside = 0;
-        CHECK(fp_xlock_release(lock) == FP_XLOCK_OK, "release");
+        /* Every other release hands over: both kinds must exclude alike. */
+        CHECK((i & 1 ? fp_xlock_hand_over(lock) : fp_xlock_release(lock)) == FP_XLOCK_OK,
+              "release");
     }
     fp_xlock_close(lock);
 }
