@@ -260,7 +260,7 @@ def report(results: dict[tuple[str, int], dict[str, int]], n: int) -> None:
     stock, fast = rows["stock"][0], rows["fastpool"][0]
     print(
         "\ncounted twice (nested entries into the driver), per get: "
-        f"stock {nested(stock):,.0f}, fastpool {nested(fast):,.0f}"
+        f"stock {round(nested(stock)):,}, fastpool {round(nested(fast)):,}"
     )
     floor = fast["total"] - fast["entries"]
     print(
