@@ -25,6 +25,11 @@ with N gets and with none: the difference over N is one get, start-up cancelled 
   (``connect(factory=...)``). The wrappers' own Python runs outside ``operator.call``; the
   call into a wrapped method counts as the driver's, the generous side for the ratio below.
 
+Async: SQLAlchemy switches greenlets inside every driver call there, and callgrind's call
+tree does not follow the switch, so the async split leaves out what runs after it (the event
+loop, aiosqlite's thread hand-off): its "best reachable" is not a bound. The async totals
+stand; docs/sqlalchemy.md bounds the async ratio with the sync ORM's rest instead.
+
 Cross-check needing no wrappers: the self cost of the driver's shared objects (libsqlite3,
 ``_sqlite3``, ``fastpool/*.so``), a lower bound of its share.
 
