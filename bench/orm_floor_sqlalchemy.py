@@ -15,28 +15,25 @@ with N gets and with none: the difference over N is one get, start-up cancelled 
 - *split* children wrap every place where SQLAlchemy hands control to the driver so that the
   driver's work runs inside ``operator.call`` (C: ``_operator_call`` in libpython); its
   inclusive cost is the driver's share: its C code, SQLite, and the interpreter running the
-  driver's Python (fastpool's adapter and pool; for aiosqlite, SQLAlchemy's adapter and the
-  hand-offs to aiosqlite's thread). A wrapped entry point called from inside another is not
-  counted again (a depth flag). The entry points: the dialect's ``do_execute``,
-  ``do_rollback``, ``do_commit``; the DB-API connection's ``cursor``, ``commit``,
-  ``rollback``; the cursor's ``execute``, ``fetch*``, ``close`` (and pysqlite's
-  ``description``, a C getter); fastpool's pool class's ``_do_get``/``_do_return_conn`` (where
-  pysqlite has SQLAlchemy's QueuePool). pysqlite's C types are wrapped through subclasses
-  (``connect(factory=...)``). The wrappers' own Python runs outside ``operator.call``; the
-  call into a wrapped method counts as the driver's, the generous side for the ratio below.
+  driver's Python (fastpool's adapter and pool; SQLAlchemy's adapter for aiosqlite). An entry
+  point called from inside another is not counted again (a depth flag). The entry points:
+  the dialect's ``do_execute``, ``do_rollback``, ``do_commit``; the DB-API connection's
+  ``cursor``, ``commit``, ``rollback``; the cursor's ``execute``, ``fetch*``, ``close``
+  (pysqlite's ``description`` too, a C getter); fastpool's pool's ``_do_get`` and
+  ``_do_return_conn`` (pysqlite has SQLAlchemy's QueuePool). pysqlite's C types are wrapped
+  through subclasses (``connect(factory=...)``). The wrappers' own Python runs outside
+  ``operator.call``; the call into a wrapped method counts as the driver's (generous to it).
 
-Async: SQLAlchemy switches greenlets inside every driver call there, and callgrind's call
-tree does not follow the switch, so the async split leaves out what runs after it (the event
-loop, aiosqlite's thread hand-off): its "best reachable" is not a bound. The async totals
-stand; docs/sqlalchemy.md bounds the async ratio with the sync ORM's rest instead.
+Async: callgrind's call tree does not follow the greenlet switch inside each driver call, so
+the split misses what runs after it (the loop, aiosqlite's thread hand-off) and its "best
+reachable" is no bound; the totals stand (docs/sqlalchemy.md bounds it with the sync rest).
 
-Cross-check needing no wrappers: the self cost of the driver's shared objects (libsqlite3,
-``_sqlite3``, ``fastpool/*.so``), a lower bound of its share.
+Cross-check needing no wrappers: the self cost of libsqlite3, ``_sqlite3``, ``fastpool/*.so``.
 
 Best reachable = built-in total / (fastpool total - fastpool's driver share): the ORM on a
-driver that costs nothing. The ORM's Python holds the GIL, so threads add no throughput
-beyond one core's worth of it: the single-thread count bounds the 4-thread ratio.
-``--threads`` (no valgrind) times bench_sqlalchemy's loop on 1 and on 4 threads to show it.
+driver that costs nothing. The ORM's Python holds the GIL, so threads add no throughput beyond
+one core's worth of it: the single-thread count bounds the 4-thread ratio. ``--threads`` (no
+valgrind) times bench_sqlalchemy's loop on 1 and on 4 threads to show it.
 """
 
 from __future__ import annotations
