@@ -19,6 +19,10 @@
 cdef enum:
     MAX_BATCH = 256     # jobs a leader takes at once: bounds the wait of the last of them
 
+# Jobs whose caller gave up after the queue itself failed (a futex or mutex error: never seen)
+# while the job may still be queued: kept alive here, since a leader may still take them.
+cdef set ORPHANED_JOBS = set()
+
 
 @cython.final
 @cython.freelist(16)
@@ -77,16 +81,20 @@ cdef Cursor group_write(PoolCore pool, str sql, object params, bint many):
         with nogil:
             rc = fp_batch_wait(&job.node, timeout, &state)
         if rc == FP_BATCH_TIMEOUT:
-            fp_batch_cancel(queue, &job.node, &state)
+            if fp_batch_cancel(queue, &job.node, &state) != FP_BATCH_OK:
+                state = FP_BATCH_QUEUED     # not withdrawn: it will be served, so wait for it
             if state == FP_BATCH_CANCELLED:
                 pool.note_timeout()
                 raise PoolTimeout(pool.timeout_message(WRITER, time.monotonic_ns() - started))
-            if state == FP_BATCH_TAKEN:
+            if state != FP_BATCH_LEAD and state != FP_BATCH_DONE:
                 with nogil:
                     rc = fp_batch_wait(&job.node, -1, &state)
             else:
                 rc = FP_BATCH_OK
         if rc != FP_BATCH_OK:
+            # The queue may still hold the job, and a leader may still take it and write to
+            # it: keep it alive for that, then fail loudly.
+            ORPHANED_JOBS.add(job)
             raise InternalError(f"the pool's group commit queue failed (code {rc})")
         if state == FP_BATCH_DONE:
             return job.outcome()
@@ -139,7 +147,10 @@ cdef int lead(PoolCore pool, WriteJob own, int64_t timeout_ns) except -1:
                                    f"committed, run it again"))
     finally:
         fp_batch_done(taken)
-        fp_batch_step_down(queue)
+        if fp_batch_step_down(queue) != FP_BATCH_OK:
+            # Nobody can lead after this: later one-shot writes queue until PoolTimeout.
+            log.error("the pool's group commit queue failed to hand on the lead; one-shot "
+                      "writes of pool %r will time out (pass group_commit=False)", pool.opts.path)
     return 0
 
 
@@ -153,7 +164,7 @@ cdef void gather(WriterGate gate) noexcept:
     cdef int64_t timeout = gate.commit_ns
     if want and fp_batch_queued(queue) < want:
         with nogil:
-            fp_batch_gather(queue, want, timeout)
+            fp_batch_gather(queue, want, timeout)   # best effort: a failure only means no wait
 
 
 cdef int run_alone(Connection conn, WriteJob job) except -1:
