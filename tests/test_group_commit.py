@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from conftest import wait_until
 
 import fastpool
 
@@ -30,14 +31,6 @@ def pool(tmp_path):
     p.execute("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT UNIQUE)")
     yield p
     p.close()
-
-
-def wait_until(predicate: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting until {what}")
-        time.sleep(0.001)
 
 
 def queued_behind_a_lease(
@@ -59,7 +52,7 @@ def queued_behind_a_lease(
     with pool.writer():
         for th in threads:
             th.start()
-        wait_until(lambda: pool.stats()[where] >= want, f"{want} calls wait ({where})")
+        wait_until(lambda: pool.stats()[where] >= want, what=f"{want} calls wait ({where})")
     for th in threads:
         th.join(30)
         assert not th.is_alive()
@@ -195,7 +188,7 @@ def test_group_commit_off_runs_each_write_alone(tmp_path):
         with p.writer():
             for th in threads:
                 th.start()
-            wait_until(lambda: p.stats()["waiting_writers"] >= 4, "4 writers wait")
+            wait_until(lambda: p.stats()["waiting_writers"] >= 4, what="4 writers wait")
         for th in threads:
             th.join()
         assert p.fetchone("SELECT count(*) FROM t")[0] == 200
@@ -219,7 +212,7 @@ def test_a_queued_write_that_times_out_never_runs(tmp_path):
             threads = [threading.Thread(target=write, args=(f"late{i}",)) for i in range(3)]
             for th in threads:
                 th.start()
-            wait_until(lambda: p.stats()["writes_queued"] + len(errors) >= 2, "writes queue")
+            wait_until(lambda: p.stats()["writes_queued"] + len(errors) >= 2, what="writes queue")
             for th in threads:
                 th.join(30)
         assert len(errors) == 3
@@ -245,10 +238,10 @@ def test_close_wakes_every_queued_write(tmp_path):
     threads = [threading.Thread(target=write) for _ in range(4)]
     for th in threads:
         th.start()
-    wait_until(lambda: p.stats()["writes_queued"] >= 3, "3 writes queue")
+    wait_until(lambda: p.stats()["writes_queued"] >= 3, what="3 writes queue")
     closer = threading.Thread(target=p.close, kwargs={"timeout": 5})
     closer.start()
-    wait_until(lambda: p.closed, "close() has begun (it then waits for the lease)")
+    wait_until(lambda: p.closed, what="close() has begun (it then waits for the lease)")
     lease.__exit__(None, None, None)
     closer.join(30)
     for th in threads:
