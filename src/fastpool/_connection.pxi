@@ -101,6 +101,11 @@ cdef class Connection:
     cdef int enter(self) except -1:
         if self.db == NULL:
             raise InterfaceError("the connection is closed")
+        if sqlite3_get_autocommit(self.db):
+            # Between transactions and between calls: a turn taken inside a transaction
+            # would hold the writer (or pin the WAL) while this thread waits for the GIL,
+            # and a fork in the turn finds this connection idle.
+            gil_turn()
         if self.in_call:
             raise InterfaceError(
                 "the connection is already running a call, in another thread or in a function "
