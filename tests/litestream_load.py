@@ -1,6 +1,6 @@
 """A primary under load, run as its own process by tests/test_litestream.py.
 
-    python tests/litestream_load.py DB ACKS SECONDS [POOL_KWARGS_JSON]
+    python tests/litestream_load.py DB ACKS SECONDS [POOL_KWARGS_JSON]   (LOAD_READERS=n: n readers)
 
 Four writer threads insert rows through a fastpool.Pool (one-shot ``execute``, each its own
 transaction) while four reader threads run point reads; a sampler thread records the size of
@@ -21,13 +21,13 @@ import time
 import fastpool
 
 WRITERS = 4
-READERS = 4
+READERS = int(os.environ.get("LOAD_READERS", "4"))
 
 
 def main() -> None:
     db, acks, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
     kwargs = json.loads(sys.argv[4]) if len(sys.argv) > 4 else {}
-    pool = fastpool.Pool(db, readers=READERS, **kwargs)
+    pool = fastpool.Pool(db, readers=max(READERS, 1), **kwargs)
     pool.execute("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, w INTEGER, body TEXT)")
     ack_fd = os.open(acks, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     stop = threading.Event()
@@ -88,7 +88,9 @@ def main() -> None:
         "p50_ms": every[len(every) // 2] * 1000 if every else None,
         "p99_ms": every[int(len(every) * 0.99)] * 1000 if every else None,
         "wal_max": wal_max[0],
-        "stats": {k: v for k, v in stats.items() if "checkpoint" in k or "wal" in k},
+        "stats": {
+            k: v for k, v in stats.items() if "checkpoint" in k or "wal" in k or "litestream" in k
+        },
     }
     print(json.dumps(report), flush=True)
 
