@@ -1,13 +1,13 @@
 """A primary under load, run as its own process by tests/test_litestream.py.
 
-    python tests/litestream_load.py DB ACKS SECONDS [POOL_KWARGS_JSON]   (LOAD_READERS=n: n readers)
+    python tests/litestream_load.py DB ACKS SECONDS [POOL_KWARGS_JSON]    (env LOAD_READERS: readers)
 
-Four writer threads insert rows through a fastpool.Pool (one-shot ``execute``, each its own
-transaction) while four reader threads run point reads; a sampler thread records the size of
-the WAL file every 5 ms. Every acknowledged row id is appended to ACKS (one line each, written
-with os.write before the next insert, so a SIGKILL loses none that was acknowledged). At the
-end it prints one JSON line: rows written, errors, write p50/p99 in ms, the largest WAL seen,
-and the pool's checkpoint stats.
+Four writer threads insert rows (``seq``: the commit order) through a fastpool.Pool (one-shot
+``execute``, each its own transaction) while four reader threads run a count over the table and
+a point read; a sampler thread records the size of the WAL file every 5 ms. Every acknowledged
+row id is appended to ACKS (one line each, written with os.write before the next insert, so a
+SIGKILL loses none that was acknowledged). At the end it prints one JSON line: rows written,
+errors, write p50/p99 in ms, the largest WAL seen, and the pool's checkpoint stats.
 """
 
 from __future__ import annotations
@@ -21,6 +21,10 @@ import time
 import fastpool
 
 WRITERS = 4
+# seq numbers the rows in commit order (it is computed inside each row's transaction).
+INSERT = (
+    "INSERT INTO t (id, seq, w, body) VALUES (?, (SELECT coalesce(max(seq), 0) + 1 FROM t), ?, ?)"
+)
 READERS = int(os.environ.get("LOAD_READERS", "4"))
 
 
@@ -28,7 +32,10 @@ def main() -> None:
     db, acks, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
     kwargs = json.loads(sys.argv[4]) if len(sys.argv) > 4 else {}
     pool = fastpool.Pool(db, readers=max(READERS, 1), **kwargs)
-    pool.execute("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, w INTEGER, body TEXT)")
+    pool.execute(
+        "CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, seq INTEGER UNIQUE NOT NULL, "
+        "w INTEGER, body TEXT)"
+    )
     ack_fd = os.open(acks, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     stop = threading.Event()
     errors: list[str] = []
@@ -45,7 +52,7 @@ def main() -> None:
                 row = next(next_id)
             t0 = time.perf_counter()
             try:
-                pool.execute("INSERT INTO t (id, w, body) VALUES (?, ?, ?)", (row, k, body))
+                pool.execute(INSERT, (row, k, body))
             except Exception as exc:  # counted and reported: the test asserts there are none
                 errors.append(f"write {row}: {exc!r}")
                 continue
