@@ -45,19 +45,18 @@ class Replicator:
 
     def __init__(self, config: Path, log: Path) -> None:
         self.log = log
-        self._out = open(log, "wb")
-        self.proc = subprocess.Popen(
-            [litestream_binary(), "replicate", "-config", str(config)],
-            stdout=self._out,
-            stderr=subprocess.STDOUT,
-        )
+        with open(log, "wb") as out:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen(
+                [litestream_binary(), "replicate", "-config", str(config)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> None:
         """Stop it (SIGTERM: a clean stop that syncs everything first; SIGKILL: a crash)."""
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
         self.proc.wait(timeout)
-        self._out.close()
 
 
 def restore(replica: Path, out: Path) -> sqlite3.Connection:

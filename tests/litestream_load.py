@@ -1,6 +1,6 @@
 """A primary under load, run as its own process by tests/test_litestream.py.
 
-    python tests/litestream_load.py DB ACKS SECONDS [POOL_KWARGS_JSON]    (env LOAD_READERS: readers)
+    LOAD_READERS=n python tests/litestream_load.py DB ACKS SECONDS [POOL_KWARGS_JSON]
 
 Four writer threads insert rows (``seq``: the commit order) through a fastpool.Pool (one-shot
 ``execute``, each its own transaction) while four reader threads run a count over the table and

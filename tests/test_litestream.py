@@ -10,10 +10,11 @@ import json
 import signal
 import time
 
-import fastpool
 import pytest
 from conftest import wait_until
 from litestream_env import Replicator, load, restore, write_config
+
+import fastpool
 
 LIMIT = 16 * 1024 * 1024  # journal_size_limit of these primaries
 POOL_KWARGS = json.dumps({"pragmas": {"journal_size_limit": LIMIT}})
