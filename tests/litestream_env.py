@@ -27,16 +27,20 @@ def litestream_binary() -> str:
     return found
 
 
-def write_config(tmp: Path, db: Path, replica: Path, truncate_pages: int = 121359) -> Path:
-    """A litestream.yml replicating db to a file:// replica."""
+def write_config(
+    tmp: Path, db: Path, replica: Path, truncate_pages: int = 121359, *more: tuple[Path, Path]
+) -> Path:
+    """A litestream.yml replicating db to a file:// replica (and each (db, replica) of more)."""
     config = tmp / "litestream.yml"
-    config.write_text(
-        "dbs:\n"
-        f"  - path: {db}\n"
-        f"    truncate-page-n: {truncate_pages}\n"
-        "    replica:\n"
-        f"      url: file://{replica}\n"
-    )
+    text = "dbs:\n"
+    for path, url in ((db, replica), *more):
+        text += (
+            f"  - path: {path}\n"
+            f"    truncate-page-n: {truncate_pages}\n"
+            "    replica:\n"
+            f"      url: file://{url}\n"
+        )
+    config.write_text(text)
     return config
 
 
