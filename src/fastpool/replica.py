@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NamedTuple, NoReturn, TypeVar
 
 from fastpool._core import Connection, Row, load_vfs_extension
 from fastpool.errors import (
@@ -180,14 +180,16 @@ def _read(method: Callable[[str, Any], T], sql: str, params: Any) -> T:
         raise
 
 
-class ReplicaPool:
-    """A read-only pool on a Litestream replica, through the Litestream VFS.
+class _Options(NamedTuple):
+    replica_url: str
+    readers: int
+    acquisition_timeout: float | None
+    statement_cache_size: int
+    row_factory: type[Row] | None
 
-    ``ReplicaPool(replica_url, readers=4)``: up to ``readers`` connections, opened on first
-    use, each reading the replica at ``replica_url`` (which must be this process's
-    ``LITESTREAM_REPLICA_URL``, set before it started). Reads as ``Pool``'s (``fetchone``,
-    ``fetchall``, ``reader()``); every write raises ``ReplicaReadOnlyError``.
-    """
+
+class _ReplicaFacade:
+    """The constructor both replica pools share (internal)."""
 
     def __init__(
         self,
@@ -198,29 +200,57 @@ class ReplicaPool:
         statement_cache_size: int = 128,
         row_factory: type[Row] | None = None,
     ) -> None:
-        """Open the pool: loads the VFS and opens one connection, so a bad URL fails here."""
+        """Open the pool: loads the VFS and opens one connection, so a bad URL fails here.
+
+        Args:
+            replica_url: the replica's URL (``file://``, ``s3://``, ...): the process's
+                ``LITESTREAM_REPLICA_URL`` as it started.
+            readers: connections at most, each opened on first use.
+            acquisition_timeout: seconds to wait for a free one before ``PoolTimeout``
+                (None waits forever).
+            statement_cache_size: prepared statements kept per connection.
+            row_factory: None for tuples, or ``fastpool.Row``.
+        """
         if type(readers) is not int or readers < 1:
             raise ValueError(f"readers must be an int >= 1, not {readers!r}")
         if acquisition_timeout is not None and not acquisition_timeout >= 0:
             raise ValueError(
                 f"acquisition_timeout must be >= 0 or None, not {acquisition_timeout!r}"
             )
-        _load_vfs(replica_url)
         self.replica_url = replica_url
-        self._readers = readers
-        self._timeout = acquisition_timeout
-        self._cache_size = statement_cache_size
-        self._row_factory = row_factory
+        self._open(
+            _Options(replica_url, readers, acquisition_timeout, statement_cache_size, row_factory)
+        )
+
+    def _open(self, o: _Options) -> None:
+        raise NotImplementedError
+
+
+class ReplicaPool(_ReplicaFacade):
+    """A read-only pool on a Litestream replica, through the Litestream VFS.
+
+    ``ReplicaPool(replica_url, readers=4)``: up to ``readers`` connections, opened on first
+    use, each reading the replica at ``replica_url`` (which must be this process's
+    ``LITESTREAM_REPLICA_URL``, set before it started). Reads as ``Pool``'s (``fetchone``,
+    ``fetchall``, ``reader()``); every write raises ``ReplicaReadOnlyError``.
+    """
+
+    def _open(self, o: _Options) -> None:
+        _load_vfs(o.replica_url)
+        self._readers = o.readers
+        self._timeout = o.acquisition_timeout
+        self._cache_size = o.statement_cache_size
+        self._row_factory = o.row_factory
         self._idle: queue.LifoQueue[Connection] = queue.LifoQueue()
-        self._slots = threading.BoundedSemaphore(readers)
+        self._slots = threading.BoundedSemaphore(o.readers)
         self._lock = threading.Lock()
         self._opened = 0
         self._checkouts = 0
         self._timeouts = 0
         self._closed = False
-        self._idle.put(self._open())  # fails here on an unreadable replica
+        self._idle.put(self._connect())  # fails here on an unreadable replica
 
-    def _open(self) -> Connection:
+    def _connect(self) -> Connection:
         conn = Connection(
             f"file:litestream-replica?vfs={VFS_NAME}&mode=ro",
             readonly=True,
@@ -245,7 +275,7 @@ class ReplicaPool:
             conn = self._idle.get_nowait()
         except queue.Empty:
             try:
-                conn = self._open()
+                conn = self._connect()
             except BaseException:
                 self._slots.release()
                 raise
@@ -386,27 +416,17 @@ def _wait_position(reader: ReplicaReader, position: int, timeout: float) -> None
         time.sleep(0.02)
 
 
-class AsyncReplicaPool:
+class AsyncReplicaPool(_ReplicaFacade):
     """``ReplicaPool`` for asyncio: the same reads, awaited (run on worker threads)."""
 
-    def __init__(
-        self,
-        replica_url: str,
-        readers: int = 4,
-        *,
-        acquisition_timeout: float | None = 30.0,
-        statement_cache_size: int = 128,
-        row_factory: type[Row] | None = None,
-    ) -> None:
-        """Open the pool (blocking, like ``ReplicaPool``'s): see ``ReplicaPool``."""
+    def _open(self, o: _Options) -> None:
         self._pool = ReplicaPool(
-            replica_url,
-            readers,
-            acquisition_timeout=acquisition_timeout,
-            statement_cache_size=statement_cache_size,
-            row_factory=row_factory,
+            o.replica_url,
+            o.readers,
+            acquisition_timeout=o.acquisition_timeout,
+            statement_cache_size=o.statement_cache_size,
+            row_factory=o.row_factory,
         )
-        self.replica_url = replica_url
 
     async def fetchone(self, sql: str, params: Any = ()) -> Any:
         """The first row of ``sql`` (or None)."""
