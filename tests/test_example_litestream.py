@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from litestream_env import litestream_binary
+from litestream_env import litestream_binary, require_vfs
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "litestream_replica.py"
 
@@ -16,6 +16,7 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "litestream_repl
 @pytest.mark.timeout(300)
 def test_litestream_example_runs(tmp_path):
     litestream_binary()  # fails (or, on a platform without a build, skips) with the reason
+    require_vfs()
     out = subprocess.run(
         [sys.executable, str(EXAMPLE), "--dir", str(tmp_path)],
         capture_output=True,

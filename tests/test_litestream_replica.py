@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from conftest import wait_until
-from litestream_env import Replicator, write_config
+from litestream_env import Replicator, litestream_binary, require_vfs, write_config
 
 import fastpool
 
@@ -82,6 +82,8 @@ def wait_for_replica(replica: Path) -> None:
 
 @pytest.mark.timeout(300)
 def test_two_replica_processes_catch_up_refuse_writes_and_report_lag(tmp_path):
+    litestream_binary()
+    require_vfs()
     db1, db2 = tmp_path / "one.db", tmp_path / "two.db"
     rep1, rep2 = tmp_path / "replica-one", tmp_path / "replica-two"
     pool1, pool2 = primary(db1, 100), primary(db2, 200)
