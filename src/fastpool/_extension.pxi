@@ -10,9 +10,10 @@ cdef int load_extension_c(sqlite3 *db, str path, object entrypoint) except -1:
     cdef char *errmsg = NULL
     cdef bytes c_path = os.fsencode(path)
     cdef bytes c_entry = None if entrypoint is None else str(entrypoint).encode("utf-8")
-    cdef int rc = sqlite3_load_extension(db, c_path,
-                                         NULL if c_entry is None else <const char *>c_entry,
-                                         &errmsg)
+    cdef const char *entry = NULL
+    if c_entry is not None:
+        entry = c_entry
+    cdef int rc = sqlite3_load_extension(db, c_path, entry, &errmsg)
     if rc != SQLITE_OK:
         message = (<bytes>errmsg).decode("utf-8", "replace") if errmsg != NULL else "error"
         sqlite3_free(errmsg)
