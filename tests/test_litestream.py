@@ -45,7 +45,7 @@ def acked(path) -> set[int]:
 
 
 @pytest.mark.timeout(300)
-def test_wal_stays_bounded_beside_litestream_and_restore_has_every_row(tmp_path):
+def test_wal_stays_bounded_beside_litestream_and_restore_has_every_row(tmp_path, capsys):
     alone = run_load(tmp_path, "alone.db")
     assert alone["error_count"] == 0, alone["errors"]
 
@@ -58,7 +58,8 @@ def test_wal_stays_bounded_beside_litestream_and_restore_has_every_row(tmp_path)
         beside = run_load(tmp_path, "primary.db")
     finally:
         litestream.stop(signal.SIGTERM)  # a clean stop: it syncs what is left first
-    print(f"\nwithout Litestream: {alone}\nwith Litestream:    {beside}")
+    with capsys.disabled():  # the measurement, in CI's log too
+        print(f"\nwithout Litestream: {alone}\nwith Litestream:    {beside}")
 
     assert beside["error_count"] == 0, beside["errors"]
     assert beside["stats"]["litestream"], beside["stats"]
@@ -79,7 +80,7 @@ def test_wal_stays_bounded_beside_litestream_and_restore_has_every_row(tmp_path)
 
 
 @pytest.mark.timeout(300)
-def test_sigkill_mid_load_restores_a_consistent_prefix(tmp_path):
+def test_sigkill_mid_load_restores_a_consistent_prefix(tmp_path, capsys):
     db, replica = tmp_path / "primary.db", tmp_path / "replica"
     acks = tmp_path / "primary.db.acks"
     create_primary(db)
@@ -112,8 +113,9 @@ def test_sigkill_mid_load_restores_a_consistent_prefix(tmp_path):
     unacknowledged = ids - acknowledged
     assert len(unacknowledged) <= 4, sorted(unacknowledged)  # one in flight per writer
     behind = len(acknowledged - ids)
-    print(
-        f"\nSIGKILL: {len(acknowledged)} rows acknowledged, {len(ids)} restored, "
-        f"{behind} acknowledged rows behind the replica (Litestream is asynchronous)"
-    )
+    with capsys.disabled():  # the report, in CI's log too
+        print(
+            f"\nSIGKILL: {len(acknowledged)} rows acknowledged, {len(ids)} restored, "
+            f"{behind} acknowledged rows behind the replica (Litestream is asynchronous)"
+        )
     restored.close()
