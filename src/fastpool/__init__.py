@@ -31,6 +31,7 @@ from fastpool.dbapi import (
 from fastpool.errors import *  # the whole hierarchy, named in __all__ below
 from fastpool.pool import Pool
 from fastpool.pool_async import AsyncCursor, AsyncLease, AsyncPool
+from fastpool.replica import AsyncReplicaPool, ReplicaPool, litestream_position
 
 __version__ = "0.1.0"
 
@@ -39,6 +40,9 @@ __all__ = [
     # pools and what they lend
     "Pool",
     "AsyncPool",
+    "ReplicaPool",
+    "AsyncReplicaPool",
+    "litestream_position",
     "Lease",
     "AsyncLease",
     "AsyncCursor",
@@ -76,6 +80,7 @@ __all__ = [
     "InternalError",
     "ProgrammingError",
     "NotSupportedError",
+    "ReplicaReadOnlyError",
     "BusyError",
     "DiskFullError",
     "SQLiteCopyError",

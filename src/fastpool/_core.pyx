@@ -14,12 +14,14 @@ from cpython.ref cimport Py_INCREF, Py_DECREF, PyObject
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM, PyTuple_GET_ITEM
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
 from cpython.unicode cimport PyUnicode_DecodeUTF8
-from libc.string cimport memchr, memcpy
+from libc.string cimport memchr, memcmp, memcpy
 from libc.stdlib cimport malloc, free
 from libc.limits cimport INT_MAX
 from libc.errno cimport (EBADMSG, EINVAL, EISDIR, ELOOP, EMLINK, ENOENT, ENOSPC, EPERM,
                          errno)
 from posix.stat cimport stat, struct_stat
+from posix.fcntl cimport open as posix_open, O_RDONLY
+from posix.unistd cimport pread, close as posix_close
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 
 from fastpool._sqlite3 cimport *
@@ -87,6 +89,7 @@ include "_statement.pxi"
 include "_row.pxi"
 include "_connection.pxi"
 include "_functions.pxi"
+include "_extension.pxi"
 include "_cursor.pxi"
 include "_dbapi_values.pxi"
 include "_dbapi_turn.pxi"
@@ -95,6 +98,7 @@ include "_dbapi_connection.pxi"
 include "_dbapi_cursor.pxi"
 include "_dbapi_callbacks.pxi"
 include "_dbapi_row.pxi"
+include "_wal_litestream.pxi"
 include "_wal.pxi"
 include "_open.pxi"
 include "_pool.pxi"

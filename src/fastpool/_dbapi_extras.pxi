@@ -313,17 +313,7 @@ cdef int limit_of(DBAPIConnection conn, int category, int value) except? -2:
 
 cdef int load_extension_into(DBAPIConnection conn, str path, object entrypoint) except -1:
     conn.check()
-    cdef char *errmsg = NULL
-    cdef bytes c_path = os.fsencode(path)
-    cdef bytes c_entry = None if entrypoint is None else str(entrypoint).encode("utf-8")
-    cdef int rc = sqlite3_load_extension(conn.core.db, c_path,
-                                         NULL if c_entry is None else <const char *>c_entry,
-                                         &errmsg)
-    if rc != SQLITE_OK:
-        message = (<bytes>errmsg).decode("utf-8", "replace") if errmsg != NULL else "error"
-        sqlite3_free(errmsg)
-        raise OperationalError(message)
-    return 0
+    return load_extension_c(conn.core.db, path, entrypoint)
 
 
 cdef class PreparedSQL:

@@ -122,6 +122,7 @@ cdef int on_busy(void *arg, int count) noexcept nogil:
 
 cdef int on_wal_commit(void *arg, sqlite3 *db, const char *name, int pages) noexcept nogil:
     cdef Hooks *h = <Hooks *>arg
+    h.wal_pages = pages
     if h.wal_events != NULL:
         # A pool's writer: its checkpointer thread does the work. It also hears when the log
         # was rewound (by the pool's RESTART, or by SQLite itself once a checkpoint caught up).

@@ -207,6 +207,10 @@ cdef extern from "sqlite3.h" nogil:
     int sqlite3_complete(const char *sql)
     int sqlite3_enable_load_extension(sqlite3 *db, int onoff)
     int sqlite3_load_extension(sqlite3 *db, const char *file, const char *proc, char **errmsg)
+    # fastpool.ReplicaPool: a VFS an extension registers (its own auto-extension cancelled).
+    ctypedef struct sqlite3_vfs
+    sqlite3_vfs *sqlite3_vfs_find(const char *zVfsName)
+    void sqlite3_reset_auto_extension()
     ctypedef struct sqlite3_backup
     sqlite3_backup *sqlite3_backup_init(sqlite3 *dest, const char *destName, sqlite3 *source,
                                         const char *sourceName)

@@ -11,6 +11,12 @@ cdef class Checkpointer:
     cdef fp_atomic_u64 restarts
     cdef fp_atomic_u64 errors
     cdef int autocheckpoint
+    # Litestream cooperation (_wal_litestream.pxi); the ints are used holding the writer slot.
+    cdef fp_atomic_u32 litestream       # 1: Litestream replicates this file and checkpoints it
+    cdef fp_atomic_u64 litestream_waits     # times the writers waited for its checkpoint
+    cdef fp_atomic_u64 litestream_timeouts  # ... and it did not rewind the log in time
+    cdef int litestream_pages       # log size (frames) at which the writers wait for it
+    cdef int litestream_next        # the next such size (grows after a wait timed out)
     cdef object thread
 
     cdef void loop(self) noexcept nogil

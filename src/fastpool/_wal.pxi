@@ -25,6 +25,9 @@ cdef class Checkpointer:
         fp_counter_init(&self.runs)
         fp_counter_init(&self.errors)
         fp_counter_init(&self.restarts)
+        fp_flag_store(&self.litestream, 0)
+        fp_counter_init(&self.litestream_waits)
+        fp_counter_init(&self.litestream_timeouts)
 
     def __init__(self, Connection conn, int autocheckpoint):
         self.conn = conn
@@ -50,6 +53,10 @@ cdef class Checkpointer:
                 # Whoever rewound it, a reader that made RESTARTs back off is gone.
                 fp_flag_store(&self.restart_at, <uint32_t>self.autocheckpoint)
             if not bits & WAL_FULL:
+                continue
+            if fp_flag_load(&self.litestream):
+                # Litestream checkpoints this file itself; a PASSIVE run here would hold the
+                # checkpoint lock its own needs, which then fails (it does not wait for it).
                 continue
             if fp_flag_load(&self.restart_wanted):
                 # The pool runs a RESTART between the next two writers; it does the whole
@@ -142,7 +149,10 @@ cdef class Checkpointer:
     def stats(self):
         return {"checkpoints": fp_counter_get(&self.runs),
                 "wal_restarts": fp_counter_get(&self.restarts),
-                "checkpoint_errors": fp_counter_get(&self.errors)}
+                "checkpoint_errors": fp_counter_get(&self.errors),
+                "litestream": bool(fp_flag_load(&self.litestream)),
+                "litestream_waits": fp_counter_get(&self.litestream_waits),
+                "litestream_wait_timeouts": fp_counter_get(&self.litestream_timeouts)}
 
 
 cdef bint in_wal_mode(Connection writer) except -1:
@@ -178,7 +188,12 @@ cdef void restart_wal(Checkpointer ck, Connection conn) noexcept:
     cdef sqlite3 *db = conn.db
     cdef Hooks *hooks = &conn.hooks
     cdef int rc, log = -1, done = -1
-    if ck is None or db == NULL or fp_flag_exchange(&ck.restart_wanted, 0) == 0:
+    if ck is None or db == NULL:
+        return
+    if fp_flag_load(&ck.litestream):
+        litestream_turn(ck, conn)
+        return
+    if fp_flag_exchange(&ck.restart_wanted, 0) == 0:
         return
     sqlite3_busy_handler(db, NULL, NULL)
     rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_RESTART, &log, &done)
@@ -189,4 +204,7 @@ cdef void restart_wal(Checkpointer ck, Connection conn) noexcept:
             rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_RESTART, &log, &done)
         conn.in_call = False
     sqlite3_busy_handler(db, on_busy, hooks)
+    if rc & 0xFF == SQLITE_BUSY and log >= 0 and detect_litestream(ck, conn):
+        litestream_turn(ck, conn)   # a reader that never leaves: Litestream's
+        return
     ck.restarted(rc, log)

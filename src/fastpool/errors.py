@@ -21,6 +21,7 @@ __all__ = [
     "DataError",
     "InternalError",
     "NotSupportedError",
+    "ReplicaReadOnlyError",
     "PoolError",
     "PoolTimeout",
     "PoolClosed",
@@ -96,6 +97,10 @@ class InternalError(DatabaseError):
 
 class NotSupportedError(DatabaseError):
     """The operation is not supported by this SQLite build or by the pool."""
+
+
+class ReplicaReadOnlyError(NotSupportedError):
+    """A write on a ``ReplicaPool``: a Litestream replica is read-only; write on the primary."""
 
 
 class PoolError(Error):

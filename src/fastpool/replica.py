@@ -1,0 +1,495 @@
+"""``fastpool.ReplicaPool`` and ``AsyncReplicaPool``: read-only pools on a Litestream replica.
+
+Their connections open the replica through the Litestream VFS (the ``litestream-vfs`` package,
+``pip install 'fastpool[litestream]'``), which reads the database straight from the replica's
+storage (``file://``, ``s3://``, ...) and polls it for what the primary's ``litestream
+replicate`` uploaded since. See docs/scale-out.md for the deployment and the VFS's limits: it
+reads the replica URL from ``LITESTREAM_REPLICA_URL`` as the process started, so one process
+reads one replica.
+
+``litestream_position(path)`` is the primary's side: the transaction ID of the latest change
+Litestream recorded for a database, to hand to a replica's ``reader(at_least=...)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import queue
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import Any, NamedTuple, NoReturn, TypeVar
+
+from fastpool._core import Connection, Row, load_vfs_extension
+from fastpool.errors import (
+    OperationalError,
+    PoolClosed,
+    PoolTimeout,
+    ReplicaReadOnlyError,
+)
+
+__all__ = ["AsyncReplicaPool", "ReplicaPool", "litestream_position"]
+
+VFS_NAME = "litestream"
+URL_VARIABLE = "LITESTREAM_REPLICA_URL"
+SQLITE_READONLY = 8
+T = TypeVar("T")
+
+WRITE_HINT = (
+    "a ReplicaPool is read-only: a Litestream replica is written only by the primary's "
+    "`litestream replicate`. Write on the primary (its fastpool.Pool); this replica sees the "
+    "change once Litestream uploaded it and the VFS polled it (see ReplicaPool.lag() and "
+    "reader(at_least=litestream_position(...)))"
+)
+
+
+def _startup_environment() -> dict[str, str] | None:
+    """The environment this process started with (Linux: /proc/self/environ), else None."""
+    try:
+        raw = Path("/proc/self/environ").read_bytes()
+    except OSError:
+        return None
+    pairs = (item.split(b"=", 1) for item in raw.split(b"\0") if b"=" in item)
+    return {os.fsdecode(k): os.fsdecode(v) for k, v in pairs}
+
+
+def _load_vfs(replica_url: str) -> None:
+    """Load the Litestream VFS once per process, for the replica at replica_url."""
+    if not isinstance(replica_url, str) or "://" not in replica_url:
+        raise ValueError(
+            f"replica_url must be a Litestream replica URL such as 'file:///backups/db' or "
+            f"'s3://bucket/db', not {replica_url!r}"
+        )
+    # The VFS (Go) reads LITESTREAM_REPLICA_URL from the environment the process started
+    # with: a value set later, in os.environ, is not seen.
+    started = _startup_environment()
+    seen = (started if started is not None else os.environ).get(URL_VARIABLE)
+    if seen != replica_url:
+        raise OperationalError(
+            f"the Litestream VFS reads its replica from {URL_VARIABLE} as this process "
+            f"started, which is {seen!r}, not {replica_url!r}; a process reads one replica. "
+            f"Start the process with {URL_VARIABLE}={replica_url} in its environment (for "
+            f"example in the service's unit file or `env {URL_VARIABLE}=... python app.py`)"
+        )
+    try:
+        import litestream_vfs  # type: ignore[import-untyped, unused-ignore]
+    except ImportError:
+        raise OperationalError(
+            "fastpool.ReplicaPool needs the Litestream VFS: pip install 'fastpool[litestream]'"
+        ) from None
+    load_vfs_extension(litestream_vfs.loadable_path(), VFS_NAME)
+
+
+def _txid(value: object) -> int:
+    """A TXID as Litestream writes it (16 hex digits) or an int, as an int."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return int(value, 16)
+    raise TypeError(f"a position is an int or Litestream's hex TXID string, not {value!r}")
+
+
+def litestream_position(
+    path: str | os.PathLike[str], newer_than: int | None = None, timeout: float = 30.0
+) -> int | None:
+    """The primary's position: the highest transaction ID Litestream recorded for a database.
+
+    Read from Litestream's local LTX files (``.<name>-litestream/ltx/0`` beside the
+    database); None before its first sync. With ``newer_than``, waits (at most ``timeout``
+    seconds, then PoolTimeout) for a position past it: Litestream records a change at its
+    next sync (``monitor-interval``, 1 s by default). Read-your-writes across hosts::
+
+        before = litestream_position(db)
+        pool.execute(...)                                   # commit on the primary
+        position = litestream_position(db, newer_than=before)
+        # on a replica host: with replica.reader(at_least=position) as r: ...
+
+    That position holds the write unless a sync was already reading the log as it
+    committed (then it holds what came before, and the write is in the next one): see
+    docs/scale-out.md.
+    """
+    db = Path(os.fspath(path))
+    level0 = db.parent / f".{db.name}-litestream" / "ltx" / "0"
+    deadline = time.monotonic() + timeout
+    while True:
+        best = _highest_txid(level0)
+        if newer_than is None or (best is not None and best > newer_than):
+            return best
+        if time.monotonic() > deadline:
+            raise PoolTimeout(
+                f"Litestream recorded no position past {newer_than:016x} for {db} within "
+                f"{timeout} s: is `litestream replicate` running on it?"
+            )
+        time.sleep(0.02)
+
+
+def _highest_txid(level0: Path) -> int | None:
+    best: int | None = None
+    try:
+        names = os.listdir(level0)
+    except FileNotFoundError:
+        return None
+    for name in names:
+        stem, _, ext = name.partition(".")
+        if ext != "ltx" or "-" not in stem:
+            continue
+        try:
+            high = int(stem.rsplit("-", 1)[1], 16)
+        except ValueError:
+            continue
+        best = high if best is None else max(best, high)
+    return best
+
+
+class ReplicaReader:
+    """One replica connection, lent by ``ReplicaPool.reader()``; reads only."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def fetchone(self, sql: str, params: Any = ()) -> Any:
+        """The first row of ``sql`` (or None)."""
+        return _read(self._conn.fetchone, sql, params)
+
+    def fetchall(self, sql: str, params: Any = ()) -> list[Any]:
+        """Every row of ``sql``."""
+        return _read(self._conn.fetchall, sql, params)
+
+    def position(self) -> int:
+        """The replica position this connection reads at (Litestream's TXID)."""
+        return _txid(self._conn.fetchone("PRAGMA litestream_txid")[0])
+
+    def execute(self, sql: str, params: Any = ()) -> NoReturn:
+        """Refused: a replica is read-only (ReplicaReadOnlyError)."""
+        raise ReplicaReadOnlyError(WRITE_HINT)
+
+
+def _read(method: Callable[[str, Any], T], sql: str, params: Any) -> T:
+    try:
+        return method(sql, params)
+    except OperationalError as exc:
+        code = exc.sqlite_errorcode
+        if code is not None and code & 0xFF == SQLITE_READONLY:
+            raise ReplicaReadOnlyError(f"{exc}: {WRITE_HINT}") from None
+        raise
+
+
+class _Options(NamedTuple):
+    replica_url: str
+    readers: int
+    acquisition_timeout: float | None
+    statement_cache_size: int
+    row_factory: type[Row] | None
+
+
+class _ReplicaFacade:
+    """The constructor both replica pools share (internal)."""
+
+    def __init__(
+        self,
+        replica_url: str,
+        readers: int = 4,
+        *,
+        acquisition_timeout: float | None = 30.0,
+        statement_cache_size: int = 128,
+        row_factory: type[Row] | None = None,
+    ) -> None:
+        """Open the pool: loads the VFS and opens one connection, so a bad URL fails here.
+
+        Args:
+            replica_url: the replica's URL (``file://``, ``s3://``, ...): the process's
+                ``LITESTREAM_REPLICA_URL`` as it started.
+            readers: connections at most, each opened on first use.
+            acquisition_timeout: seconds to wait for a free one before ``PoolTimeout``
+                (None waits forever).
+            statement_cache_size: prepared statements kept per connection.
+            row_factory: None for tuples, or ``fastpool.Row``.
+        """
+        if type(readers) is not int or readers < 1:
+            raise ValueError(f"readers must be an int >= 1, not {readers!r}")
+        if acquisition_timeout is not None and not acquisition_timeout >= 0:
+            raise ValueError(
+                f"acquisition_timeout must be >= 0 or None, not {acquisition_timeout!r}"
+            )
+        self.replica_url = replica_url
+        self._open(
+            _Options(replica_url, readers, acquisition_timeout, statement_cache_size, row_factory)
+        )
+
+    def _open(self, o: _Options) -> None:
+        raise NotImplementedError
+
+
+class ReplicaPool(_ReplicaFacade):
+    """A read-only pool on a Litestream replica, through the Litestream VFS.
+
+    ``ReplicaPool(replica_url, readers=4)``: up to ``readers`` connections, opened on first
+    use, each reading the replica at ``replica_url`` (which must be this process's
+    ``LITESTREAM_REPLICA_URL``, set before it started). Reads as ``Pool``'s (``fetchone``,
+    ``fetchall``, ``reader()``); every write raises ``ReplicaReadOnlyError``.
+    """
+
+    def _open(self, o: _Options) -> None:
+        _load_vfs(o.replica_url)
+        self._readers = o.readers
+        self._timeout = o.acquisition_timeout
+        self._cache_size = o.statement_cache_size
+        self._row_factory = o.row_factory
+        self._idle: queue.LifoQueue[Connection] = queue.LifoQueue()
+        self._slots = threading.BoundedSemaphore(o.readers)
+        self._lock = threading.Lock()
+        self._opened = 0
+        self._checkouts = 0
+        self._timeouts = 0
+        self._closed = False
+        self._idle.put(self._connect())  # fails here on an unreadable replica
+
+    def _connect(self) -> Connection:
+        conn = Connection(
+            f"file:litestream-replica?vfs={VFS_NAME}&mode=ro",
+            readonly=True,
+            statement_cache_size=self._cache_size,
+            row_factory=self._row_factory,
+        )
+        with self._lock:
+            self._opened += 1
+        return conn
+
+    def _checkout(self) -> Connection:
+        if self._closed:
+            raise PoolClosed("the ReplicaPool is closed")
+        if not self._slots.acquire(timeout=self._timeout):
+            with self._lock:
+                self._timeouts += 1
+            raise PoolTimeout(
+                f"no replica connection became free within {self._timeout} s "
+                f"(all {self._readers} are in use; raise readers=)"
+            )
+        try:
+            conn = self._idle.get_nowait()
+        except queue.Empty:
+            try:
+                conn = self._connect()
+            except BaseException:
+                self._slots.release()
+                raise
+        with self._lock:
+            self._checkouts += 1
+        return conn
+
+    def _checkin(self, conn: Connection) -> None:
+        if self._closed or conn.fatal:
+            conn.close()
+            with self._lock:
+                self._opened -= 1
+        else:
+            self._idle.put(conn)
+        self._slots.release()
+
+    @contextmanager
+    def reader(
+        self, at_least: int | str | None = None, timeout: float = 30.0
+    ) -> Iterator[ReplicaReader]:
+        """Lend one connection; with ``at_least``, once it reads at that position or later.
+
+        ``at_least`` is a position (``litestream_position()`` on the primary, or a replica
+        ``position()``): read-your-writes across hosts. Waits at most ``timeout`` seconds for
+        the replica to get there (PoolTimeout after).
+        """
+        conn = self._checkout()
+        try:
+            lent = ReplicaReader(conn)
+            if at_least is not None:
+                _wait_position(lent, _txid(at_least), timeout)
+            yield lent
+        finally:
+            self._checkin(conn)
+
+    def fetchone(self, sql: str, params: Any = ()) -> Any:
+        """The first row of ``sql`` (or None), on a free replica connection."""
+        with self.reader() as r:
+            return r.fetchone(sql, params)
+
+    def fetchall(self, sql: str, params: Any = ()) -> list[Any]:
+        """Every row of ``sql``, on a free replica connection."""
+        with self.reader() as r:
+            return r.fetchall(sql, params)
+
+    def position(self) -> int:
+        """The position (Litestream's TXID) a free connection of this pool reads at."""
+        with self.reader() as r:
+            return r.position()
+
+    def wait_for(self, position: int | str, timeout: float = 30.0) -> int:
+        """Wait until a connection of the pool reads at ``position`` or later; its position.
+
+        For reads at that position use ``reader(at_least=position)``: each connection polls
+        the replica on its own.
+        """
+        with self.reader(at_least=position, timeout=timeout) as r:
+            return r.position()
+
+    def lag(self) -> float | None:
+        """Seconds since the VFS last polled the replica successfully (None: not yet).
+
+        The VFS polls once a second; the replica itself trails the primary by Litestream's
+        sync interval (1 s by default) plus the upload: docs/scale-out.md.
+        """
+        with self.reader() as r:
+            value = int(r._conn.fetchone("PRAGMA litestream_lag")[0])
+        return None if value < 0 else float(value)
+
+    def stats(self) -> dict[str, Any]:
+        """Counters and gauges: connections, checkouts, timeouts, position, lag."""
+        with self._lock:
+            out: dict[str, Any] = {
+                "readers": self._readers,
+                "open_connections": self._opened,
+                "idle": self._idle.qsize(),
+                "checkouts": self._checkouts,
+                "timeouts": self._timeouts,
+                "closed": self._closed,
+            }
+        if not self._closed:
+            out["position"] = self.position()
+            out["lag"] = self.lag()
+        return out
+
+    def execute(self, sql: str, params: Any = ()) -> NoReturn:
+        """Refused: a replica is read-only (ReplicaReadOnlyError)."""
+        raise ReplicaReadOnlyError(WRITE_HINT)
+
+    def executemany(self, sql: str, seq_of_params: Any) -> NoReturn:
+        """Refused: a replica is read-only (ReplicaReadOnlyError)."""
+        raise ReplicaReadOnlyError(WRITE_HINT)
+
+    def writer(self) -> NoReturn:
+        """Refused: a replica is read-only (ReplicaReadOnlyError)."""
+        raise ReplicaReadOnlyError(WRITE_HINT)
+
+    def transaction(self) -> NoReturn:
+        """Refused: a replica is read-only (ReplicaReadOnlyError)."""
+        raise ReplicaReadOnlyError(WRITE_HINT)
+
+    def close(self) -> None:
+        """Close the idle connections; lent ones close as they come back."""
+        self._closed = True
+        while True:
+            try:
+                conn = self._idle.get_nowait()
+            except queue.Empty:
+                break
+            conn.close()
+            with self._lock:
+                self._opened -= 1
+
+    @property
+    def closed(self) -> bool:
+        """Whether close() was called."""
+        return self._closed
+
+    def __enter__(self) -> ReplicaPool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"<fastpool.ReplicaPool {self.replica_url!r} readers={self._readers} {state}>"
+
+
+def _wait_position(reader: ReplicaReader, position: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while (now := reader.position()) < position:
+        if time.monotonic() > deadline:
+            raise PoolTimeout(
+                f"the replica did not reach position {position:016x} within {timeout} s "
+                f"(it reads at {now:016x}): is `litestream replicate` running on the primary?"
+            )
+        time.sleep(0.02)
+
+
+class AsyncReplicaPool(_ReplicaFacade):
+    """``ReplicaPool`` for asyncio: the same reads, awaited (run on worker threads)."""
+
+    def _open(self, o: _Options) -> None:
+        self._pool = ReplicaPool(
+            o.replica_url,
+            o.readers,
+            acquisition_timeout=o.acquisition_timeout,
+            statement_cache_size=o.statement_cache_size,
+            row_factory=o.row_factory,
+        )
+
+    async def fetchone(self, sql: str, params: Any = ()) -> Any:
+        """The first row of ``sql`` (or None)."""
+        return await asyncio.to_thread(self._pool.fetchone, sql, params)
+
+    async def fetchall(self, sql: str, params: Any = ()) -> list[Any]:
+        """Every row of ``sql``."""
+        return await asyncio.to_thread(self._pool.fetchall, sql, params)
+
+    @asynccontextmanager
+    async def reader(self, at_least: int | str | None = None, timeout: float = 30.0) -> Any:
+        """Lend one connection (see ``ReplicaPool.reader``); its calls block, so run them
+        with ``asyncio.to_thread`` when they are long."""
+        manager = self._pool.reader(at_least, timeout)
+        lent = await asyncio.to_thread(manager.__enter__)
+        try:
+            yield lent
+        finally:
+            await asyncio.to_thread(manager.__exit__, *sys.exc_info())
+
+    async def position(self) -> int:
+        """See ``ReplicaPool.position``."""
+        return await asyncio.to_thread(self._pool.position)
+
+    async def wait_for(self, position: int | str, timeout: float = 30.0) -> int:
+        """See ``ReplicaPool.wait_for``."""
+        return await asyncio.to_thread(self._pool.wait_for, position, timeout)
+
+    async def lag(self) -> float | None:
+        """See ``ReplicaPool.lag``."""
+        return await asyncio.to_thread(self._pool.lag)
+
+    async def stats(self) -> dict[str, Any]:
+        """See ``ReplicaPool.stats``."""
+        return await asyncio.to_thread(self._pool.stats)
+
+    async def execute(self, sql: str, params: Any = ()) -> NoReturn:
+        """Refused: a replica is read-only (ReplicaReadOnlyError)."""
+        raise ReplicaReadOnlyError(WRITE_HINT)
+
+    async def executemany(self, sql: str, seq_of_params: Any) -> NoReturn:
+        """Refused: a replica is read-only (ReplicaReadOnlyError)."""
+        raise ReplicaReadOnlyError(WRITE_HINT)
+
+    def writer(self) -> NoReturn:
+        """Refused: a replica is read-only (ReplicaReadOnlyError)."""
+        raise ReplicaReadOnlyError(WRITE_HINT)
+
+    def transaction(self) -> NoReturn:
+        """Refused: a replica is read-only (ReplicaReadOnlyError)."""
+        raise ReplicaReadOnlyError(WRITE_HINT)
+
+    async def close(self) -> None:
+        """Close the pool (see ``ReplicaPool.close``)."""
+        await asyncio.to_thread(self._pool.close)
+
+    @property
+    def closed(self) -> bool:
+        """Whether close() was called."""
+        return self._pool.closed
+
+    async def __aenter__(self) -> AsyncReplicaPool:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
