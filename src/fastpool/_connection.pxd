@@ -52,6 +52,8 @@ cdef class Connection:
     cdef int enter(self) except -1
     cdef void leave(self) noexcept
     cdef int step(self, Statement st) noexcept
+    cdef int run_control(self, str sql) except -1
+    cdef int end_transaction(self, bint commit) except -1
     cdef int raise_error(self, int rc) except -1
     cdef Statement statement_for(self, str sql)
     cdef int implicit_begin(self, Statement st) except -1

@@ -129,6 +129,27 @@ cdef class Connection:
         disarm(&self.hooks)
         return rc
 
+    cdef int run_control(self, str sql) except -1:
+        # A parameterless transaction-control statement from lend_control, inside a call.
+        cdef Statement st = self.cache.lend_control(self, sql)
+        cdef int rc = self.step(st)
+        if rc != SQLITE_DONE and rc != SQLITE_ROW:
+            try:
+                self.raise_error(rc)
+            finally:
+                sqlite3_reset(st.handle)    # repeats the step's error, raised just above
+        sqlite3_reset(st.handle)            # after SQLITE_DONE: returns SQLITE_OK
+        return 0
+
+    cdef int end_transaction(self, bint commit) except -1:
+        # COMMIT or ROLLBACK, as a call of its own (a lease's or a group's end).
+        self.enter()
+        try:
+            self.run_control("COMMIT" if commit else "ROLLBACK")
+        finally:
+            self.leave()
+        return 0
+
     cdef int raise_error(self, int rc) except -1:
         message = sqlite3_errmsg(self.db).decode("utf-8", "replace") if self.db != NULL else ""
         if (rc & 0xFF) in FATAL_PRIMARY_CODES:

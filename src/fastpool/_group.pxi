@@ -202,7 +202,7 @@ cdef int run_together(WriterGate gate, Connection conn, list jobs) except -1:
             continue
         started = time.monotonic_ns()
         try:
-            conn.executescript("COMMIT")
+            conn.end_transaction(True)
             gate.commit_ns = time.monotonic_ns() - started
         except Exception as exc:
             conn.reset()

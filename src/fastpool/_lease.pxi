@@ -155,7 +155,7 @@ cdef class Lease:
                 return False
             try:
                 if not sqlite3_get_autocommit(conn.db):     # in a transaction
-                    conn.executescript("COMMIT" if exc_type is None else "ROLLBACK")
+                    conn.end_transaction(exc_type is None)
             finally:
                 self.pool.end_lease(self)    # a failed COMMIT is rolled back there
         else:

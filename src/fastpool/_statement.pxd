@@ -26,6 +26,7 @@ cdef class Statement:
 
 cdef class StatementCache:
     cdef dict entries               # sql -> Statement (idle or in use)
+    cdef dict control               # sql -> BEGIN IMMEDIATE/COMMIT/ROLLBACK (lend_control)
     cdef Statement head             # most recently used idle statement
     cdef Statement tail             # least recently used idle statement
     cdef Py_ssize_t capacity
@@ -40,3 +41,4 @@ cdef class StatementCache:
     cdef Statement lend(self, Connection conn, str sql)
     cdef void recycle(self, Statement st) noexcept
     cdef void forget(self) noexcept
+    cdef Statement lend_control(self, Connection conn, str sql)

@@ -42,6 +42,7 @@ cdef class StatementCache:
 
     def __cinit__(self, Py_ssize_t capacity):
         self.entries = {}
+        self.control = {}
         self.capacity = capacity
 
     cdef void link_front(self, Statement st) noexcept:
@@ -80,6 +81,9 @@ cdef class StatementCache:
             (<Statement>st).prev = None
             (<Statement>st).next = None
         self.entries.clear()
+        for st in self.control.values():
+            (<Statement>st).finalize()
+        self.control.clear()
         self.head = None
         self.tail = None
 
@@ -129,8 +133,23 @@ cdef class StatementCache:
         for st in self.entries.values():
             (<Statement>st).handle = NULL
         self.entries.clear()
+        for st in self.control.values():
+            (<Statement>st).handle = NULL
+        self.control.clear()
         self.head = None
         self.tail = None
+
+    cdef Statement lend_control(self, Connection conn, str sql):
+        # A transaction-control statement (BEGIN IMMEDIATE, COMMIT, ROLLBACK), prepared once
+        # per connection: a prepare per transaction cost as much as the INSERT it wrapped. Kept
+        # apart from the LRU and its counters, so users' statements are never evicted for these.
+        # A connection runs one call at a time, so the one copy is never lent twice at once;
+        # the caller resets it (sqlite3_reset) when done.
+        cdef Statement st = self.control.get(sql)
+        if st is None:
+            st = prepare_statement(conn, sql, True)
+            self.control[sql] = st
+        return st
 
     def stats(self):
         return {

@@ -375,12 +375,7 @@ cdef int begin_write(Connection conn) except -1:
     # The one place a write transaction begins, inside a call (conn.enter()). BEGIN IMMEDIATE
     # takes SQLite's write lock now, so the transaction never fails later with "database is
     # locked" when a deferred transaction would have to upgrade its lock.
-    cdef int rc
-    arm(&conn.hooks)
-    rc = sqlite3_exec(conn.db, b"BEGIN IMMEDIATE", NULL, NULL, NULL)
-    disarm(&conn.hooks)
-    if rc != SQLITE_OK:
-        conn.raise_error(rc)
+    conn.run_control("BEGIN IMMEDIATE")
     return 0
 
 
