@@ -15,9 +15,12 @@ cdef class Cursor:
 
     def __dealloc__(self):
         # While a call runs (maybe a step in another thread, GIL dropped) the handle must not
-        # be touched: the statement then stays in conn.active until reset() or close().
-        if self.stmt is not None and self.conn is not None and not self.conn.in_call:
+        # be touched: the statement then stays in conn.active until reset() or close(). The
+        # collector may run this on any thread, so it claims the connection like a call.
+        cdef Connection conn = self.conn
+        if self.stmt is not None and conn is not None and not fp_flag_exchange(&conn.in_call, 1):
             self.finish()
+            fp_flag_store(&conn.in_call, 0)
 
     cdef int check(self) except -1:
         if self.epoch != self.conn.epoch or self.conn.db == NULL:

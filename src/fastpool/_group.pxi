@@ -133,8 +133,8 @@ cdef int lead(PoolCore pool, WriteJob own, int64_t timeout_ns) except -1:
                 pool.gate.last_group = len(jobs)
                 run_together(pool.gate, conn, jobs)
                 if len(jobs) > 1:
-                    pool.n_group_commits += 1
-                    pool.n_grouped += len(jobs)
+                    fp_counter_add(&pool.n_group_commits, 1)
+                    fp_counter_add(&pool.n_grouped, len(jobs))
         finally:
             if conn is not None:     # (gate.connection gave the slot back if it failed)
                 pool.end_lease(pool.lease(WRITER, 0, conn))
