@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import sysconfig
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -12,6 +14,20 @@ import fastpool
 
 # SQLAlchemy's compliance suite has its own conftest and config (scripts/run-sqlalchemy-suite.py).
 collect_ignore = ["sqlalchemy_suite"]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # On a free-threaded interpreter the run fails if the GIL was on by its end: fastpool (or
+    # a test dependency, when PYTHON_GIL is not 0) turned it back on, and the suite did not
+    # test what it claims to (docs/free-threading.md).
+    if sysconfig.get_config_var("Py_GIL_DISABLED") and sys._is_gil_enabled():
+        print(
+            "\nthe GIL is enabled on this free-threaded interpreter: an extension module "
+            "turned it on (run with PYTHON_GIL=0 to keep test dependencies from doing so)",
+            file=sys.stderr,
+        )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
 
 # A recursive CTE whose first row calls started(), a function EndlessQuery registers to learn
 # that the query is running; then SQLite counts far beyond anything a test waits for, without

@@ -137,12 +137,13 @@ def test_one_lease_used_by_two_threads_at_once_runs_one_call_at_a_time(make_pool
     pool.execute("CREATE TABLE t(v INTEGER)")
     pool.executemany("INSERT INTO t VALUES (?)", [(i,) for i in range(200)])
     refused = [0, 0]
+    expected = [(v,) for v in range(200)]
     with pool.reader() as lease:
 
         def use(i):
             for _ in range(300):
                 try:
-                    assert lease.fetchall("SELECT v FROM t ORDER BY v") == [(v,) for v in range(200)]
+                    assert lease.fetchall("SELECT v FROM t ORDER BY v") == expected
                 except errors.InterfaceError as exc:
                     assert "already running a call" in str(exc)
                     refused[i] += 1
@@ -234,7 +235,9 @@ def test_one_async_pool_moves_from_loop_to_loop(tmp_path):
         await apool_box[0].execute("CREATE TABLE t(v INTEGER)")
 
     async def more(i):
-        await asyncio.gather(*(apool_box[0].execute("INSERT INTO t VALUES (?)", (i,)) for _ in range(20)))
+        await asyncio.gather(
+            *(apool_box[0].execute("INSERT INTO t VALUES (?)", (i,)) for _ in range(20))
+        )
 
     async def last():
         row = await apool_box[0].fetchone("SELECT count(*) FROM t")
@@ -288,7 +291,9 @@ def test_transfers_in_writers_and_audits_in_readers_stay_consistent(make_pool):
                     continue
                 w.execute("UPDATE account SET balance = balance - ? WHERE id = ?", (amount, src))
                 w.execute("UPDATE account SET balance = balance + ? WHERE id = ?", (amount, dst))
-                w.execute("INSERT INTO ledger(src, dst, amount) VALUES (?, ?, ?)", (src, dst, amount))
+                w.execute(
+                    "INSERT INTO ledger(src, dst, amount) VALUES (?, ?, ?)", (src, dst, amount)
+                )
                 w.execute("UPDATE counter SET n = n + 1")
             transfers[i] += 1
 

@@ -21,6 +21,7 @@ cdef enum:
 
 # Jobs whose caller gave up after the queue itself failed (a futex or mutex error: never seen)
 # while the job may still be queued: kept alive here, since a leader may still take them.
+# Only ever one add() or discard() at a time: the set's own lock makes each atomic.
 cdef set ORPHANED_JOBS = set()
 
 

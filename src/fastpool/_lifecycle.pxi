@@ -92,6 +92,7 @@ if hasattr(os, "register_at_fork"):
 # Descriptors that took SQLite's WAL write lock from outside SQLite to retire a parent's
 # writer in a forked child (csrc/fp_fencelock.h): never closed, because closing one would
 # drop every POSIX lock this process holds on the -shm file, live connections' included.
+# Appended to only (one list operation: atomic by the list's own lock).
 cdef list FENCE_FDS = []
 
 
