@@ -88,7 +88,7 @@ cdef class Cursor:
     cdef object next_row(self):
         # Returns the pending row and steps to the next one, or None once exhausted.
         cdef Connection conn = self.conn
-        cdef Statement st = self.stmt
+        cdef Statement st
         cdef int rc
         if self.buffer is not None:
             if self.buffer_pos >= len(self.buffer):
@@ -96,9 +96,15 @@ cdef class Cursor:
             self.buffer_pos += 1
             return self.buffer[self.buffer_pos - 1]
         self.check()
-        if st is None:
+        if self.stmt is None:
             return None
         conn.enter()
+        # Read under the connection's claim: a finish() that ran meanwhile (another thread's
+        # close of this cursor) has taken the statement, and then there is nothing to step.
+        st = self.stmt
+        if st is None:
+            conn.leave()
+            return None
         try:
             row = conn.make_row(st)
             rc = conn.step(st)
