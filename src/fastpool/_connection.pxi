@@ -390,8 +390,13 @@ cdef class Connection:
         cdef bint had_transaction
         if self.db == NULL:
             raise InterfaceError("the connection is closed")
-        if self.in_call:
+        # Claimed like a call while the statements go back to the cache; the ROLLBACK below
+        # is a call of its own (a thread that claims it in between makes that call fail).
+        if fp_flag_exchange(&self.in_call, 1):
             raise InterfaceError("cannot reset a connection while a call is running on it")
+        if self.db == NULL:
+            fp_flag_store(&self.in_call, 0)
+            raise InterfaceError("the connection is closed")
         if self.active:
             for st in self.active:
                 self.cache.recycle(<Statement>st)
@@ -400,6 +405,7 @@ cdef class Connection:
         self.guard_tx = False
         self.tx_lost = False
         had_transaction = not sqlite3_get_autocommit(self.db)
+        fp_flag_store(&self.in_call, 0)
         if had_transaction:
             self.executescript("ROLLBACK")
         return had_transaction

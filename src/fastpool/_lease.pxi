@@ -88,7 +88,9 @@ cdef class Lease:
 
     def close(self):
         """Give the connection back to the pool; uncommitted writes are rolled back. Idempotent."""
-        cdef Connection conn = self.conn
+        cdef Connection conn
+        with cython.critical_section(self):     # see _lease.pxd
+            conn = self.conn
         if conn is None:
             return
         if self.fork_generation != FORK_GENERATION:
@@ -131,7 +133,9 @@ cdef class Lease:
     @cython.binding(False)
     @cython.embedsignature.format('clinic')
     def __exit__(self, exc_type, exc, tb):
-        cdef Connection conn = self.conn
+        cdef Connection conn
+        with cython.critical_section(self):     # see _lease.pxd
+            conn = self.conn
         if conn is None:
             return False
         if self.fork_generation != FORK_GENERATION:
