@@ -27,6 +27,18 @@ GREENLET_UNUSABLE = (
 )
 
 
+def check_wal_bound(largest: int, bound: int, what: str) -> None:
+    """Fail unless the -wal file's high-water mark ``largest`` stayed under ``bound``; on a
+    free-threaded build, an excess is the known gap of docs/free-threading.md ("Not done
+    yet": the RESTART that rewinds the log loses to readers that really run beside it), so
+    the test is reported as an expected failure there, after every other check passed."""
+    if largest < bound:
+        return
+    if FREE_THREADED:
+        pytest.xfail(f"known on free-threaded builds (docs/free-threading.md): {what}")
+    raise AssertionError(what)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     # On a free-threaded interpreter the run fails if the GIL was on by its end: fastpool (or
     # a test dependency, when PYTHON_GIL is not 0) turned it back on, and the suite did not
