@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import sysconfig
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -12,6 +14,43 @@ import fastpool
 
 # SQLAlchemy's compliance suite has its own conftest and config (scripts/run-sqlalchemy-suite.py).
 collect_ignore = ["sqlalchemy_suite"]
+
+FREE_THREADED = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
+# SQLAlchemy's asyncio layer runs on greenlet. On free-threaded 3.13 the newest greenlet with a
+# wheel (3.2.2; later releases ship none for cp313t, and need a toolchain this CI lacks)
+# segfaults in sqlalchemy's greenlet_spawn, GIL on or off (measured on 3.13.5t). The tests
+# that need it skip there, and only there; the sync dialect and AsyncPool are tested.
+GREENLET_UNUSABLE = (
+    "greenlet (SQLAlchemy's asyncio layer) crashes on free-threaded CPython 3.13"
+    if FREE_THREADED and sys.version_info[:2] == (3, 13)
+    else ""
+)
+
+
+def check_wal_bound(largest: int, bound: int, what: str) -> None:
+    """Fail unless the -wal file's high-water mark ``largest`` stayed under ``bound``; on a
+    free-threaded build, an excess is the known gap of docs/free-threading.md ("Not done
+    yet": the RESTART that rewinds the log loses to readers that really run beside it), so
+    the test is reported as an expected failure there, after every other check passed."""
+    if largest < bound:
+        return
+    if FREE_THREADED:
+        pytest.xfail(f"known on free-threaded builds (docs/free-threading.md): {what}")
+    raise AssertionError(what)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # On a free-threaded interpreter the run fails if the GIL was on by its end: fastpool (or
+    # a test dependency, when PYTHON_GIL is not 0) turned it back on, and the suite did not
+    # test what it claims to (docs/free-threading.md).
+    if sysconfig.get_config_var("Py_GIL_DISABLED") and sys._is_gil_enabled():
+        print(
+            "\nthe GIL is enabled on this free-threaded interpreter: an extension module "
+            "turned it on (run with PYTHON_GIL=0 to keep test dependencies from doing so)",
+            file=sys.stderr,
+        )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
 
 # A recursive CTE whose first row calls started(), a function EndlessQuery registers to learn
 # that the query is running; then SQLite counts far beyond anything a test waits for, without

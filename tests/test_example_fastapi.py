@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import GREENLET_UNUSABLE
 from example_checks import check_answers, check_final_database, make_ops
 
 import fastpool
@@ -141,7 +142,16 @@ async def drive(url: str, concurrency: int = 16):
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("example", ["fastapi_app.py", "fastapi_sqlalchemy_app.py"])
+@pytest.mark.parametrize(
+    "example",
+    [
+        "fastapi_app.py",
+        pytest.param(
+            "fastapi_sqlalchemy_app.py",
+            marks=pytest.mark.skipif(bool(GREENLET_UNUSABLE), reason=GREENLET_UNUSABLE),
+        ),
+    ],
+)
 def test_fastapi_app_under_uvicorn(tmp_path, example):
     db = tmp_path / "inventory.db"
     server = Server(db, readers=4, example=example)

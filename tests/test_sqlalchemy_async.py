@@ -8,6 +8,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from conftest import GREENLET_UNUSABLE
+
+if GREENLET_UNUSABLE:
+    pytest.skip(GREENLET_UNUSABLE, allow_module_level=True)
+
 import sqlalchemy as sa
 from sqlalchemy import exc
 from sqlalchemy.ext.asyncio import (

@@ -1,5 +1,9 @@
 # The asyncio engine (_async.pxi).
 
+# Threads: an engine's fields belong to the thread running the event loop it is bound to
+# (bind(): one loop at a time per pool; a pool in use by one loop refuses another). Workers
+# touch only their Job (_async_jobs.pxd) and `jobs` (a queue.SimpleQueue); completions come
+# back through `cq` (csrc/fp_async: atomics), drained on the loop.
 cdef class AsyncEngine:
     cdef PoolCore pool
     cdef fp_cq *cq                   # completions to the event loop, one wake-up per batch

@@ -149,12 +149,12 @@ cdef class Job:
         # the worker starts it is forgotten. So the worker also checks `cancelled` first, and
         # the facade calls this again until the job is done.
         cdef Connection conn = self.conn
-        if self.done or conn is None or conn.db == NULL:
+        if self.done or conn is None:
             return
         if not self.cancelled:
-            self.cancelled = True
+            self.cancelled = 1
             self.engine.n_cancel += 1
-        sqlite3_interrupt(conn.db)
+        conn.interrupt()    # never on a handle being closed (see Connection.interrupt)
 
     cdef void fire(self):
         # On the loop: the worker is done with the connection.

@@ -3,6 +3,9 @@
 cdef class AsyncEngine
 
 
+# A waiter's fields are its loop thread's; the slot granted to it crosses from the returning
+# thread in `node` (csrc/fp_slots and csrc/fp_async: atomics, release/acquire), and `fire`
+# runs on the loop once the completion arrives.
 cdef class SlotWaiter:
     cdef fp_async_waiter node
     cdef AsyncEngine engine

@@ -32,8 +32,11 @@ cdef class Connection:
     cdef Hooks hooks
     cdef StatementCache cache
     cdef set active                 # statements held by open cursors
-    cdef bint in_call               # a call is running: another thread or a callback must not enter
-    cdef unsigned long call_thread  # fastpool.dbapi: the thread whose call set in_call
+    # Claimed with an atomic exchange (enter, close): the one claimant owns the handle, its
+    # statements, cache, `active`, hooks and flags below until it stores 0 (leave). Plain
+    # reads elsewhere are atomic loads (C _Atomic), for checks only.
+    cdef fp_atomic_u32 in_call      # a call is running: another thread or a callback must not enter
+    cdef fp_atomic_u64 call_thread  # fastpool.dbapi: the thread whose call set in_call, or 0
     cdef readonly bint fatal        # hit an error after which the connection must not be reused
     cdef unsigned int epoch         # bumped when the connection is closed or reset for reuse
     cdef object row_factory

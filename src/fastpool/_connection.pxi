@@ -99,28 +99,34 @@ cdef class Connection:
     # -- call protocol ---------------------------------------------------------------------
 
     cdef int enter(self) except -1:
-        if self.db == NULL:
-            raise InterfaceError("the connection is closed")
-        if sqlite3_get_autocommit(self.db):
-            # Between transactions and between calls: a turn taken inside a transaction
-            # would hold the writer (or pin the WAL) while this thread waits for the GIL,
-            # and a fork in the turn finds this connection idle.
+        if FP_GIL_TURNS and self.db != NULL and sqlite3_get_autocommit(self.db):
+            # Between transactions and before the claim: a turn taken inside a transaction
+            # would hold the writer (or pin the WAL) while this thread waits for the GIL, and
+            # a fork in the turn finds this connection idle. (No GIL, no turn: the flag's
+            # read stays out of free-threaded builds.)
             gil_turn()
-        if self.in_call:
+        # Claim the connection (an atomic exchange: of two threads, one wins, with or without
+        # a GIL), then check it; leave() gives the claim up.
+        if fp_flag_exchange(&self.in_call, 1):
+            if self.db == NULL:
+                raise InterfaceError("the connection is closed")
             raise InterfaceError(
                 "the connection is already running a call, in another thread or in a function "
                 "it is calling back; a connection serves one thread at a time, so check out "
                 "one connection per thread")
+        if self.db == NULL:
+            fp_flag_store(&self.in_call, 0)
+            raise InterfaceError("the connection is closed")
         if self.guard_tx:
             if self.tx_lost:
+                fp_flag_store(&self.in_call, 0)
                 raise tx_lost_error()
             if sqlite3_get_autocommit(self.db):
                 self.guard_tx = False    # the caller ended the transaction itself (COMMIT)
-        self.in_call = True
         return 0
 
     cdef void leave(self) noexcept:
-        self.in_call = False
+        fp_flag_store(&self.in_call, 0)
 
     cdef int step(self, Statement st) noexcept:
         cdef int rc
@@ -396,8 +402,11 @@ cdef class Connection:
 
         Safe to call from any thread; does nothing if no statement is running.
         """
-        if self.db != NULL:
-            sqlite3_interrupt(self.db)
+        # Under the connection's critical section, which close() takes to clear `db`: the
+        # handle cannot be closed between the check and the call (no-op with a GIL).
+        with cython.critical_section(self):
+            if self.db != NULL:
+                sqlite3_interrupt(self.db)
 
     cpdef bint reset(self):
         """Make the connection fit for its next user; return True if a transaction was open.
@@ -408,8 +417,13 @@ cdef class Connection:
         cdef bint had_transaction
         if self.db == NULL:
             raise InterfaceError("the connection is closed")
-        if self.in_call:
+        # Claimed like a call while the statements go back to the cache; the ROLLBACK below
+        # is a call of its own (a thread that claims it in between makes that call fail).
+        if fp_flag_exchange(&self.in_call, 1):
             raise InterfaceError("cannot reset a connection while a call is running on it")
+        if self.db == NULL:
+            fp_flag_store(&self.in_call, 0)
+            raise InterfaceError("the connection is closed")
         if self.active:
             for st in self.active:
                 self.cache.recycle(<Statement>st)
@@ -418,6 +432,7 @@ cdef class Connection:
         self.guard_tx = False
         self.tx_lost = False
         had_transaction = not sqlite3_get_autocommit(self.db)
+        fp_flag_store(&self.in_call, 0)
         if had_transaction:
             self.executescript("ROLLBACK")
         return had_transaction
@@ -463,21 +478,30 @@ cdef class Connection:
 
     cpdef close(self):
         """Finalize every statement and close the database handle. Idempotent."""
+        cdef sqlite3 *db
         if self.db == NULL:
             return
-        if self.in_call:
+        # Claimed like a call: no call can start while the handle goes, none runs now.
+        if fp_flag_exchange(&self.in_call, 1):
+            if self.db == NULL:
+                return      # closed meanwhile by another thread
             # Finalizing the statement a step is running (here, from a user function, or in
             # another thread while the GIL is dropped) would free memory SQLite is using.
             raise InterfaceError(
                 "cannot close the connection while a call is running on it; interrupt() it "
                 "and close it once the call has returned")
+        if self.db == NULL:
+            fp_flag_store(&self.in_call, 0)
+            return
         self.epoch += 1
         self.cache.finalize_all()
         for st in self.active:
             (<Statement>st).finalize()
         self.active.clear()
-        cdef sqlite3 *db = self.db
-        self.db = NULL
+        with cython.critical_section(self):     # see interrupt()
+            db = self.db
+            self.db = NULL
+        fp_flag_store(&self.in_call, 0)
         with nogil:
             # Closing the last connection checkpoints the WAL: I/O, so without the GIL.
             sqlite3_close_v2(db)

@@ -1,4 +1,4 @@
-# cython: freethreading_compatible = False
+# cython: freethreading_compatible = True
 """fastpool's Cython core: SQLite connections, cursors, rows, the statement cache and the pool.
 
 Everything that runs per query lives here, so a query costs one Python-level call.

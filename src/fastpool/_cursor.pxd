@@ -1,5 +1,7 @@
 # The cursor unit (_cursor.pxi).
 
+# A cursor is one thread's at a time, as PEP 249 says of cursors; its statement steps only
+# under the connection's call claim (Connection.in_call), and its finalizer claims it too.
 cdef class Cursor:
     cdef Connection conn
     cdef Statement stmt             # held while rows remain

@@ -15,9 +15,12 @@ cdef class Cursor:
 
     def __dealloc__(self):
         # While a call runs (maybe a step in another thread, GIL dropped) the handle must not
-        # be touched: the statement then stays in conn.active until reset() or close().
-        if self.stmt is not None and self.conn is not None and not self.conn.in_call:
+        # be touched: the statement then stays in conn.active until reset() or close(). The
+        # collector may run this on any thread, so it claims the connection like a call.
+        cdef Connection conn = self.conn
+        if self.stmt is not None and conn is not None and not fp_flag_exchange(&conn.in_call, 1):
             self.finish()
+            fp_flag_store(&conn.in_call, 0)
 
     cdef int check(self) except -1:
         if self.epoch != self.conn.epoch or self.conn.db == NULL:
@@ -85,7 +88,7 @@ cdef class Cursor:
     cdef object next_row(self):
         # Returns the pending row and steps to the next one, or None once exhausted.
         cdef Connection conn = self.conn
-        cdef Statement st = self.stmt
+        cdef Statement st
         cdef int rc
         if self.buffer is not None:
             if self.buffer_pos >= len(self.buffer):
@@ -93,9 +96,15 @@ cdef class Cursor:
             self.buffer_pos += 1
             return self.buffer[self.buffer_pos - 1]
         self.check()
-        if st is None:
+        if self.stmt is None:
             return None
         conn.enter()
+        # Read under the connection's claim: a finish() that ran meanwhile (another thread's
+        # close of this cursor) has taken the statement, and then there is nothing to step.
+        st = self.stmt
+        if st is None:
+            conn.leave()
+            return None
         try:
             row = conn.make_row(st)
             rc = conn.step(st)

@@ -6,6 +6,11 @@
 cdef class DBAPICursor
 
 
+# Threads: a DBAPIConnection is its creating thread's (check_same_thread, the default), or,
+# with check_same_thread=False, runs one call at a time through its core's call claim
+# (Connection.in_call: a second concurrent call is refused, never interleaved). Its Python
+# attributes (row_factory, text_factory, isolation_level, callbacks) are set by that thread
+# between calls, as the sqlite3 module asks; the write turn is the turn's (_dbapi_turn.pxi).
 cdef class DBAPIConnection:
     cdef Connection core
     cdef object __weakref__

@@ -223,6 +223,11 @@ cdef class DBAPICursor:
             raise ProgrammingError(str(exc)) from None
         finally:
             self.locked = False
+            # Not left naming this thread for the next claimant (see dbapi_leave); at worst
+            # a claimant that stored its own ident between these two lines loses it, and its
+            # nested callbacks are refused: an error, never two calls on one handle.
+            if conn.core.call_thread == PyThread_get_thread_ident():
+                conn.core.call_thread = 0
             conn.drop_turn(False)
         self._description = None
         self._rowcount = -1
@@ -365,6 +370,9 @@ cdef void dbapi_leave(Connection core, int nested, Hooks *saved) noexcept:
     if nested:
         core.hooks = saved[0]
     else:
+        # Cleared before the claim is given up: a thread whose earlier call left its ident
+        # here must not take the next claimant's call for one nested in its own.
+        core.call_thread = 0
         core.leave()
 
 

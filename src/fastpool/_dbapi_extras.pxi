@@ -12,7 +12,9 @@ cdef object CALL_SIGNATURE = inspect.Signature(
 # The boolean sqlite3_db_config() options getconfig/setconfig accept.
 cdef frozenset DBCONFIG_FLAGS = frozenset(range(1002, 1018))
 
-cdef object DUMP_FUNCTION = None     # fastpool.dbapi's iterdump, set by set_dump_function
+# fastpool.dbapi's iterdump, set by set_dump_function once, while fastpool.dbapi is imported
+# (under the import lock, before any caller can reach iterdump); read-only after.
+cdef object DUMP_FUNCTION = None
 
 
 def set_dump_function(func):

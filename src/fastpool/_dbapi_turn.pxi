@@ -6,9 +6,10 @@
 # Pool's writer takes), so writers of other processes, pools included, wait in the kernel on
 # that lock instead of polling in SQLite's busy handler with its growing back-off.
 #
-# WRITE_TURNS and the users counts are changed only in C code that runs no Python code in
-# between (the GIL makes each change atomic): the connections' __dealloc__ changes them too,
-# and a lock there could deadlock with a collection started while it is held.
+# WRITE_TURNS and the users counts are read and changed only under TURNS_LOCK (a GIL would
+# not make a lookup-then-count atomic on a free-threaded build). The lock is reentrant: the
+# connections' __dealloc__ changes them too, and the collector may run it on a thread that
+# holds the lock. A turn's queue and holder are its `cond`'s.
 
 import os
 import threading
@@ -150,19 +151,21 @@ cdef class WriteTurn:
 
     cdef void leave(self) noexcept:
         # A connection on this turn closed (or was collected); the last one closes the lock.
-        self.users -= 1
-        if self.users > 0:
-            return
-        if WRITE_TURNS.get(self.key) is self:
-            del WRITE_TURNS[self.key]
-        fp_xlock_close(self.xlock)
-        self.xlock = NULL
+        with TURNS_LOCK:
+            self.users -= 1
+            if self.users > 0:
+                return
+            if WRITE_TURNS.get(self.key) is self:
+                del WRITE_TURNS[self.key]
+            fp_xlock_close(self.xlock)
+            self.xlock = NULL
 
     cdef Py_ssize_t queued(self):
         return len(self.waiting)
 
 
 cdef dict WRITE_TURNS = {}      # file identity (st_dev, st_ino) -> WriteTurn
+cdef object TURNS_LOCK = threading.RLock()
 
 
 cdef WriteTurn write_turn_for(Connection core):
@@ -172,14 +175,15 @@ cdef WriteTurn write_turn_for(Connection core):
     cdef const char *name
     if core.file_key is None:
         return None
-    found = WRITE_TURNS.get(core.file_key)
-    if found is None:
-        name = sqlite3_db_filename(core.db, b"main")
-        fresh = WriteTurn(core.file_key,
-                          name.decode("utf-8", "surrogateescape") if name != NULL else "")
-        found = WRITE_TURNS.setdefault(core.file_key, fresh)
-    turn = <WriteTurn>found
-    turn.users += 1
+    name = sqlite3_db_filename(core.db, b"main")
+    with TURNS_LOCK:
+        found = WRITE_TURNS.get(core.file_key)
+        if found is None:
+            found = WriteTurn(core.file_key,
+                              name.decode("utf-8", "surrogateescape") if name != NULL else "")
+            WRITE_TURNS[core.file_key] = found
+        turn = <WriteTurn>found
+        turn.users += 1
     return turn
 
 
@@ -194,6 +198,10 @@ def _write_turns_after_fork_in_child():
     # The parent's turns and lock handles are not this process's: a child's connections open
     # turns of their own. Inherited connections keep theirs, without the cross-process lock
     # (the handle's byte lock says the parent is alive; the child must not use its token).
+    # A parent thread may have held TURNS_LOCK at the fork: the child (one thread) starts
+    # with a fresh one.
+    global TURNS_LOCK
+    TURNS_LOCK = threading.RLock()
     for turn in list(WRITE_TURNS.values()):
         fp_xlock_forget_after_fork((<WriteTurn>turn).xlock)
         (<WriteTurn>turn).xlock = NULL

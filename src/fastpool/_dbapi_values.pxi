@@ -9,11 +9,16 @@ import warnings
 
 from cpython.sequence cimport PySequence_Check, PySequence_GetItem
 
-# sqlite3.adapters and sqlite3.converters: fastpool.dbapi re-exports these very dicts.
+# sqlite3.adapters and sqlite3.converters: fastpool.dbapi re-exports these very dicts. Each
+# registration or lookup is one dict operation, which the dict makes atomic itself (its own
+# lock on a free-threaded build); nothing here reads a dict twice expecting the same answer.
 cdef dict DBAPI_ADAPTERS = {}
 cdef dict DBAPI_CONVERTERS = {}
-cdef bint BASE_TYPE_ADAPTED = False     # an adapter for int, float, str or bytearray exists
-cdef bint CALLBACK_TRACEBACKS = False   # enable_callback_tracebacks()
+# Flags any thread may set while others bind: C atomics (plain reads and stores of _Atomic).
+# BASE_TYPE_ADAPTED is set before its adapter is stored: a binder that sees the flag and not
+# yet the adapter binds the value as is, as it would have a moment earlier.
+cdef fp_atomic_u32 BASE_TYPE_ADAPTED = 0    # an adapter for int, float, str or bytearray exists
+cdef fp_atomic_u32 CALLBACK_TRACEBACKS = 0  # enable_callback_tracebacks()
 cdef bint NEW_BIND_ERRORS = sys.version_info >= (3, 12)
 
 cdef enum:
@@ -43,7 +48,7 @@ def register_adapter(type tp, adapter):
     """Adapt objects of exactly type ``tp`` with ``adapter(obj)`` before binding them."""
     global BASE_TYPE_ADAPTED
     if tp is int or tp is float or tp is str or tp is bytearray:
-        BASE_TYPE_ADAPTED = True
+        BASE_TYPE_ADAPTED = 1
     DBAPI_ADAPTERS[(tp, PrepareProtocol)] = adapter
 
 
@@ -61,7 +66,7 @@ def register_converter(typename, converter):
 def enable_callback_tracebacks(enable):
     """Print the tracebacks of exceptions raised in user callbacks (off by default)."""
     global CALLBACK_TRACEBACKS
-    CALLBACK_TRACEBACKS = bool(enable)
+    CALLBACK_TRACEBACKS = 1 if enable else 0
 
 
 _NO_ALT = object()

@@ -21,6 +21,7 @@ cdef enum:
 
 # Jobs whose caller gave up after the queue itself failed (a futex or mutex error: never seen)
 # while the job may still be queued: kept alive here, since a leader may still take them.
+# Only ever one add() or discard() at a time: the set's own lock makes each atomic.
 cdef set ORPHANED_JOBS = set()
 
 
@@ -133,8 +134,8 @@ cdef int lead(PoolCore pool, WriteJob own, int64_t timeout_ns) except -1:
                 pool.gate.last_group = len(jobs)
                 run_together(pool.gate, conn, jobs)
                 if len(jobs) > 1:
-                    pool.n_group_commits += 1
-                    pool.n_grouped += len(jobs)
+                    fp_counter_add(&pool.n_group_commits, 1)
+                    fp_counter_add(&pool.n_grouped, len(jobs))
         finally:
             if conn is not None:     # (gate.connection gave the slot back if it failed)
                 pool.end_lease(pool.lease(WRITER, 0, conn))

@@ -19,6 +19,10 @@
 # The rule that keeps this safe: a callback may drop the GIL only when hooks.armed is set,
 # and only Connection.step/prepare-style wrappers set it, always on a thread that holds the
 # GIL; they take the GIL back (disarm) before returning to Python code.
+# On a free-threaded build "holding the GIL" is the thread's attached state: the same calls
+# detach and re-attach it. Nothing here serialises threads any more, but detaching still
+# matters: a stop-the-world pause (the collector) waits for every attached thread. The Hooks
+# themselves belong to the connection's call claimant (Connection.in_call): one thread.
 
 cdef enum:
     PROGRESS_OPS = 1000     # ~10 µs of VM work before the GIL is dropped

@@ -1,8 +1,14 @@
 # The lease unit (_lease.pxi): a connection lent by the pool, and its transactions.
 
+# A lease belongs to its borrower, and may be passed to another thread, but serves one call
+# at a time (the connection's call claim enforces it). `conn` alone is shared: the thread
+# that ends the lease (close(), __exit__, the finalizer, the pool's close) swaps it for None
+# under the lease's critical section, and live() reads it under the same, so a call racing
+# the end either gets the connection with a reference of its own or finds the lease dead.
+# The other fields are set before the lease is handed out and never change.
 cdef class Lease:
     cdef PoolCore pool
-    cdef Connection conn             # None once returned
+    cdef Connection conn             # None once returned (critical section: see above)
     cdef uint32_t slot
     cdef int role                    # READER, WRITER or SAVEPOINT
     cdef bint plain                  # a writer lease with no transaction (checkpoint)

@@ -20,7 +20,9 @@ cdef class Lease:
     """
 
     cdef Connection live(self):
-        cdef Connection conn = self.conn
+        cdef Connection conn
+        with cython.critical_section(self):     # see _lease.pxd
+            conn = self.conn
         if conn is None or conn.epoch != self.epoch or self.fork_generation != FORK_GENERATION:
             raise InterfaceError(dead_lease_message(self))
         return conn
@@ -86,7 +88,9 @@ cdef class Lease:
 
     def close(self):
         """Give the connection back to the pool; uncommitted writes are rolled back. Idempotent."""
-        cdef Connection conn = self.conn
+        cdef Connection conn
+        with cython.critical_section(self):     # see _lease.pxd
+            conn = self.conn
         if conn is None:
             return
         if self.fork_generation != FORK_GENERATION:
@@ -106,8 +110,10 @@ cdef class Lease:
         self.pool.end_lease(self)
 
     cdef int end_savepoint(self, bint keep) except -1:
-        cdef Connection conn = self.conn
-        self.conn = None
+        cdef Connection conn
+        with cython.critical_section(self):     # see _lease.pxd
+            conn = self.conn
+            self.conn = None
         if conn is None or conn.epoch != self.epoch or conn.db == NULL:
             return 0
         if keep:
@@ -127,7 +133,9 @@ cdef class Lease:
     @cython.binding(False)
     @cython.embedsignature.format('clinic')
     def __exit__(self, exc_type, exc, tb):
-        cdef Connection conn = self.conn
+        cdef Connection conn
+        with cython.critical_section(self):     # see _lease.pxd
+            conn = self.conn
         if conn is None:
             return False
         if self.fork_generation != FORK_GENERATION:

@@ -5,21 +5,42 @@
 import atexit
 import os
 import random
+import threading
 import time
 import warnings
 import weakref
 
 from fastpool.errors import InterfaceError
 
-# Bumped in a child process after fork(): pools made before it must not touch their handles.
+# Bumped in a child process after fork(), by the at-fork hook, while the child has one
+# thread: pools made before it must not touch their handles. Read without a lock.
 cdef unsigned int FORK_GENERATION = 0
 
 
+# Every live pool, for the at-fork hooks and the warning at exit. A WeakSet is not safe to
+# iterate while another thread adds to it: it is added to and read only under LIVE_POOLS_LOCK
+# (live_pools()). The fork hooks hold that lock across fork() itself, so the child never
+# inherits it held by a thread it does not have.
 cdef object LIVE_POOLS = weakref.WeakSet()
+cdef object LIVE_POOLS_LOCK = threading.Lock()
+# Serialises after_fork() between the child's threads (a fresh one in every child: a parent
+# thread may have held the old one at the fork).
+cdef object AFTER_FORK_LOCK = threading.Lock()
+
+
+cdef void add_live_pool(object pool) except *:
+    with LIVE_POOLS_LOCK:
+        LIVE_POOLS.add(pool)
+
+
+cdef list live_pools():
+    with LIVE_POOLS_LOCK:
+        return list(LIVE_POOLS)
 
 
 def _before_fork():
     # No pool's checkpointer may be inside SQLite while the process is copied.
+    LIVE_POOLS_LOCK.acquire()
     for pool in list(LIVE_POOLS):
         ck = (<PoolCore>pool).checkpointer
         if ck is not None and (<PoolCore>pool).fork_generation == FORK_GENERATION:
@@ -27,17 +48,24 @@ def _before_fork():
 
 
 def _after_fork_in_parent():
-    for pool in list(LIVE_POOLS):
-        ck = (<PoolCore>pool).checkpointer
-        if ck is not None:
-            ck.resume()
+    try:
+        for pool in list(LIVE_POOLS):
+            ck = (<PoolCore>pool).checkpointer
+            if ck is not None:
+                ck.resume()
+    finally:
+        LIVE_POOLS_LOCK.release()
 
 
 def _after_fork_in_child():
-    global FORK_GENERATION
+    global FORK_GENERATION, AFTER_FORK_LOCK
     FORK_GENERATION += 1
-    for pool in list(LIVE_POOLS):
-        forget_parent_handles(<PoolCore>pool)
+    AFTER_FORK_LOCK = threading.Lock()
+    try:
+        for pool in list(LIVE_POOLS):
+            forget_parent_handles(<PoolCore>pool)
+    finally:
+        LIVE_POOLS_LOCK.release()   # taken by this very thread in _before_fork
 
 
 cdef void forget_parent_handles(PoolCore pool) noexcept:
@@ -64,13 +92,14 @@ if hasattr(os, "register_at_fork"):
 # Descriptors that took SQLite's WAL write lock from outside SQLite to retire a parent's
 # writer in a forked child (csrc/fp_fencelock.h): never closed, because closing one would
 # drop every POSIX lock this process holds on the -shm file, live connections' included.
+# Appended to only (one list operation: atomic by the list's own lock).
 cdef list FENCE_FDS = []
 
 
 def _warn_open_pools_at_exit():
     # Exit does not close pools (a daemon thread may still be using one), but it should not
     # go unnoticed: a lease still out at exit is an uncommitted transaction or a lost read.
-    for pool in list(LIVE_POOLS):
+    for pool in live_pools():
         if not (<PoolCore>pool).is_closed and (<PoolCore>pool).fork_generation == FORK_GENERATION:
             out = ((<PoolCore>pool).nreaders - fp_slots_free_count((<PoolCore>pool).reader_slots)
                    + (<PoolCore>pool).gate.busy())
@@ -92,7 +121,7 @@ cdef double expiry(object opts):
 
 
 cdef void discard(PoolCore pool, Connection conn) noexcept:
-    pool.n_discarded += 1
+    fp_counter_add(&pool.n_discarded, 1)
     try:
         conn.close()
     except BaseException:
@@ -116,6 +145,13 @@ cdef void close_all_connections(PoolCore pool) noexcept:
 
 
 cdef int after_fork(PoolCore pool, bint wait=True) except -1:
+    with AFTER_FORK_LOCK:
+        if pool.fork_generation == FORK_GENERATION:
+            return 0        # another thread of this child did it meanwhile
+        return after_fork_locked(pool, wait)
+
+
+cdef int after_fork_locked(PoolCore pool, bint wait) except -1:
     # In a child process, on its first use of the pool. fork() copied the parent's
     # connections into this process together with SQLite's per-process lock bookkeeping,
     # but not the locks the kernel holds for the parent. A copy left open would make
@@ -132,18 +168,21 @@ cdef int after_fork(PoolCore pool, bint wait=True) except -1:
     pool.gate.use_checkpointer(None)
     pool.holders.clear()
     pool.gate.forget_after_fork()   # held (if at all) by the parent's token, not by us
-    pool.fork_generation = FORK_GENERATION
     pool.make_slots()
     if pool.fork_error is not None:
+        pool.fork_generation = FORK_GENERATION
         if wait:
             raise InterfaceError(pool.fork_error)
         return 0
-    if not pool.is_closed:
-        writer = pool.gate.open()
-        pool.wal = in_wal_mode(writer)
-        if pool.wal:
-            pool.checkpointer = start_checkpointer(pool.opts, writer)
-            pool.gate.use_checkpointer(pool.checkpointer)
+    try:
+        if not pool.is_closed:
+            writer = pool.gate.open()
+            pool.wal = in_wal_mode(writer)
+            if pool.wal:
+                pool.checkpointer = start_checkpointer(pool.opts, writer)
+                pool.gate.use_checkpointer(pool.checkpointer)
+    finally:
+        pool.fork_generation = FORK_GENERATION     # last: see _pool.pxd
     return 0
 
 

@@ -6,6 +6,7 @@
 
 import difflib
 import os
+import threading
 
 # The journal modes SQLite knows; it ignores any other value and keeps the current mode.
 cdef frozenset JOURNAL_MODES = frozenset(["delete", "truncate", "persist", "memory", "wal", "off"])
@@ -43,22 +44,30 @@ cdef str pragma_literal(str name, object value):
 
 # The pragma names this SQLite knows, read once from PRAGMA pragma_list (empty when SQLite was
 # built without it). SQLite silently ignores an unknown pragma, so a typo would go unnoticed.
+# Set once, under PRAGMAS_LOCK (two pools made at once on two threads must not both replace
+# it); never changed after, so it is read without the lock.
 cdef object KNOWN_PRAGMAS = None
+cdef object PRAGMAS_LOCK = threading.Lock()
 
 
 cdef int check_pragma_names(object pragmas) except -1:
     global KNOWN_PRAGMAS
-    if KNOWN_PRAGMAS is None:
-        probe = Connection(":memory:")
-        try:
-            KNOWN_PRAGMAS = frozenset([row[0] for row in probe.fetchall("PRAGMA pragma_list")])
-        finally:
-            probe.close()
-    if not KNOWN_PRAGMAS:
+    known = KNOWN_PRAGMAS
+    if known is None:
+        with PRAGMAS_LOCK:
+            if KNOWN_PRAGMAS is None:
+                probe = Connection(":memory:")
+                try:
+                    KNOWN_PRAGMAS = frozenset(
+                        [row[0] for row in probe.fetchall("PRAGMA pragma_list")])
+                finally:
+                    probe.close()
+            known = KNOWN_PRAGMAS
+    if not known:
         return 0
     for name in pragmas:
-        if name not in KNOWN_PRAGMAS:
-            close = difflib.get_close_matches(name, sorted(KNOWN_PRAGMAS), n=1)
+        if name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise ValueError(f"unknown pragma {name!r}: SQLite {sqlite_version()} has no such "
                              f"pragma and would silently ignore it{hint}")

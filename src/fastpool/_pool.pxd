@@ -4,6 +4,18 @@
 # expires, last_used, last_sweep, fork_*) work on; those units take the PoolCore as an
 # argument.
 
+#
+# Threads (no field relies on a GIL): the C slot objects synchronise themselves (fp_slots:
+# atomics and its own mutex; taking a slot acquires what its last holder released). Entry i
+# of readers/expires/last_used belongs to the holder of reader slot i; the lists are never
+# replaced or resized, and each item access is a list operation, atomic by itself, so other
+# threads (stats(), close()) may read them. The options and sizes are set in __init__ and
+# never change. Counters and the closed flags are C atomics; `holders` is one dict operation
+# at a time. last_sweep is racy on purpose: two threads may both sweep, and a sweep takes
+# the slots it looks at. In a forked child, the first users run after_fork under
+# AFTER_FORK_LOCK, one after the other; it stores fork_generation last, so a thread that
+# sees the current generation sees the child's slots and writer made before it.
+
 cdef class Lease
 
 
@@ -19,18 +31,19 @@ cdef class PoolCore:
     cdef int64_t timeout_ns
     cdef readonly bint debug
     cdef bint track_time
-    cdef bint is_closed
-    cdef bint collected              # close() has gathered every slot it could
-    cdef unsigned int fork_generation
+    cdef fp_atomic_u32 is_closed     # set by close(), read by every thread (C atomic)
+    cdef fp_atomic_u32 collected     # close() has gathered every slot it could (C atomic)
+    cdef fp_atomic_u32 fork_generation   # stored last by after_fork (C atomic, see above)
     cdef double last_sweep
     cdef readonly dict holders       # (role, slot) -> (thread name, since, stack), debug only
-    cdef unsigned long long n_checkouts
-    cdef unsigned long long n_waits
-    cdef unsigned long long n_timeouts
-    cdef unsigned long long n_discarded
-    cdef int64_t wait_ns
-    cdef unsigned long long n_group_commits  # transactions that ran several one-shot writes
-    cdef unsigned long long n_grouped        # one-shot writes run in those
+    # Statistics, bumped by every thread: C atomics (fp_counter_add, relaxed), read by stats().
+    cdef fp_atomic_u64 n_checkouts
+    cdef fp_atomic_u64 n_waits
+    cdef fp_atomic_u64 n_timeouts
+    cdef fp_atomic_u64 n_discarded
+    cdef fp_atomic_u64 wait_ns
+    cdef fp_atomic_u64 n_group_commits  # transactions that ran several one-shot writes
+    cdef fp_atomic_u64 n_grouped        # one-shot writes run in those
     cdef str fork_error              # set in a child whose copied connections cannot be made safe
     cdef bint wal                    # the database was in WAL mode when the writer opened
 

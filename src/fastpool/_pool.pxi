@@ -80,7 +80,7 @@ cdef class PoolCore:
         self.last_sweep = time.monotonic()
         self.is_closed = False
         try:
-            LIVE_POOLS.add(self)
+            add_live_pool(self)
         except TypeError:
             pass    # a bare PoolCore has no weakref slot; fastpool.Pool always has one
 
@@ -127,19 +127,19 @@ cdef class PoolCore:
         if self.is_closed:
             raise PoolClosed("the pool is closed; create a new pool to keep working")
         if fp_slots_try_acquire(slots, &slot) == FP_SLOTS_OK:
-            self.n_checkouts += 1
+            fp_counter_add(&self.n_checkouts, 1)
             return slot
         fp_waiter_init(&waiter, NULL, NULL)
         rc = fp_slots_enqueue(slots, &waiter)
         if rc == FP_SLOTS_QUEUED:
-            self.n_waits += 1
+            fp_counter_add(&self.n_waits, 1)
             started = time.monotonic_ns()
             with nogil:
                 rc = fp_slots_wait(slots, &waiter, timeout_ns)
             waited = time.monotonic_ns() - started
-            self.wait_ns += waited
+            fp_counter_add(&self.wait_ns, <uint64_t>waited)
             if rc == FP_SLOTS_TIMEOUT:
-                self.n_timeouts += 1
+                fp_counter_add(&self.n_timeouts, 1)
                 if role == WRITER:
                     self.gate.drop_kept_xlock()
                 raise PoolTimeout(self.timeout_message(role, waited))
@@ -151,7 +151,7 @@ cdef class PoolCore:
                 self.gate.release_xlock()    # kept for us by the previous writer
             fp_slots_release(slots, slot)
             raise PoolClosed("the pool was closed while waiting for a connection")
-        self.n_checkouts += 1
+        fp_counter_add(&self.n_checkouts, 1)
         return slot
 
     # What the async engine (_async*.pxi) takes and counts goes through these, so it never
@@ -163,7 +163,7 @@ cdef class PoolCore:
         # A reader slot if one is free now (counted as a checkout); never waits.
         if fp_slots_try_acquire(self.reader_slots, slot) != FP_SLOTS_OK:
             return False
-        self.n_checkouts += 1
+        fp_counter_add(&self.n_checkouts, 1)
         return True
 
     @cython.final
@@ -172,7 +172,7 @@ cdef class PoolCore:
         cdef uint32_t slot
         if fp_slots_try_acquire(self.gate.queue(), &slot) != FP_SLOTS_OK:
             return False
-        self.n_checkouts += 1
+        fp_counter_add(&self.n_checkouts, 1)
         return True
 
     @cython.final
@@ -182,9 +182,9 @@ cdef class PoolCore:
         cdef int rc = fp_slots_enqueue(self.gate.queue() if role == WRITER else self.reader_slots,
                                        waiter)
         if rc == FP_SLOTS_OK:
-            self.n_checkouts += 1
+            fp_counter_add(&self.n_checkouts, 1)
         elif rc == FP_SLOTS_QUEUED:
-            self.n_waits += 1
+            fp_counter_add(&self.n_waits, 1)
         return rc
 
     @cython.final
@@ -202,11 +202,11 @@ cdef class PoolCore:
 
     @cython.final
     cdef void note_checkout(self) noexcept:
-        self.n_checkouts += 1
+        fp_counter_add(&self.n_checkouts, 1)
 
     @cython.final
     cdef void note_timeout(self) noexcept:
-        self.n_timeouts += 1
+        fp_counter_add(&self.n_timeouts, 1)
 
     @cython.final
     cdef bint readers_out(self) noexcept:
@@ -331,10 +331,12 @@ cdef class PoolCore:
     cdef void end_lease(self, Lease lease) noexcept:
         # Return a lease's connection: reset cursors, roll back a forgotten transaction, then
         # hand the slot on. Never raises: it runs from __exit__, close() and the finalizer.
-        cdef Connection conn = lease.conn
+        cdef Connection conn
+        with cython.critical_section(lease):    # one ender wins; see _lease.pxd
+            conn = lease.conn
+            lease.conn = None
         if conn is None:
             return
-        lease.conn = None
         if lease.role == SAVEPOINT:
             return
         if lease.fork_generation != FORK_GENERATION:
@@ -485,7 +487,7 @@ cdef class PoolCore:
     @property
     def closed(self):
         """True once close() was called."""
-        return self.is_closed
+        return <bint>self.is_closed
 
     def __enter__(self):
         return self

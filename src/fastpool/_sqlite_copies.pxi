@@ -17,10 +17,16 @@
 import importlib.util
 import os
 import sys
+import threading
 import urllib.parse
 
 from fastpool.errors import SQLiteCopyError
 
+# The registry below (OPEN_FILES, OTHER_COPY_PATHS, OTHER_COPY_VERSION) is read and changed
+# only under COPIES_LOCK: its counts are read-modify-write, and a global's replacement races
+# its readers without a GIL. Reentrant, because a connection's __dealloc__ unregisters its
+# file and the collector may run it on a thread that holds the lock.
+cdef object COPIES_LOCK = threading.RLock()
 # (st_dev, st_ino) -> number of fastpool connections open on that database file.
 cdef dict OPEN_FILES = {}
 # Absolute paths that the other copy opened in this process. Its connections cannot be
@@ -76,17 +82,20 @@ def _audit_sqlite_connect(event, args):
     other = sys.modules.get("_sqlite3")
     if other is None:
         return
-    OTHER_COPY_VERSION = getattr(other, "sqlite_version", "?")
+    version = getattr(other, "sqlite_version", "?")
     path = stdlib_target(args[0]) if args else None
-    if path is None:
-        return
-    if OPEN_FILES and OPEN_FILES.get(file_key(path)):
-        raise SQLiteCopyError(
-            f"sqlite3.connect({path!r}) refused: fastpool has this file open with its own "
-            f"SQLite {sqlite_version()}, and the stdlib's sqlite3 module uses another copy "
-            f"(SQLite {OTHER_COPY_VERSION}). {SQLITE_FIX}")
-    if len(OTHER_COPY_PATHS) < 4096:
-        OTHER_COPY_PATHS.add(path)
+    key = file_key(path) if path is not None else None
+    with COPIES_LOCK:
+        OTHER_COPY_VERSION = version
+        if path is None:
+            return
+        if OPEN_FILES and OPEN_FILES.get(key):
+            raise SQLiteCopyError(
+                f"sqlite3.connect({path!r}) refused: fastpool has this file open with its own "
+                f"SQLite {sqlite_version()}, and the stdlib's sqlite3 module uses another copy "
+                f"(SQLite {version}). {SQLITE_FIX}")
+        if len(OTHER_COPY_PATHS) < 4096:
+            OTHER_COPY_PATHS.add(path)
 
 
 cdef int count_descriptors(object key):
@@ -112,25 +121,38 @@ cdef object register_open_file(str filename):
     key = file_key(filename)
     if key is None:
         return None
-    if not OPEN_FILES.get(key) and OTHER_COPY_PATHS:
-        opened_by_other = any([file_key(p) == key for p in OTHER_COPY_PATHS])
-        if opened_by_other and count_descriptors(key) > 1:
-            raise SQLiteCopyError(
-                f"cannot open {filename!r} with fastpool's SQLite {sqlite_version()}: the "
-                f"stdlib's sqlite3 module (another copy, SQLite {OTHER_COPY_VERSION}) still "
-                f"has it open in this process; close that connection first. {SQLITE_FIX}")
-    OPEN_FILES[key] = OPEN_FILES.get(key, 0) + 1
+    with COPIES_LOCK:
+        if not OPEN_FILES.get(key) and OTHER_COPY_PATHS:
+            opened_by_other = any([file_key(p) == key for p in OTHER_COPY_PATHS])
+            if opened_by_other and count_descriptors(key) > 1:
+                raise SQLiteCopyError(
+                    f"cannot open {filename!r} with fastpool's SQLite {sqlite_version()}: the "
+                    f"stdlib's sqlite3 module (another copy, SQLite {OTHER_COPY_VERSION}) still "
+                    f"has it open in this process; close that connection first. {SQLITE_FIX}")
+        OPEN_FILES[key] = OPEN_FILES.get(key, 0) + 1
     return key
 
 
 cdef void unregister_open_file(object key) noexcept:
     if key is None:
         return
-    n = OPEN_FILES.get(key, 0) - 1
-    if n > 0:
-        OPEN_FILES[key] = n
-    else:
-        OPEN_FILES.pop(key, None)
+    with COPIES_LOCK:
+        n = OPEN_FILES.get(key, 0) - 1
+        if n > 0:
+            OPEN_FILES[key] = n
+        else:
+            OPEN_FILES.pop(key, None)
+
+
+def _copies_lock_after_fork_in_child():
+    # A thread of the parent may have held the lock while fork() copied it; that thread does
+    # not exist here, so the child starts with a fresh lock (it has one thread now).
+    global COPIES_LOCK
+    COPIES_LOCK = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_copies_lock_after_fork_in_child)
 
 
 def _sqlite_copies_state():

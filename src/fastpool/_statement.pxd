@@ -24,15 +24,19 @@ cdef class Statement:
     cdef void finalize(self) noexcept
 
 
+# A statement and its connection's cache belong to whoever holds the connection's call claim
+# (Connection.in_call) or lease: one thread at a time, so no lock of their own (the dict's
+# borrowed lookups in lend() are safe for that reason). Other threads read only the counters
+# (C atomics) and len(entries) (pool.stats()).
 cdef class StatementCache:
     cdef dict entries               # sql -> Statement (idle or in use)
     cdef dict control               # sql -> BEGIN IMMEDIATE/COMMIT/ROLLBACK (lend_control)
     cdef Statement head             # most recently used idle statement
     cdef Statement tail             # least recently used idle statement
     cdef Py_ssize_t capacity
-    cdef unsigned long long hits
-    cdef unsigned long long misses
-    cdef unsigned long long evictions
+    cdef fp_atomic_u64 hits
+    cdef fp_atomic_u64 misses
+    cdef fp_atomic_u64 evictions
 
     cdef void link_front(self, Statement st) noexcept
     cdef void unlink(self, Statement st) noexcept

@@ -73,7 +73,7 @@ cdef class StatementCache:
             self.unlink(victim)
             del self.entries[victim.key]
             victim.finalize()
-            self.evictions += 1
+            fp_counter_add(&self.evictions, 1)
 
     cdef void finalize_all(self) noexcept:
         for st in self.entries.values():
@@ -95,11 +95,11 @@ cdef class StatementCache:
         if found != NULL:
             st = <Statement>found
             if not st.in_use:
-                self.hits += 1
+                fp_counter_add(&self.hits, 1)
                 self.unlink(st)
                 st.in_use = True
                 return st
-        self.misses += 1
+        fp_counter_add(&self.misses, 1)
         cacheable = (found == NULL and self.capacity > 0 and len(sql) <= MAX_CACHED_SQL)
         st = prepare_statement(conn, sql, cacheable)
         st.in_use = True
@@ -155,9 +155,9 @@ cdef class StatementCache:
         return {
             "size": len(self.entries),
             "capacity": self.capacity,
-            "hits": self.hits,
-            "misses": self.misses,
-            "evictions": self.evictions,
+            "hits": fp_counter_get(&self.hits),
+            "misses": fp_counter_get(&self.misses),
+            "evictions": fp_counter_get(&self.evictions),
         }
 
 

@@ -1,5 +1,8 @@
 # The WAL unit (_wal.pxi): the pool's background checkpointer.
 
+# Threads: `conn` is the checkpointer thread's alone; what it shares with the pool's threads
+# is C atomics (the flags and counters) and fp_notify (events); `thread` and `autocheckpoint`
+# are set before the thread starts.
 cdef class Checkpointer:
     cdef Connection conn            # its own: used only by its thread
     cdef fp_notify events           # WAL_FULL from the writer's WAL hook, STOP from the pool

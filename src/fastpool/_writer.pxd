@@ -2,8 +2,14 @@
 # caller and it.
 
 
+# Everything here belongs to the holder of the writer slot (fp_slots: one holder at a time,
+# its handing-on a release/acquire pair), except: `owner` (a C atomic: any thread asks
+# held_here(), only the holder stores it), `conn` (replaced by the holder under the gate's
+# critical section; current() reads it under the same, so pool.stats() on another thread
+# never takes a reference to a connection being dropped), and `slot`/`batch`, whose C
+# objects synchronise themselves (csrc/fp_slots, csrc/fp_batch).
 cdef class WriterGate:
-    cdef object opts                 # fastpool._options.PoolOptions
+    cdef object opts                 # fastpool._options.PoolOptions (never changed)
     cdef fp_slots *slot              # the one slot writers queue on (csrc/fp_slots)
     cdef fp_batch *batch             # one-shot writes waiting for a group commit (_group.pxi)
     cdef bint grouping               # group commit is on (the option, or: commits fsync)
@@ -12,7 +18,7 @@ cdef class WriterGate:
     cdef Connection conn             # the writer connection (closed: reopened on next use)
     cdef Checkpointer checkpointer   # the WAL unit's, attached to each connection opened
     cdef double expires              # monotonic time after which the connection is replaced
-    cdef unsigned long owner         # thread ident holding the writer, 0 if none
+    cdef fp_atomic_u64 owner         # thread ident holding the writer, 0 if none
     cdef unsigned long savepoints    # savepoint names handed out so far
     cdef str file_path               # the database file ("" for memory/temp)
     cdef object file_id              # (st_dev, st_ino) of that file when opened, or None

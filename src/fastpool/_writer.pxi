@@ -52,7 +52,10 @@ cdef class WriterGate:
         return self.batch
 
     cdef Connection current(self):
-        return self.conn
+        cdef Connection conn
+        with cython.critical_section(self):     # see _writer.pxd
+            conn = self.conn
+        return conn
 
     cdef str database_file(self):
         # The path SQLite opened ("" for a memory or temporary database).
@@ -90,7 +93,8 @@ cdef class WriterGate:
 
     cdef bint held_here(self) noexcept:
         # Does the calling thread hold the writer (so a nested writer is a savepoint)?
-        return self.owner != 0 and self.owner == PyThread_get_thread_ident()
+        cdef unsigned long owner = self.owner     # one atomic load
+        return owner != 0 and owner == PyThread_get_thread_ident()
 
     cdef str next_savepoint(self):
         # One naming scheme for every savepoint on the writer, sync or async.
@@ -145,7 +149,8 @@ cdef class WriterGate:
         # lock another process holds in SQLite (see on_busy).
         conn.hooks.xlock = self.xlock
         conn.hooks.xlock_held = &self.xlock_held if self.xlock != NULL else NULL
-        self.conn = conn
+        with cython.critical_section(self):     # see _writer.pxd
+            self.conn = conn
         return conn
 
     cdef Connection connection(self, bint reopen, bint lock=True):

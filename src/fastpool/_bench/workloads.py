@@ -95,6 +95,7 @@ WORKLOADS: dict[str, Workload] = {
             unit="checkouts/s",
         ),
         _reads(1),
+        _reads(2),  # with reads1: how reads scale with the cores (free-threaded builds)
         _reads(4),
         _reads(16),
         _reads(64),
