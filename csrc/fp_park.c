@@ -5,7 +5,6 @@
 #include "fp_park.h"
 
 #include <errno.h>
-#include <sched.h>
 #include <limits.h>
 #include <stdint.h>
 #include <time.h>
@@ -306,9 +305,3 @@ void fp_park_wake_all(fp_atomic_u32 *word)
 }
 
 #endif /* FP_PARK_USE_FUTEX */
-
-void fp_park_yield(void)
-{
-    (void)sched_yield(); /* cannot fail on Linux or macOS; nothing to do if it did */
-}
-

@@ -74,8 +74,4 @@ int fp_park_wait(fp_atomic_u32 *word, uint32_t expected, int64_t timeout_ns);
 void fp_park_wake_one(fp_atomic_u32 *word);
 void fp_park_wake_all(fp_atomic_u32 *word);
 
-/* Let another runnable thread have this CPU now (sched_yield); returns at
- * once when there is none. */
-void fp_park_yield(void);
-
 #endif /* FP_PARK_H */

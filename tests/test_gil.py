@@ -7,7 +7,6 @@ move at all until the call returned (C code holding the GIL is never preempted).
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 
@@ -165,69 +164,3 @@ def test_sequential_use_from_several_threads_is_fine(conn):
         t.start()
         t.join()
     assert conn.fetchone("SELECT count(*) FROM t") == (4,)
-
-
-def test_a_thread_looping_on_short_calls_gives_other_threads_their_turn(make_pool):
-    # Short calls keep the GIL, and with the switch interval made endless CPython never asks
-    # for it back: only fastpool's turns (about every millisecond, between transactions) let
-    # the other thread run. Without them the loop below would end at its cap, never seeing
-    # the other thread's event.
-    pool = make_pool(readers=1)
-    other_ran = threading.Event()
-    looping = threading.Event()
-
-    def other():
-        looping.wait()
-        other_ran.set()
-
-    calls = 0
-    cap = 3_000_000  # ~6 s of point reads here: far beyond a few milliseconds of turns
-    interval = sys.getswitchinterval()
-    thread = threading.Thread(target=other)
-    thread.start()
-    time.sleep(0.05)  # `other` is parked in looping.wait(), not starting up
-    sys.setswitchinterval(1000.0)
-    try:
-        looping.set()  # wakes `other`, which now needs the GIL this thread keeps
-        while not other_ran.is_set() and calls < cap:
-            pool.fetchone("SELECT 1")
-            calls += 1
-    finally:
-        sys.setswitchinterval(interval)
-        thread.join()
-    assert other_ran.is_set() and calls < cap, f"the other thread ran only after {calls} calls"
-
-
-def test_no_turn_is_taken_inside_a_transaction(make_pool):
-    # A turn inside a writer block would leave the writer held while this thread waits for
-    # the GIL: with the switch interval made endless, the other thread must not run before
-    # the block ends, however many calls the block makes.
-    pool = make_pool(readers=1)
-    pool.execute("CREATE TABLE t(v)")
-    other_ran = threading.Event()
-    looping = threading.Event()
-
-    def other():
-        looping.wait()
-        other_ran.set()
-
-    thread = threading.Thread(target=other)
-    thread.start()
-    time.sleep(0.05)
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1000.0)
-    try:
-        with pool.writer() as w:
-            looping.set()
-            started = time.perf_counter()
-            while time.perf_counter() - started < 0.05:  # 50 turns' worth of calls
-                w.execute("INSERT INTO t(v) VALUES (1)")
-            ran_inside = other_ran.is_set()
-        for _ in range(3_000_000):  # between transactions, turns come back
-            if other_ran.is_set():
-                break
-            pool.fetchone("SELECT 1")
-    finally:
-        sys.setswitchinterval(interval)
-        thread.join()
-    assert not ran_inside and other_ran.is_set()

@@ -99,12 +99,6 @@ cdef class Connection:
     # -- call protocol ---------------------------------------------------------------------
 
     cdef int enter(self) except -1:
-        if FP_GIL_TURNS and self.db != NULL and sqlite3_get_autocommit(self.db):
-            # Between transactions and before the claim: a turn taken inside a transaction
-            # would hold the writer (or pin the WAL) while this thread waits for the GIL, and
-            # a fork in the turn finds this connection idle. (No GIL, no turn: the flag's
-            # read stays out of free-threaded builds.)
-            gil_turn()
         # Claim the connection (an atomic exchange: of two threads, one wins, with or without
         # a GIL), then check it; leave() gives the claim up.
         if fp_flag_exchange(&self.in_call, 1):

@@ -51,7 +51,6 @@ cdef extern from "fp_park.h" nogil:
     int fp_park_wait(fp_atomic_u32 *word, uint32_t expected, int64_t timeout_ns) noexcept
     void fp_park_wake_one(fp_atomic_u32 *word) noexcept
     void fp_park_wake_all(fp_atomic_u32 *word) noexcept
-    void fp_park_yield() noexcept
 
 
 cdef extern from "fp_slots.h" nogil:

@@ -9,13 +9,6 @@
 #   - the commit hook fires as a commit starts writing; on a connection whose commits fsync
 #     (synchronous=full in WAL mode, normal or more in a rollback journal) the GIL is dropped
 #     for it, so other threads run during the fsync (and queue for group commit meanwhile).
-# Keeping the GIL has one cost: CPython hands a contended GIL over only every switch interval
-# (5 ms), to whichever waiting thread the OS wakes, so with 16-64 busy threads one of them
-# could wait seconds for its turn. So at most every GIL_TURN_NS, process-wide, a call that
-# enters a connection outside a transaction gives the GIL away, yields the CPU and takes the
-# GIL back (gil_turn): a thread that waits for the GIL gets a chance every millisecond, as
-# it would with the stdlib, which drops the GIL around every step. Never inside a
-# transaction: the thread would hold the writer (or pin the WAL) while it waits for the GIL.
 # The rule that keeps this safe: a callback may drop the GIL only when hooks.armed is set,
 # and only Connection.step/prepare-style wrappers set it, always on a thread that holds the
 # GIL; they take the GIL back (disarm) before returning to Python code.
@@ -28,24 +21,6 @@ cdef enum:
     PROGRESS_OPS = 1000     # ~10 µs of VM work before the GIL is dropped
     RESTART_NAP_US = 50     # how often a WAL RESTART looks whether the readers have left
     RESTART_WAIT_US = 25000  # how long it waits for them before it gives up until later
-
-cdef enum:
-    # Measured with 16 and 64 threads of pool.fetchone (docs/transactions.md): 0.2 ms also
-    # bounds the worst wait but puts 1 % of calls behind a turn (p99 ~1 ms); with none, a
-    # call waited up to 2 s.
-    GIL_TURN_NS = 1000000
-
-cdef extern from *:
-    """
-    #ifdef Py_GIL_DISABLED
-    #define FP_GIL_TURNS 0
-    #else
-    #define FP_GIL_TURNS 1
-    #endif
-    """
-    const bint FP_GIL_TURNS     # a free-threaded build has no GIL to give away
-
-cdef int64_t next_gil_turn_ns = 0     # guarded by the GIL (FP_GIL_TURNS builds only)
 
 cdef int[12] BUSY_DELAYS_MS = [1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100]
 
@@ -66,24 +41,6 @@ cdef inline void disarm(Hooks *h) noexcept nogil:
 cdef inline void drop_gil(Hooks *h) noexcept nogil:
     if h.armed and h.saved == NULL:
         h.saved = PyEval_SaveThread()
-
-
-cdef inline void gil_turn() noexcept:
-    # Called as a call enters a connection, holding the GIL: when the process's turn is due,
-    # give the GIL away, yield the CPU so that a thread woken by the release can take it,
-    # and take it back (waiting, if someone did).
-    global next_gil_turn_ns
-    cdef int64_t now
-    cdef PyThreadState *saved
-    if not FP_GIL_TURNS:
-        return
-    now = fp_monotonic_ns()
-    if now < next_gil_turn_ns:
-        return
-    next_gil_turn_ns = now + GIL_TURN_NS
-    saved = PyEval_SaveThread()
-    fp_park_yield()
-    PyEval_RestoreThread(saved)
 
 
 cdef int on_progress(void *arg) noexcept nogil:
