@@ -193,26 +193,30 @@ def queue_one_writer(pool, until, log):
 def retakes_past_a_queued_waiter(pool, until, role: str) -> int:
     """The main thread returns its lease (the writer, or the only reader) and takes it again
     200 times while another thread keeps queueing for it; count the times it took it back
-    without waiting although that thread was queued."""
+    before that queued thread had it."""
     lease = pool.writer if role == "writer" else pool.reader
     queued = f"waiting_{role}s"
     stop = threading.Event()
+    others_turns = [0]
 
     def other():
         while not stop.is_set():
             with lease():
-                pass
+                others_turns[0] += 1
 
     holder = lease()
     t = threading.Thread(target=other)
     t.start()
-    until(lambda: pool.stats()[queued] == 1, what="the other thread queued")
     past = 0
     for _ in range(200):
-        st = pool.stats()
+        # Each round starts with the other thread in the queue: a thread just woken (or one
+        # the OS has not run yet) is not queued, and taking the slot past nobody proves nothing.
+        until(lambda: pool.stats()[queued] == 1, what="the other thread queued")
+        turns = others_turns[0]
         holder.close()
         holder = lease()
-        if st[queued] and pool.stats()["waits"] == st["waits"]:
+        # Counted inside its lease, so a turn it took before ours shows here.
+        if others_turns[0] == turns:
             past += 1
     stop.set()
     holder.close()
