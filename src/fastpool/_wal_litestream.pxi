@@ -9,12 +9,17 @@
 #
 # So once the pool sees it (a RESTART that a reader outlasted, on a file with Litestream's
 # `_litestream_seq` table), the checkpointer thread stops its own PASSIVE runs (they would
-# hold the checkpoint lock Litestream's run needs, and SQLite makes that one fail, not wait),
-# and when the log reaches the size journal_size_limit allows, the pool holds the writer
+# hold the checkpoint lock Litestream's run needs, and SQLite makes that one fail, not wait).
+#
+# When the log reaches 1.75x the size journal_size_limit allows, the pool holds the writer
 # slot between two writers and waits for Litestream's next checkpoint to rewind it: with no
-# new frames coming in, that checkpoint copies the whole log. The writers then wait at most
-# LITESTREAM_WAIT_MS (Litestream syncs every second by default); when the log was not rewound
-# by then they go on, and the next wait comes after the log grew by another such size.
+# new frames coming in, that checkpoint copies the whole log. Not earlier: Litestream decides
+# to TRUNCATE on the log size its previous sync reached, so it rewinds a busy log at best
+# every second sync (2 s by default), and writers that stopped at 1x sat out most of each
+# such cycle (bench/litestream_writes.py; docs/scale-out.md has the numbers); the quarter
+# left below the 2x bound takes the transaction in flight. The writers then wait at most
+# LITESTREAM_WAIT_MS; when the log was not rewound by then they go on, and the next wait
+# comes after the log grew by another limit's size.
 
 cdef enum:
     LITESTREAM_WAIT_MS = 5000   # longest the writers wait for Litestream's checkpoint
@@ -37,9 +42,14 @@ cdef bint detect_litestream(Checkpointer ck, Connection conn) noexcept:
     if limit <= 0:
         limit = 64 * 1024 * 1024
     ck.litestream_pages = max(LITESTREAM_MIN_PAGES, <int>(limit // max(page, 512)))
-    ck.litestream_next = ck.litestream_pages
+    ck.litestream_next = first_wait(ck)
     fp_flag_store(&ck.litestream, 1)
     return True
+
+
+cdef inline int first_wait(Checkpointer ck) noexcept:
+    # The log size (frames) at which the writers stop for Litestream (above).
+    return ck.litestream_pages + ck.litestream_pages * 3 // 4
 
 
 cdef void litestream_turn(Checkpointer ck, Connection conn) noexcept:
@@ -48,7 +58,7 @@ cdef void litestream_turn(Checkpointer ck, Connection conn) noexcept:
     cdef int rc, log = -1, done = -1
     cdef int pages = conn.hooks.wal_pages
     if pages < ck.litestream_pages:
-        ck.litestream_next = ck.litestream_pages    # rewound since: back to the first size
+        ck.litestream_next = first_wait(ck)     # rewound since: back to the first size
         return
     if pages < ck.litestream_next:
         return
@@ -66,7 +76,7 @@ cdef void litestream_turn(Checkpointer ck, Connection conn) noexcept:
         return
     fp_counter_add(&ck.litestream_waits, 1)
     if wait_for_rewind(conn):
-        ck.litestream_next = ck.litestream_pages
+        ck.litestream_next = first_wait(ck)
     else:
         if fp_counter_get(&ck.litestream_timeouts) == 0:
             warn_litestream_slow(ck.litestream_pages)
