@@ -303,8 +303,9 @@ cdef class PoolCore:
                               RuntimeWarning, stacklevel=2)
         if self.is_closed and self.collected:
             self.gate.current().close()
-        elif not broken:
-            restart_wal(self.checkpointer, conn)
+        elif not broken and restart_wal(self.checkpointer, conn):
+            self.gate.hand_to_checkpointer()    # it waits for Litestream, this thread goes on
+            return
         self.gate.give_back(self.is_closed, self.collected)
 
     cdef void note_holder(self, int role, uint32_t slot):

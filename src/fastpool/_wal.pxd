@@ -2,7 +2,9 @@
 
 # Threads: `conn` is the checkpointer thread's alone; what it shares with the pool's threads
 # is C atomics (the flags and counters) and fp_notify (events); `thread` and `autocheckpoint`
-# are set before the thread starts.
+# are set before the thread starts. The Litestream fields are used by whoever holds the writer
+# slot: a returning writer, or this thread once handed the slot (handoff_gate, set before
+# the LITESTREAM_HANDOFF post that orders the hand-over, cleared as it gives the slot back).
 cdef class Checkpointer:
     cdef Connection conn            # its own: used only by its thread
     cdef fp_notify events           # WAL_FULL from the writer's WAL hook, STOP from the pool
@@ -20,9 +22,13 @@ cdef class Checkpointer:
     cdef fp_atomic_u64 litestream_timeouts  # ... and it did not rewind the log in time
     cdef int litestream_pages       # log size (frames) at which the writers wait for it
     cdef int litestream_next        # the next such size (grows after a wait timed out)
+    cdef object handoff_gate        # the WriterGate whose slot this thread holds meanwhile
+    cdef bytes litestream_wal       # the database's -wal file, whose header shows a rewind
     cdef object thread
 
     cdef void loop(self) noexcept nogil
+    cdef bint wait_for_litestream(self, bint stopping) noexcept nogil
+    cdef void take_writer(self, object gate) noexcept
     cdef void enter_sqlite(self) noexcept nogil
     cdef void leave_sqlite(self) noexcept nogil
     cdef void restarted(self, int rc, int log) noexcept

@@ -47,7 +47,14 @@ cdef class Checkpointer:
         cdef int rc, log, done
         cdef sqlite3 *db = self.conn.db
         while True:
-            if fp_notify_wait(&self.events, -1, &bits) != FP_NOTIFY_OK or bits & STOP:
+            if fp_notify_wait(&self.events, -1, &bits) != FP_NOTIFY_OK:
+                bits = STOP
+            if bits & LITESTREAM_HANDOFF:
+                # Before anything else, STOP included: the writer slot must go back.
+                if self.wait_for_litestream(bits & STOP):
+                    return
+                continue
+            if bits & STOP:
                 return
             if bits & WAL_REWOUND:
                 # Whoever rewound it, a reader that made RESTARTs back off is gone.
@@ -128,6 +135,15 @@ cdef class Checkpointer:
             fp_flag_store(&self.restart_at, <uint32_t>(log + min(
                 self.autocheckpoint, max(self.autocheckpoint // 4, log - self.autocheckpoint))))
 
+    cdef bint wait_for_litestream(self, bint stopping) noexcept nogil:
+        return litestream_wait(self, stopping)
+
+    cdef void take_writer(self, object gate) noexcept:
+        # From the thread returning the writer, when restart_wal said so: this thread holds
+        # the writer slot from now on and gives it back (the post orders the hand-over).
+        self.handoff_gate = gate
+        fp_notify_post(&self.events, LITESTREAM_HANDOFF)
+
     cdef void stop(self) noexcept:
         fp_notify_post(&self.events, STOP)
 
@@ -172,11 +188,13 @@ cdef Checkpointer start_checkpointer(object opts, Connection writer):
     return ck
 
 
-cdef void restart_wal(Checkpointer ck, Connection conn) noexcept:
+cdef bint restart_wal(Checkpointer ck, Connection conn) noexcept:
     # Called holding the writer slot, between two writers, when the checkpointer found
-    # the log past its threshold. RESTART copies what is left of the log (little: the
-    # checkpointer's PASSIVE runs did the bulk) and, once no reader is left in the log,
-    # makes the next commit rewind it to its start.
+    # the log past its threshold. True: the slot goes to the checkpointer thread, which
+    # waits for Litestream's rewind with it (_wal_litestream.pxi) and then gives it back.
+    # RESTART copies what is left of the log (little: the checkpointer's PASSIVE runs did
+    # the bulk) and, once no reader is left in the log, makes the next commit rewind it to
+    # its start.
     #
     # First try holding the GIL, not waiting for readers: point reads run with the GIL
     # held, so while this thread holds it, usually no reader is inside the log, and
@@ -189,12 +207,11 @@ cdef void restart_wal(Checkpointer ck, Connection conn) noexcept:
     cdef Hooks *hooks = &conn.hooks
     cdef int rc, log = -1, done = -1
     if ck is None or db == NULL:
-        return
+        return False
     if fp_flag_load(&ck.litestream):
-        litestream_turn(ck, conn)
-        return
+        return litestream_turn(ck, conn)
     if fp_flag_exchange(&ck.restart_wanted, 0) == 0:
-        return
+        return False
     sqlite3_busy_handler(db, NULL, NULL)
     rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_RESTART, &log, &done)
     if rc & 0xFF == SQLITE_BUSY and log >= 0:
@@ -205,6 +222,6 @@ cdef void restart_wal(Checkpointer ck, Connection conn) noexcept:
         conn.in_call = False
     sqlite3_busy_handler(db, on_busy, hooks)
     if rc & 0xFF == SQLITE_BUSY and log >= 0 and detect_litestream(ck, conn):
-        litestream_turn(ck, conn)   # a reader that never leaves: Litestream's
-        return
+        return litestream_turn(ck, conn)    # a reader that never leaves: Litestream's
     ck.restarted(rc, log)
+    return False

@@ -11,14 +11,16 @@
 # `_litestream_seq` table), the checkpointer thread stops its own PASSIVE runs (they would
 # hold the checkpoint lock Litestream's run needs, and SQLite makes that one fail, not wait).
 #
-# When the log reaches 1.75x the size journal_size_limit allows, the pool holds the writer
-# slot between two writers and waits for Litestream's next checkpoint to rewind it: with no
-# new frames coming in, that checkpoint copies the whole log. Not earlier: Litestream decides
-# to TRUNCATE on the log size its previous sync reached, so it rewinds a busy log at best
-# every second sync (2 s by default), and writers that stopped at 1x sat out most of each
-# such cycle (bench/litestream_writes.py; docs/scale-out.md has the numbers); the quarter
-# left below the 2x bound takes the transaction in flight. The writers then wait at most
-# LITESTREAM_WAIT_MS; when the log was not rewound by then they go on, and the next wait
+# When the log reaches 1.75x the size journal_size_limit allows, the writer's return hands
+# the writer slot to the checkpointer thread, which waits with it for Litestream's next
+# checkpoint to rewind the log (with no new frames coming in, that checkpoint copies the
+# whole log) and then gives it back; the returning thread, maybe an event loop's, goes on.
+# Not earlier: Litestream decides to TRUNCATE on the log size its previous sync reached, so
+# it rewinds a busy log at best every second sync (2 s by default), and writers that stopped
+# at 1x sat out most of each such cycle (bench/litestream_writes.py; docs/scale-out.md has
+# the numbers); the quarter left below the 2x bound takes the transaction in flight. The
+# writers then wait at most LITESTREAM_WAIT_MS; when the log was not rewound by then they go
+# on, and the next wait
 # comes after the log grew by another limit's size.
 
 cdef enum:
@@ -43,6 +45,8 @@ cdef bint detect_litestream(Checkpointer ck, Connection conn) noexcept:
         limit = 64 * 1024 * 1024
     ck.litestream_pages = max(LITESTREAM_MIN_PAGES, <int>(limit // max(page, 512)))
     ck.litestream_next = first_wait(ck)
+    name = sqlite3_db_filename(conn.db, b"main")
+    ck.litestream_wal = (name if name != NULL else b"") + b"-wal"
     fp_flag_store(&ck.litestream, 1)
     return True
 
@@ -52,16 +56,19 @@ cdef inline int first_wait(Checkpointer ck) noexcept:
     return ck.litestream_pages + ck.litestream_pages * 3 // 4
 
 
-cdef void litestream_turn(Checkpointer ck, Connection conn) noexcept:
-    # Holding the writer slot, between two writers, on a file Litestream replicates.
+cdef bint litestream_turn(Checkpointer ck, Connection conn) noexcept:
+    # Holding the writer slot, between two writers, on a file Litestream replicates. True:
+    # the writers must wait for Litestream's rewind; the caller hands the slot to the
+    # checkpointer thread, which waits (litestream_wait) so that the thread returning the
+    # writer, maybe an event loop's, goes on.
     cdef sqlite3 *db = conn.db
     cdef int rc, log = -1, done = -1
     cdef int pages = conn.hooks.wal_pages
     if pages < ck.litestream_pages:
         ck.litestream_next = first_wait(ck)     # rewound since: back to the first size
-        return
+        return False
     if pages < ck.litestream_next:
-        return
+        return False
     # Litestream may have stopped (its read transaction with it): then a RESTART succeeds
     # at once, and the pool checkpoints on its own again.
     sqlite3_busy_handler(db, NULL, NULL)
@@ -70,18 +77,34 @@ cdef void litestream_turn(Checkpointer ck, Connection conn) noexcept:
     if rc == SQLITE_OK:
         fp_flag_store(&ck.litestream, 0)
         ck.restarted(rc, log)
-        return
+        return False
     if rc & 0xFF != SQLITE_BUSY:
         fp_counter_add(&ck.errors, 1)
-        return
+        return False
     fp_counter_add(&ck.litestream_waits, 1)
-    if wait_for_rewind(conn):
-        ck.litestream_next = first_wait(ck)
-    else:
-        if fp_counter_get(&ck.litestream_timeouts) == 0:
-            warn_litestream_slow(ck.litestream_pages)
-        fp_counter_add(&ck.litestream_timeouts, 1)
-        ck.litestream_next = pages + ck.litestream_pages
+    ck.litestream_next = pages + ck.litestream_pages    # if it times out (else reset)
+    return True
+
+
+cdef bint litestream_wait(Checkpointer ck, bint stopping) noexcept nogil:
+    # On the checkpointer thread, holding the writer slot that litestream_turn's caller
+    # handed over: wait for the rewind, then give the slot back. True if the pool stops.
+    cdef const char *wal
+    cdef bint rewound = False
+    with gil:
+        wal = ck.litestream_wal
+    if not stopping:
+        rewound = wait_for_rewind(ck, wal, &stopping)
+    with gil:
+        if rewound:
+            ck.litestream_next = first_wait(ck)
+        elif not stopping:
+            if fp_counter_get(&ck.litestream_timeouts) == 0:
+                warn_litestream_slow(ck.litestream_pages)
+            fp_counter_add(&ck.litestream_timeouts, 1)
+        gate, ck.handoff_gate = ck.handoff_gate, None
+        (<WriterGate>gate).give_back(stopping, False)
+    return stopping
 
 
 cdef void warn_litestream_slow(int pages) noexcept:
@@ -96,30 +119,31 @@ cdef void warn_litestream_slow(int pages) noexcept:
         pass
 
 
-cdef bint wait_for_rewind(Connection conn) noexcept:
-    # Waits (GIL dropped) until the log was rewound: the WAL file was truncated, or its
-    # header's checkpoint sequence number (bytes 12-15, up by one each time the log starts
-    # again) changed. False after LITESTREAM_WAIT_MS.
-    cdef const char *name = sqlite3_db_filename(conn.db, b"main")
-    if name == NULL or name[0] == 0:
-        return False
-    cdef bytes wal = name + b"-wal"
-    cdef const char *c_wal = wal
+cdef bint wait_for_rewind(Checkpointer ck, const char *wal, bint *stopping) noexcept nogil:
+    # Waits until the log was rewound: the WAL file was truncated, or its header's checkpoint
+    # sequence number (bytes 12-15, up by one each time the log starts again) changed. False
+    # after LITESTREAM_WAIT_MS, or when the pool stops meanwhile (*stopping set). The naps
+    # are waits on the thread's events; others than STOP that come meanwhile are posted
+    # again for its loop.
     cdef unsigned char before[32]
     cdef unsigned char now[32]
-    cdef int fd
+    cdef uint32_t bits, others = 0
     cdef bint rewound = False
     cdef int64_t deadline = fp_monotonic_ns() + <int64_t>LITESTREAM_WAIT_MS * 1000000
-    conn.in_call = True     # a fork() meanwhile must not reuse this copy in the child
-    with nogil:
-        fd = posix_open(c_wal, O_RDONLY)
-        if fd >= 0:
-            if pread(fd, before, 32, 0) == 32:
-                while not rewound and fp_monotonic_ns() < deadline:
-                    fp_sleep_ns(LITESTREAM_NAP_US * 1000)
-                    # Truncated (Litestream's TRUNCATE checkpoint), or begun anew.
-                    rewound = (pread(fd, now, 32, 0) != 32
-                               or memcmp(before + 12, now + 12, 4) != 0)
-            posix_close(fd)
-    conn.in_call = False
+    cdef int fd = posix_open(wal, O_RDONLY)
+    if fd < 0:
+        return False
+    if pread(fd, before, 32, 0) == 32:
+        while not rewound and fp_monotonic_ns() < deadline:
+            if fp_notify_wait(&ck.events, LITESTREAM_NAP_US * 1000, &bits) == FP_NOTIFY_OK:
+                if bits & STOP:
+                    stopping[0] = True
+                    break
+                others |= bits
+            # Truncated (Litestream's TRUNCATE checkpoint), or begun anew.
+            rewound = (pread(fd, now, 32, 0) != 32
+                       or memcmp(before + 12, now + 12, 4) != 0)
+    posix_close(fd)
+    if others:
+        fp_notify_post(&ck.events, others)
     return rewound

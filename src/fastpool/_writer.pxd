@@ -38,6 +38,7 @@ cdef class WriterGate:
     cdef void serve_in_order(self) noexcept
     cdef void free_slot(self) noexcept
     cdef void use_checkpointer(self, Checkpointer checkpointer) noexcept
+    cdef void hand_to_checkpointer(self) noexcept
     cdef Connection open(self)
     cdef Connection connection(self, bint reopen, bint lock=*)
     cdef bint expired(self) noexcept

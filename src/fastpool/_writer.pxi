@@ -196,6 +196,12 @@ cdef class WriterGate:
             self.close_xlock()
         fp_slots_release(self.slot, 0)
 
+    cdef void hand_to_checkpointer(self) noexcept:
+        # Instead of give_back: the checkpointer thread holds the slot (and the cross-process
+        # lock, if held) while it waits for Litestream, then gives it back.
+        self.owner = 0
+        self.checkpointer.take_writer(self)
+
     cdef int open_xlock(self, object st) except -1:
         # Without the side file (unsupported platform, refused or failing) the pool still
         # works: SQLite's own locks alone decide who writes next.
