@@ -18,11 +18,12 @@ cdef object tx_lost_error():
 
 @cython.final
 cdef class Connection:
-    """One SQLite connection (internal: the pool opens these and lends them out).
-
-    Connection(path, *, readonly=False, pragmas=None, statement_cache_size=128,
+    """Connection(path, *, readonly=False, pragmas=None, statement_cache_size=128,
                busy_timeout=5.0, autocheckpoint=1000, row_factory=None, autocommit=True,
                defensive=True)
+--
+
+    One SQLite connection (internal: the pool opens these and lends them out).
 
     ``path`` is a file path or a ``file:`` URI. With ``autocommit=True`` (the pool's
     connections) transactions are opened explicitly (the pool's writer does ``BEGIN
