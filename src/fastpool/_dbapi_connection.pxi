@@ -33,7 +33,13 @@ cdef int autocommit_mode(object value) except -2:
 # No tp_clear: __dealloc__ needs the turn (a collected cycle must still give it back).
 @cython.no_gc_clear
 cdef class DBAPIConnection:
-    """A connection of the sqlite3 module (``fastpool.dbapi.connect()`` makes these).
+    """DBAPIConnection(database, *args, timeout=5.0, detect_types=0, isolation_level="",
+                check_same_thread=True, factory=None, cached_statements=128, uri=False,
+                autocommit=-1, readonly=False, pragmas=None, defensive=True,
+                immediate=True)
+--
+
+    A connection of the sqlite3 module (``fastpool.dbapi.connect()`` makes these).
 
     Subclass it and pass ``factory=`` to ``connect()`` as with ``sqlite3``.
     """
