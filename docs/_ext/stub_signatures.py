@@ -48,7 +48,8 @@ def _core_qualname(obj: Any, name: str) -> str | None:
         return f"{obj.__name__}.__init__"
     if owner is not None:
         return f"{owner.__name__}.{obj.__name__}"
-    return name.rsplit(".", 1)[-1] if "." in name else name
+    # a Cython function or method (binding): its own qualified name, as the stub writes it
+    return getattr(obj, "__qualname__", None) or name.rsplit(".", 1)[-1]
 
 
 def setup(app: Any) -> dict[str, Any]:

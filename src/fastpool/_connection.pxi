@@ -33,6 +33,15 @@ cdef class Connection:
     and other SQL that can corrupt the file). A ``journal_mode`` in ``pragmas`` that SQLite
     does not apply (WAL under a VFS without shared memory, OFF under defensive mode) raises
     NotSupportedError.
+
+    Attributes:
+        path (str): the path or URI it was opened with.
+        readonly (bool): opened read-only (a pool's readers are).
+        autocommit (bool): True: transactions are explicit; False: PEP 249's implicit ones.
+        fatal (bool): True once it hit an error after which it must not be reused (a pool
+            then discards it and opens another instead of lending it out again).
+        reader_hint (bool): set on a pool's readers, so that a write attempt's error says to
+            use ``pool.writer()``; writable.
     """
 
     def __cinit__(self):
