@@ -46,6 +46,8 @@ myst_enable_extensions = ["deflist"]
 autodoc_member_order = "bysource"
 autodoc_default_options = {"members": True, "show-inheritance": True}
 autodoc_typehints = "signature"
+# Signatures name types fully (fastpool.Row), so each has one target; show them short.
+python_use_unqualified_type_names = True
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 

@@ -11,6 +11,10 @@ Constants: autodoc documents a module's data only where its source has a doc com
 ``.. module-constants:: fastpool.dbapi`` (after that module's ``automodule``) gives every other
 constant of its ``__all__`` an entry with its value (the stdlib's ``SQLITE_*`` codes).
 
+Classes exported under another name than their own (``fastpool.dbapi.Connection`` is the
+core's ``DBAPIConnection``), which autodoc would show as a bare "alias of", are documented in
+full under the exported name by ``.. autorenamedclass::``.
+
 Two more jobs that keep the strict build quiet without hiding anything: references to the
 core's internal class names (``fastpool._core.DBAPIConnection``) resolve to the public name
 they are exported as (``fastpool.dbapi.Connection``), and the private bases of a public class
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import types
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -113,6 +118,7 @@ def documented_in(text: str) -> set[str]:
 def setup(app: Any) -> dict[str, Any]:
     from docutils import nodes
     from docutils.statemachine import StringList
+    from sphinx.ext.autodoc import ClassDocumenter
     from sphinx.util import logging
     from sphinx.util.docutils import SphinxDirective
     from sphinx.util.nodes import make_refnode, nested_parse_with_titles
@@ -140,6 +146,33 @@ def setup(app: Any) -> dict[str, Any]:
             return node.children
 
     app.add_directive("module-constants", ModuleConstants)
+
+    class RenamedClassDocumenter(ClassDocumenter):
+        """A class with its members under the name it is exported as, not as an alias."""
+
+        objtype = "renamedclass"
+        directivetype = "class"
+
+        @classmethod
+        def can_document_member(cls, member, membername, isattr, parent):  # type: ignore[no-untyped-def]
+            return False  # only where a page asks for it
+
+        def format_args(self, **kwargs: Any) -> str | None:
+            # fastpool.dbapi.Connection's __signature__ is an instance property (the signature
+            # of calling a connection), which inspect.signature rejects on the class: leave
+            # the signature to the stub (stub_signatures.py).
+            if isinstance(
+                vars(self.object).get("__signature__"), property | types.GetSetDescriptorType
+            ):
+                return None
+            return super().format_args(**kwargs)
+
+        def import_object(self, raiseerror: bool = False) -> bool:
+            imported: bool = super().import_object(raiseerror)
+            self.doc_as_attr = False
+            return imported
+
+    app.add_autodocumenter(RenamedClassDocumenter)
 
     def resolve_alias(app, env, node, contnode):  # type: ignore[no-untyped-def]
         target = node.get("reftarget", "")

@@ -17,6 +17,29 @@ import fastpool._core
 _STUB = os.path.join(os.path.dirname(fastpool._core.__file__), "_core.pyi")
 
 
+class _PublicNames(ast.NodeTransformer):
+    """Write the core's classes by their public names (``Row`` -> ``fastpool.Row``,
+    ``DBAPICursor`` -> ``fastpool.dbapi.Cursor``), so that each reference has one target."""
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        public = _public_name(node.id)
+        return ast.Name(public, ast.Load()) if public else node
+
+
+def _public_name(name: str) -> str | None:
+    import fastpool
+    import fastpool.dbapi
+
+    obj = getattr(fastpool._core, name, None)
+    if not isinstance(obj, type):
+        return None
+    for module in (fastpool, fastpool.dbapi):
+        for exported in module.__all__:
+            if getattr(module, exported) is obj:
+                return f"{module.__name__}.{exported}"
+    return None
+
+
 def _signatures(tree: ast.Module) -> dict[str, tuple[str, str | None]]:
     """``{qualname: (args, return annotation)}`` for every function and method of the stub."""
     found: dict[str, tuple[str, str | None]] = {}
@@ -54,7 +77,7 @@ def _core_qualname(obj: Any, name: str) -> str | None:
 
 def setup(app: Any) -> dict[str, Any]:
     with open(_STUB, encoding="utf-8") as f:
-        stubs = _signatures(ast.parse(f.read()))
+        stubs = _signatures(_PublicNames().visit(ast.parse(f.read())))
 
     def process_signature(app, what, name, obj, options, signature, return_annotation):  # type: ignore[no-untyped-def]
         qualname = _core_qualname(obj, name)

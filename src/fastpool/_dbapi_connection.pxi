@@ -462,7 +462,7 @@ cdef class DBAPIConnection:
 
     @property
     def isolation_level(self):
-        """None (autocommit) or the BEGIN mode: '', 'DEFERRED', 'IMMEDIATE', 'EXCLUSIVE'."""
+        """The BEGIN mode ('', 'DEFERRED', 'IMMEDIATE' or 'EXCLUSIVE'), or None for autocommit."""
         self.check_open()
         return self.isolation
 
