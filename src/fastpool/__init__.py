@@ -33,6 +33,8 @@ from fastpool.pool import Pool
 from fastpool.pool_async import AsyncCursor, AsyncLease, AsyncPool
 from fastpool.replica import AsyncReplicaPool, ReplicaPool, litestream_position
 
+# The package's version, and its only source: pyproject.toml reads it from here (setuptools'
+# attr:, without importing the package), so the installed metadata always matches.
 __version__ = "0.1.0"
 
 # Grouped by what they are, PEP 249's names in PEP 249's order.

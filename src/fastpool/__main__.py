@@ -1,4 +1,5 @@
 """``python -m fastpool``: a short demo on a temporary database (see fastpool._demo);
+``python -m fastpool --version``: the installed version (``fastpool.__version__``);
 ``python -m fastpool bench ...``: the side-by-side comparison (see fastpool._bench)."""
 
 import sys

@@ -18,11 +18,12 @@ cdef object tx_lost_error():
 
 @cython.final
 cdef class Connection:
-    """One SQLite connection (internal: the pool opens these and lends them out).
-
-    Connection(path, *, readonly=False, pragmas=None, statement_cache_size=128,
+    """Connection(path, *, readonly=False, pragmas=None, statement_cache_size=128,
                busy_timeout=5.0, autocheckpoint=1000, row_factory=None, autocommit=True,
                defensive=True)
+--
+
+    One SQLite connection (internal: the pool opens these and lends them out).
 
     ``path`` is a file path or a ``file:`` URI. With ``autocommit=True`` (the pool's
     connections) transactions are opened explicitly (the pool's writer does ``BEGIN
@@ -32,6 +33,15 @@ cdef class Connection:
     and other SQL that can corrupt the file). A ``journal_mode`` in ``pragmas`` that SQLite
     does not apply (WAL under a VFS without shared memory, OFF under defensive mode) raises
     NotSupportedError.
+
+    Attributes:
+        path (str): the path or URI it was opened with.
+        readonly (bool): opened read-only (a pool's readers are).
+        autocommit (bool): True: transactions are explicit; False: PEP 249's implicit ones.
+        fatal (bool): True once it hit an error after which it must not be reused (a pool
+            then discards it and opens another instead of lending it out again).
+        reader_hint (bool): set on a pool's readers, so that a write attempt's error says to
+            use ``pool.writer()``; writable.
     """
 
     def __cinit__(self):

@@ -1,9 +1,13 @@
 @cython.final
 cdef class Cursor:
-    """The rows of one executed statement: fetchone/fetchmany/fetchall, iteration, description.
+    """Cursor(conn)
+--
+
+    The rows of one executed statement: fetchone/fetchmany/fetchall, iteration, description.
 
     A cursor holds its prepared statement until its rows are exhausted or it is closed; it
-    goes stale when its connection is closed or returned to the pool.
+    goes stale when its connection is closed or returned to the pool. Made by
+    ``Connection.cursor()``, ``Lease.cursor()`` and ``execute()``, not directly.
     """
 
     def __cinit__(self, Connection conn):

@@ -33,7 +33,13 @@ cdef int autocommit_mode(object value) except -2:
 # No tp_clear: __dealloc__ needs the turn (a collected cycle must still give it back).
 @cython.no_gc_clear
 cdef class DBAPIConnection:
-    """A connection of the sqlite3 module (``fastpool.dbapi.connect()`` makes these).
+    """DBAPIConnection(database, *args, timeout=5.0, detect_types=0, isolation_level="",
+                check_same_thread=True, factory=None, cached_statements=128, uri=False,
+                autocommit=-1, readonly=False, pragmas=None, defensive=True,
+                immediate=True)
+--
+
+    A connection of the sqlite3 module (``fastpool.dbapi.connect()`` makes these).
 
     Subclass it and pass ``factory=`` to ``connect()`` as with ``sqlite3``.
     """
@@ -456,7 +462,7 @@ cdef class DBAPIConnection:
 
     @property
     def isolation_level(self):
-        """None (autocommit) or the BEGIN mode: '', 'DEFERRED', 'IMMEDIATE', 'EXCLUSIVE'."""
+        """The BEGIN mode ('', 'DEFERRED', 'IMMEDIATE' or 'EXCLUSIVE'), or None for autocommit."""
         self.check_open()
         return self.isolation
 

@@ -13,7 +13,11 @@ cdef object DML_KEYWORD = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE)\b", re.
 
 @cython.freelist(16)
 cdef class DBAPICursor:
-    """A cursor of the sqlite3 module: ``execute``, ``fetch*``, iteration, ``description``."""
+    """DBAPICursor(connection)
+--
+
+    A cursor of the sqlite3 module: ``execute``, ``fetch*``, iteration, ``description``.
+    """
 
     def __cinit__(self):
         # (Cython passes the constructor's arguments to __init__ only: none are parsed here.)

@@ -72,8 +72,12 @@ cdef int run_backup(DBAPIConnection source, object target, int pages, object pro
 
 
 cdef class Blob:
-    """An open BLOB (``Connection.blobopen()``): file-like ``read``/``write``/``seek``/``tell``,
-    indexing and slicing; its size is fixed."""
+    """Blob(*args)
+--
+
+    An open BLOB (``Connection.blobopen()``; made directly, it raises TypeError): file-like
+    ``read``/``write``/``seek``/``tell``, indexing and slicing; its size is fixed.
+    """
 
     cdef sqlite3_blob *blob
     cdef DBAPIConnection conn

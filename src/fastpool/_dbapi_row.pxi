@@ -3,7 +3,11 @@
 
 
 cdef class DBAPIRow:
-    """A row of the sqlite3 module: ``Row(cursor, values)``, set ``row_factory = Row``."""
+    """DBAPIRow(cursor, data, /)
+--
+
+    A row of the sqlite3 module: ``Row(cursor, values)``, set ``row_factory = Row``.
+    """
 
     cdef tuple data
     cdef tuple description

@@ -27,7 +27,12 @@ cdef enum:
 
 
 cdef class PrepareProtocol:
-    """The protocol objects are adapted to (PEP 246), as in the sqlite3 module."""
+    """PrepareProtocol(*args, **kwargs)
+--
+
+    The protocol objects are adapted to (PEP 246), as in the sqlite3 module. It takes no
+    arguments (TypeError otherwise), as there.
+    """
 
     def __init__(self, *args, **kwargs):
         if args or kwargs:

@@ -199,6 +199,7 @@ def many_threads(directory: str, rows: int, threads: int, ops: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fastpool", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"fastpool {fastpool.__version__}")
     parser.add_argument("--rows", type=int, default=20_000, help="rows to write and read back")
     parser.add_argument("--threads", type=int, default=16, help="threads in the mixed run")
     parser.add_argument("--ops", type=int, default=2_000, help="operations per thread")

@@ -13,10 +13,15 @@ import warnings
 @cython.no_gc
 @cython.freelist(16)
 cdef class Lease:
-    """A pooled connection, lent to you until the ``with`` block ends or ``close()``.
+    """Lease()
+--
+
+    A pooled connection, lent to you until the ``with`` block ends or ``close()``.
 
     Offers fetchone/fetchall/execute/executemany/executescript like a connection. A writer
     lease is always inside a transaction: commit() and rollback() end it and start the next.
+    Made by the pool (``pool.reader()``, ``pool.writer()``); one made directly is returned
+    already and raises InterfaceError when used.
     """
 
     cdef Connection live(self):
@@ -244,7 +249,13 @@ cdef str dead_lease_message(Lease lease):
 
 @cython.final
 cdef class Transaction:
-    """``with lease.transaction():`` — one snapshot on a reader, a savepoint on a writer."""
+    """Transaction(lease)
+--
+
+    ``with lease.transaction():`` — one snapshot on a reader, a savepoint on a writer.
+
+    Made by ``lease.transaction()``, not directly.
+    """
 
     def __cinit__(self, Lease lease):
         self.lease = lease

@@ -1,6 +1,9 @@
 @cython.final
 cdef class Row:
-    """A result row with access by position and by column name.
+    """Row(names, values)
+--
+
+    A result row with access by position and by column name.
 
     ``row[0]``, ``row["name"]`` (exact match first, then case-insensitive), ``row.keys()``,
     ``len(row)``, iteration over values, ``tuple(row)``. Rows are equal when their column

@@ -21,6 +21,12 @@ class Pool(PoolFacade, PoolCore):
 
     ``Pool(path, readers=4, *, ...)``: see ``__init__`` for the arguments. The writer is
     opened at once, so a bad path, pragma or permission fails there.
+
+    Attributes:
+        debug (bool): the ``debug`` argument: leases record where they were checked out.
+        holders (dict): with ``debug=True``, the leases out: ``(role, slot) -> (thread
+            name, since, stack)`` (``since`` on ``time.monotonic()``'s clock, ``stack`` where
+            it was checked out), as ``PoolTimeout`` messages show them; empty otherwise.
     """
 
     def _start(self, options: PoolOptions) -> None:

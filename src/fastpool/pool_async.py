@@ -210,7 +210,7 @@ class AsyncPool(PoolFacade):
 
     @property
     def holders(self) -> dict[Any, Any]:
-        """With debug=True: (kind, slot) -> (thread name, since, stack) of leases out."""
+        """With ``debug=True``, the leases out, as ``Pool.holders``; empty otherwise."""
         return self._core.holders
 
     async def __aenter__(self) -> AsyncPool:
