@@ -297,10 +297,7 @@ cdef class DBAPIConnection:
             raise
         return PreparedSQL(PREPARED_TOKEN, st)
 
-    @property
-    def __signature__(self):
-        # Calling a connection takes one positional argument, the SQL (inspect.signature).
-        return CALL_SIGNATURE
+    __signature__ = _CallSignature()
 
     def getconfig(self, op, /):
         """The boolean setting ``op`` (an SQLITE_DBCONFIG_* constant)."""

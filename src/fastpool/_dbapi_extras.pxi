@@ -9,6 +9,16 @@ import time as _time
 cdef object PREPARED_TOKEN = object()
 cdef object CALL_SIGNATURE = inspect.Signature(
     [inspect.Parameter("sql", inspect.Parameter.POSITIONAL_ONLY)])
+
+
+class _CallSignature:
+    """Connection.__signature__: on a connection, calling it (one positional argument, the
+    SQL); on the class, None, so that inspect.signature reads the constructor's own."""
+
+    def __get__(self, obj, objtype=None):
+        return None if obj is None else CALL_SIGNATURE
+
+
 # The boolean sqlite3_db_config() options getconfig/setconfig accept.
 cdef frozenset DBCONFIG_FLAGS = frozenset(range(1002, 1018))
 
