@@ -32,6 +32,10 @@ sys.stdin.readline()
 
 
 def start_footprint(db) -> subprocess.Popen[str]:
+    """The file with Litestream's table, and the other process holding its read open."""
+    with fastpool.Pool(db, 1) as pool:
+        pool.execute("CREATE TABLE _litestream_seq (id INTEGER PRIMARY KEY, seq INTEGER)")
+        pool.execute("CREATE TABLE t (body BLOB)")
     proc = subprocess.Popen(
         [sys.executable, "-c", FOOTPRINT, str(db)],
         stdin=subprocess.PIPE,
@@ -44,9 +48,6 @@ def start_footprint(db) -> subprocess.Popen[str]:
 
 def test_the_event_loop_runs_while_the_writers_wait_for_litestream(tmp_path):
     db = tmp_path / "primary.db"
-    with fastpool.Pool(db, 1) as pool:
-        pool.execute("CREATE TABLE _litestream_seq (id INTEGER PRIMARY KEY, seq INTEGER)")
-        pool.execute("CREATE TABLE t (body BLOB)")
     footprint = start_footprint(db)
 
     async def main() -> dict:
@@ -98,9 +99,6 @@ def test_the_event_loop_runs_while_the_writers_wait_for_litestream(tmp_path):
 
 def test_closing_the_pool_ends_a_wait_for_litestream_and_gets_the_slot_back(tmp_path):
     db = tmp_path / "primary.db"
-    with fastpool.Pool(db, 1) as pool:
-        pool.execute("CREATE TABLE _litestream_seq (id INTEGER PRIMARY KEY, seq INTEGER)")
-        pool.execute("CREATE TABLE t (body BLOB)")
     footprint = start_footprint(db)
     try:
         pool = fastpool.Pool(db, 1, pragmas={"journal_size_limit": LIMIT})
