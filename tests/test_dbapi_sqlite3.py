@@ -254,7 +254,23 @@ def test_create_table_then_close_without_commit_keeps_the_table(connect, path):
     assert again.execute("SELECT count(*) FROM kept").fetchone() == (0,)
 
 
-def test_datetime_values_round_trip(connect):
+@pytest.fixture
+def default_adapters():
+    """The module's own date/datetime adapters and converters, as after import: importing
+    fastpool.django (another test may have) registers Django's over them, as Django does on
+    the stdlib's sqlite3. Restored afterwards."""
+    from fastpool._dbapi_types import register_defaults
+
+    adapters, converters = dict(sqlite3.adapters), dict(sqlite3.converters)
+    register_defaults()
+    yield
+    sqlite3.adapters.clear()
+    sqlite3.adapters.update(adapters)
+    sqlite3.converters.clear()
+    sqlite3.converters.update(converters)
+
+
+def test_datetime_values_round_trip(connect, default_adapters):
     conn = connect(detect_types=sqlite3.PARSE_DECLTYPES)
     conn.execute("CREATE TABLE e(d date, ts timestamp)")
     day = datetime.date(2026, 12, 3)
