@@ -91,10 +91,11 @@ class Replicator:
         self.proc.wait(timeout)
 
 
-def restore(replica: Path, out: Path) -> sqlite3.Connection:
-    """`litestream restore` of the replica into out, opened with the stdlib's sqlite3."""
+def restore(replica: Path, out: Path, txid: int | None = None) -> sqlite3.Connection:
+    """`litestream restore` of the replica (up to txid) into out, opened with the stdlib's."""
+    upto = [] if txid is None else ["-txid", f"{txid:016x}"]
     subprocess.run(
-        [litestream_binary(), "restore", "-o", str(out), f"file://{replica}"],
+        [litestream_binary(), "restore", *upto, "-o", str(out), f"file://{replica}"],
         check=True,
         capture_output=True,
         timeout=120,

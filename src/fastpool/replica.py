@@ -100,49 +100,117 @@ def litestream_position(
 
     Read from Litestream's local LTX files (``.<name>-litestream/ltx/0`` beside the
     database); None before its first sync. With ``newer_than``, waits (at most ``timeout``
-    seconds, then PoolTimeout) for a position past it: Litestream records a change at its
-    next sync (``monitor-interval``, 1 s by default). Read-your-writes across hosts::
+    seconds, then PoolTimeout) for a position past it that holds every transaction committed
+    to the database before the call: Litestream records a change at its next sync
+    (``monitor-interval``, 1 s by default). Read-your-writes across hosts::
 
         before = litestream_position(db)
         pool.execute(...)                                   # commit on the primary
         position = litestream_position(db, newer_than=before)
         # on a replica host: with replica.reader(at_least=position) as r: ...
 
-    That position holds the write unless a sync was already reading the log as it
-    committed (then it holds what came before, and the write is in the next one): see
-    docs/scale-out.md.
+    A sync that was already reading the log as the write committed records what came before
+    it; the position returned is never that one (see docs/scale-out.md).
     """
     db = Path(os.fspath(path))
     level0 = db.parent / f".{db.name}-litestream" / "ltx" / "0"
+    if newer_than is None:
+        return max((txid for txid, _ in _level0_files(level0)), default=None)
+    newer_than = _txid(newer_than)
+    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not timeout >= 0:
+        raise ValueError(f"timeout must be a number of seconds >= 0, not {timeout!r}")
+    committed = _wal_end(db)
     deadline = time.monotonic() + timeout
     while True:
-        best = _highest_txid(level0)
-        if newer_than is None or (best is not None and best > newer_than):
-            return best
+        found = _covering_txid(level0, newer_than, committed)
+        if found is not None:
+            return found
         if time.monotonic() > deadline:
             raise PoolTimeout(
-                f"Litestream recorded no position past {newer_than:016x} for {db} within "
-                f"{timeout} s: is `litestream replicate` running on it?"
+                f"Litestream recorded no position past {newer_than:016x} holding the commits "
+                f"to {db} within {timeout} s: is `litestream replicate` running on it?"
             )
         time.sleep(0.02)
 
 
-def _highest_txid(level0: Path) -> int | None:
-    best: int | None = None
+class _WalEnd(NamedTuple):
+    """Where the WAL's last commit ends, and the salt of that WAL generation."""
+
+    salt: bytes
+    offset: int
+
+
+# SQLite's WAL-index header (the first 48 bytes of -shm, written twice; native byte order):
+# szPage u16 at 14, mxFrame u32 at 16, the WAL header's salts as raw bytes at 32.
+_WAL_HEADER = 32
+_FRAME_HEADER = 24
+
+
+def _wal_end(db: Path) -> _WalEnd | None:
+    """The committed end of db's WAL, from its -shm; None when there is no readable one."""
+    for _ in range(100):
+        try:
+            with open(f"{db}-shm", "rb") as shm:
+                head = shm.read(96)
+        except OSError:
+            return None
+        if len(head) < 96 or head[12] == 0:  # too short or isInit unset: nothing to go on
+            return None
+        if head[:48] == head[48:]:  # the two copies agree: not caught mid-update
+            size = int.from_bytes(head[14:16], sys.byteorder)
+            page = 65536 if size == 1 else size
+            frames = int.from_bytes(head[16:20], sys.byteorder)
+            return _WalEnd(head[32:40], _WAL_HEADER + frames * (page + _FRAME_HEADER))
+        time.sleep(0.001)
+    return None
+
+
+# Litestream's LTX header: WALOffset u64 at 48, WALSize u64 at 56, WAL salts at 64 (big-endian).
+_LTX_HEADER = 72
+
+
+def _covering_txid(level0: Path, newer_than: int, committed: _WalEnd | None) -> int | None:
+    """The lowest TXID past newer_than whose LTX reaches committed's end of the WAL."""
+    later = sorted(txid_name for txid_name in _level0_files(level0) if txid_name[0] > newer_than)
+    if committed is None or committed.offset == _WAL_HEADER:
+        # No WAL index to compare with, or an empty log (all of it checkpointed into the
+        # database, which Litestream does only after copying it): any later position.
+        return later[-1][0] if later else None
+    seen_generation = False
+    for txid, name in later:
+        try:
+            with open(level0 / name, "rb") as ltx:
+                head = ltx.read(_LTX_HEADER)
+        except OSError:  # compacted away meanwhile: the next scan sees its successor
+            continue
+        if len(head) < _LTX_HEADER or head[:4] != b"LTX1":
+            continue
+        salt = head[64:72]
+        if salt == committed.salt:
+            seen_generation = True
+            end = int.from_bytes(head[48:56], "big") + int.from_bytes(head[56:64], "big")
+            if end >= committed.offset:
+                return txid
+        elif seen_generation:
+            # A later WAL generation: the log restarted after Litestream copied all of ours.
+            return txid
+    return None
+
+
+def _level0_files(level0: Path) -> Iterator[tuple[int, str]]:
+    """(max TXID, file name) of each LTX file in Litestream's level 0."""
     try:
         names = os.listdir(level0)
     except FileNotFoundError:
-        return None
+        return
     for name in names:
         stem, _, ext = name.partition(".")
         if ext != "ltx" or "-" not in stem:
             continue
         try:
-            high = int(stem.rsplit("-", 1)[1], 16)
+            yield int(stem.rsplit("-", 1)[1], 16), name
         except ValueError:
             continue
-        best = high if best is None else max(best, high)
-    return best
 
 
 class ReplicaReader:
