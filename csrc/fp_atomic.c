@@ -19,6 +19,16 @@ uint64_t fp_counter_get(const fp_atomic_u64 *c)
     return atomic_load_explicit((fp_atomic_u64 *)c, memory_order_relaxed);
 }
 
+void fp_version_bump(fp_atomic_u64 *v)
+{
+    atomic_fetch_add_explicit(v, 1u, memory_order_release);
+}
+
+uint64_t fp_version_get(const fp_atomic_u64 *v)
+{
+    return atomic_load_explicit((fp_atomic_u64 *)v, memory_order_acquire);
+}
+
 void fp_flag_store(fp_atomic_u32 *f, uint32_t value)
 {
     atomic_store_explicit(f, value, memory_order_release);

@@ -3,7 +3,9 @@
  * (the Cython core): plain functions over C11 atomics.
  *
  * Counters are relaxed: they are statistics, read without ordering against
- * anything else.  Flags are release on store and acquire on load, so data
+ * anything else.  Versions count changes to data guarded elsewhere: bumped
+ * (release) after the change, read (acquire) before the data, so a reader that
+ * sees a count also sees every change made before it was reached.  Flags are release on store and acquire on load, so data
  * written before setting a flag is visible to a thread that sees it set.
  */
 #ifndef FP_ATOMIC_H
@@ -19,6 +21,9 @@ typedef _Atomic uint64_t fp_atomic_u64;
 void fp_counter_init(fp_atomic_u64 *c);
 void fp_counter_add(fp_atomic_u64 *c, uint64_t n);
 uint64_t fp_counter_get(const fp_atomic_u64 *c);
+
+void fp_version_bump(fp_atomic_u64 *v);
+uint64_t fp_version_get(const fp_atomic_u64 *v);
 
 void fp_flag_store(fp_atomic_u32 *f, uint32_t value);
 uint32_t fp_flag_load(const fp_atomic_u32 *f);

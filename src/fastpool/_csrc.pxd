@@ -156,6 +156,8 @@ cdef extern from "fp_atomic.h" nogil:
     void fp_counter_init(fp_atomic_u64 *c) noexcept
     void fp_counter_add(fp_atomic_u64 *c, uint64_t n) noexcept
     uint64_t fp_counter_get(const fp_atomic_u64 *c) noexcept
+    void fp_version_bump(fp_atomic_u64 *v) noexcept
+    uint64_t fp_version_get(const fp_atomic_u64 *v) noexcept
     void fp_flag_store(fp_atomic_u32 *f, uint32_t value) noexcept
     uint32_t fp_flag_load(const fp_atomic_u32 *f) noexcept
     uint32_t fp_flag_exchange(fp_atomic_u32 *f, uint32_t value) noexcept

@@ -12,8 +12,66 @@ from cpython.sequence cimport PySequence_Check, PySequence_GetItem
 # sqlite3.adapters and sqlite3.converters: fastpool.dbapi re-exports these very dicts. Each
 # registration or lookup is one dict operation, which the dict makes atomic itself (its own
 # lock on a free-threaded build); nothing here reads a dict twice expecting the same answer.
+
+
+cdef class ConverterRegistry(dict):
+    """``sqlite3.converters``: a dict that counts its changes.
+
+    A statement keeps the converters it found for its columns until the registry changes
+    (or its columns do): finding them is string work per column, too slow to redo on every
+    execute. Users change the registry with ``register_converter`` or, as the stdlib allows,
+    through the dict itself; every mutating method counts the change once it is made.
+    """
+
+    def __setitem__(self, key, value):
+        dict.__setitem__(self, key, value)
+        fp_version_bump(&CONVERTERS_VERSION)
+
+    def __delitem__(self, key):
+        dict.__delitem__(self, key)
+        fp_version_bump(&CONVERTERS_VERSION)
+
+    def __ior__(self, other):
+        dict.update(self, other)
+        fp_version_bump(&CONVERTERS_VERSION)
+        return self
+
+    def clear(self):
+        dict.clear(self)
+        fp_version_bump(&CONVERTERS_VERSION)
+
+    def pop(self, *args):
+        try:
+            return dict.pop(self, *args)
+        finally:
+            fp_version_bump(&CONVERTERS_VERSION)
+
+    def popitem(self):
+        item = dict.popitem(self)
+        fp_version_bump(&CONVERTERS_VERSION)
+        return item
+
+    def setdefault(self, key, default=None, /):
+        value = dict.setdefault(self, key, default)
+        fp_version_bump(&CONVERTERS_VERSION)
+        return value
+
+    def update(self, *args, **kwargs):
+        dict.update(self, *args, **kwargs)
+        fp_version_bump(&CONVERTERS_VERSION)
+
+    def __reduce__(self):
+        return (dict, (dict(self),))
+
+
+# Counted after each change, read before a statement looks converters up: a statement whose
+# converters were found under an older count finds them again. Any thread may change the
+# registry while others execute: a C atomic (csrc/fp_atomic.h, versions).
+cdef fp_atomic_u64 CONVERTERS_VERSION
+fp_counter_init(&CONVERTERS_VERSION)
 cdef dict DBAPI_ADAPTERS = {}
-cdef dict DBAPI_CONVERTERS = {}
+# Typed object, not ConverterRegistry: item assignment must go through its __setitem__.
+cdef object DBAPI_CONVERTERS = ConverterRegistry()
 # Flags any thread may set while others bind: C atomics (plain reads and stores of _Atomic).
 # BASE_TYPE_ADAPTED is set before its adapter is stored: a binder that sees the flag and not
 # yet the adapter binds the value as is, as it would have a moment earlier.
@@ -195,42 +253,41 @@ cdef int dbapi_bind(Connection conn, Statement st, object params) except -1:
 
 # -- rows -------------------------------------------------------------------------------------
 
-cdef object column_converter(Statement st, int i, int detect_types):
-    cdef const char *text
-    cdef str name
+cdef object column_converter(str name, str decl, int detect_types):
     if detect_types & PARSE_COLNAMES:
-        text = sqlite3_column_name(st.handle, i)
-        if text != NULL:
-            name = text.decode("utf-8", "replace")
-            start = name.find("[")
-            if start != -1:
-                end = name.find("]", start)
-                if end != -1:
-                    conv = DBAPI_CONVERTERS.get(name[start + 1:end].upper())
-                    if conv is not None:
-                        return conv
-    if detect_types & PARSE_DECLTYPES:
-        text = sqlite3_column_decltype(st.handle, i)
-        if text != NULL:
-            decl = text.decode("utf-8", "replace")
-            for j, ch in enumerate(decl):
-                if ch == " " or ch == "(":
-                    decl = decl[:j]
-                    break
-            return DBAPI_CONVERTERS.get(decl.upper())
+        start = name.find("[")
+        if start != -1:
+            end = name.find("]", start)
+            if end != -1:
+                conv = DBAPI_CONVERTERS.get(name[start + 1:end].upper())
+                if conv is not None:
+                    return conv
+    if detect_types & PARSE_DECLTYPES and decl is not None:
+        for j, ch in enumerate(decl):
+            if ch == " " or ch == "(":
+                decl = decl[:j]
+                break
+        return DBAPI_CONVERTERS.get(decl.upper())
     return None
 
 
 cdef list row_converters(Statement st, int detect_types):
-    # One converter (or None) per column, or None when no column has one.
-    cdef int i, n = sqlite3_column_count(st.handle)
+    # One converter (or None) per column, or None when no column has one; kept on the
+    # statement until its columns, detect_types or the registry change.
     if not detect_types or not DBAPI_CONVERTERS:
         return None
-    found = [column_converter(st, i, detect_types) for i in range(n)]
-    for conv in found:
-        if conv is not None:
-            return found
-    return None
+    cdef unsigned long long version = fp_version_get(&CONVERTERS_VERSION)
+    cdef tuple columns = statement_columns(st)
+    if (st.converters_columns is columns and st.converters_detect == detect_types
+            and st.converters_version == version):
+        return st.converters
+    found = [column_converter(name, decl, detect_types)
+             for name, decl in zip(columns, st.decltypes)]
+    st.converters = found if any(conv is not None for conv in found) else None
+    st.converters_columns = columns
+    st.converters_detect = detect_types
+    st.converters_version = version
+    return st.converters
 
 
 cdef str column_name(Statement st, int i, int detect_types):

@@ -20,6 +20,10 @@ cdef class Statement:
     cdef int columns_version        # reprepare count when columns was built
     cdef tuple description          # fastpool.dbapi's cursor.description, built from ...
     cdef tuple description_names    # ... this columns tuple (rebuilt when columns is)
+    cdef list converters            # fastpool.dbapi's converter per column (None if none has one),
+    cdef tuple converters_columns   # ... built from this columns tuple,
+    cdef int converters_detect      # ... these detect_types
+    cdef unsigned long long converters_version  # ... and this version of the registry
 
     cdef void finalize(self) noexcept
 
