@@ -271,9 +271,8 @@ def test_loop_never_stalls_during_a_two_second_query(arun, db):
         took = time.perf_counter() - started
         stop = True
         await beat
-        assert took > 1.0, f"the query took only {took:.2f} s"
         assert len(gaps) > 50
-        return max(gaps)
+        return max(gaps), took
 
     async def main():
         async with await new_pool(db) as apool:
@@ -283,12 +282,18 @@ def test_loop_never_stalls_during_a_two_second_query(arun, db):
                 sync_pool.fetchone(COUNT_TO, (500_000,))
                 per_row = (time.perf_counter() - started) / 500_000
             n = int(2.0 / per_row)
-            worst = []
+            tries = []
             for _ in range(5):
-                worst.append(await measure(apool, n))
-                if worst[-1] < 0.050:
+                gap, took = await measure(apool, n)
+                tries.append((round(gap * 1000, 1), round(took, 2)))
+                if took < 1.0:
+                    # The calibration ran on a busier machine: too short to tell a stall
+                    # from the query; the next try runs a longer one.
+                    n = int(n * 2.0 / max(took, 0.05))
+                    continue
+                if gap < 0.050:
                     return
-            raise AssertionError(f"heartbeat gaps {[round(w * 1000, 1) for w in worst]} ms")
+            raise AssertionError(f"(heartbeat gap ms, query s) per try: {tries}")
 
     arun(main())
 
