@@ -24,6 +24,38 @@ cdef enum:
 
 cdef int[12] BUSY_DELAYS_MS = [1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100]
 
+# GIL turns. Keeping the GIL through short calls has one cost: CPython takes a contended GIL
+# away only every switch interval (5 ms) and gives it to whichever waiting thread the OS
+# wakes, so with 16-64 busy threads one could wait seconds for its turn (the stdlib, which
+# drops the GIL around every step, gives each thread a chance per call). So a thread that
+# checks out a reader, holding no writer, gives the GIL away about once a millisecond,
+# process-wide (gil_turn, from PoolCore.acquire). The GIL stays free long enough for a waiter
+# that the release woke to take it, and the turning thread then queues behind it: a release
+# that the same thread takes back at once is no turn, and re-arms every waiter's 5 ms timer,
+# so the turning thread keeps the GIL (measured: that starved writer threads). A turn that
+# found nobody waiting doubles the interval, up to GIL_TURN_IDLE_NS, so a lone thread pays
+# next to nothing. Shorter intervals bound the worst wait better but leave the GIL idle for a
+# waiter's wake-up at every turn: 250 us cost 15-25 % of 16-thread reads (docs/transactions.md).
+cdef enum:
+    GIL_TURN_NS = 1000000           # the interval while turns find waiters
+    GIL_TURN_IDLE_NS = 64000000     # ... and at most, while they find none
+    GIL_TURN_NAP_NS = 50000         # how long the GIL stays free for a woken waiter
+    GIL_TURN_TAKEN_NS = 100000      # retaking it took longer: another thread had it
+
+cdef extern from *:
+    """
+    #ifdef Py_GIL_DISABLED
+    #define FP_GIL_TURNS 0
+    #else
+    #define FP_GIL_TURNS 1
+    #endif
+    """
+    const bint FP_GIL_TURNS     # a free-threaded build has no GIL to give away
+
+# Read and written holding the GIL (FP_GIL_TURNS builds only).
+cdef int64_t next_gil_turn_ns = 0
+cdef int64_t gil_turn_every_ns = GIL_TURN_NS
+
 
 cdef inline void arm(Hooks *h) noexcept nogil:
     h.saved = NULL
@@ -41,6 +73,28 @@ cdef inline void disarm(Hooks *h) noexcept nogil:
 cdef inline void drop_gil(Hooks *h) noexcept nogil:
     if h.armed and h.saved == NULL:
         h.saved = PyEval_SaveThread()
+
+
+cdef inline bint gil_turn_due() noexcept:
+    return FP_GIL_TURNS and fp_monotonic_ns() >= next_gil_turn_ns
+
+
+cdef void gil_turn() noexcept:
+    # Holding the GIL and no pool connection: give the GIL to a thread waiting for it.
+    global next_gil_turn_ns, gil_turn_every_ns
+    cdef PyThreadState *saved
+    cdef int64_t napped, back
+    next_gil_turn_ns = fp_monotonic_ns() + gil_turn_every_ns  # no other turn meanwhile
+    saved = PyEval_SaveThread()
+    fp_sleep_ns(GIL_TURN_NAP_NS)
+    napped = fp_monotonic_ns()
+    PyEval_RestoreThread(saved)
+    back = fp_monotonic_ns()
+    if back - napped > GIL_TURN_TAKEN_NS:
+        gil_turn_every_ns = GIL_TURN_NS
+    elif gil_turn_every_ns < GIL_TURN_IDLE_NS:
+        gil_turn_every_ns *= 2
+    next_gil_turn_ns = back + gil_turn_every_ns
 
 
 cdef int on_progress(void *arg) noexcept nogil:
