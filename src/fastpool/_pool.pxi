@@ -119,6 +119,11 @@ cdef class PoolCore:
         cdef fp_waiter waiter
         cdef int rc
         cdef int64_t started, waited
+        if role == READER and gil_turn_due() and not self.gate.held_here():
+            # Readers take the turns (never holding the writer: it would wait for the GIL
+            # with it); a writer's wait for the GIL would be every other writer's too. First:
+            # a fork or close() may come while the GIL is away, and the checks below see it.
+            gil_turn()
         if self.fork_generation != FORK_GENERATION:
             after_fork(self)
             slots = self.gate.queue() if role == WRITER else self.reader_slots
@@ -126,10 +131,6 @@ cdef class PoolCore:
             raise InterfaceError(self.fork_error)
         if self.is_closed:
             raise PoolClosed("the pool is closed; create a new pool to keep working")
-        if role == READER and gil_turn_due() and not self.gate.held_here():
-            # Readers take the turns (never holding the writer: it would wait for the GIL
-            # with it); a writer's wait for the GIL would be every other writer's too.
-            gil_turn()
         if fp_slots_try_acquire(slots, &slot) == FP_SLOTS_OK:
             fp_counter_add(&self.n_checkouts, 1)
             return slot
