@@ -14,11 +14,21 @@ from cpython.sequence cimport PySequence_Check, PySequence_GetItem
 # lock on a free-threaded build); nothing here reads a dict twice expecting the same answer.
 cdef dict DBAPI_ADAPTERS = {}
 cdef dict DBAPI_CONVERTERS = {}
-# Flags any thread may set while others bind: C atomics (plain reads and stores of _Atomic).
-# BASE_TYPE_ADAPTED is set before its adapter is stored: a binder that sees the flag and not
-# yet the adapter binds the value as is, as it would have a moment earlier.
-cdef fp_atomic_u32 BASE_TYPE_ADAPTED = 0    # an adapter for int, float, str or bytearray exists
-cdef fp_atomic_u32 CALLBACK_TRACEBACKS = 0  # enable_callback_tracebacks()
+# Flags any thread may set while others bind: C atomics, read and set with fp_flag_load and
+# fp_flag_store. BASE_TYPE_ADAPTED is set before its adapter is stored: a binder that sees the
+# flag and not yet the adapter binds the value as is, as it would have a moment earlier.
+# They live in C and Cython sees only their addresses: `from fastpool.errors import *` makes
+# Cython write a setter for every module-level C variable, which casts to the variable's type,
+# and clang rejects a cast to an _Atomic type (gcc accepts it), so a clang build failed.
+cdef extern from *:
+    """
+    static fp_atomic_u32 fastpool_base_type_adapted = 0;
+    static fp_atomic_u32 fastpool_callback_tracebacks = 0;
+    """
+    # an adapter for int, float, str or bytearray exists
+    fp_atomic_u32 *BASE_TYPE_ADAPTED "(&fastpool_base_type_adapted)"
+    # enable_callback_tracebacks()
+    fp_atomic_u32 *CALLBACK_TRACEBACKS "(&fastpool_callback_tracebacks)"
 cdef bint NEW_BIND_ERRORS = sys.version_info >= (3, 12)
 
 cdef enum:
@@ -51,9 +61,8 @@ def dbapi_converters():
 
 def register_adapter(type tp, adapter):
     """Adapt objects of exactly type ``tp`` with ``adapter(obj)`` before binding them."""
-    global BASE_TYPE_ADAPTED
     if tp is int or tp is float or tp is str or tp is bytearray:
-        BASE_TYPE_ADAPTED = 1
+        fp_flag_store(BASE_TYPE_ADAPTED, 1)
     DBAPI_ADAPTERS[(tp, PrepareProtocol)] = adapter
 
 
@@ -70,8 +79,7 @@ def register_converter(typename, converter):
 
 def enable_callback_tracebacks(enable):
     """Print the tracebacks of exceptions raised in user callbacks (off by default)."""
-    global CALLBACK_TRACEBACKS
-    CALLBACK_TRACEBACKS = 1 if enable else 0
+    fp_flag_store(CALLBACK_TRACEBACKS, 1 if enable else 0)
 
 
 _NO_ALT = object()
@@ -102,7 +110,7 @@ cdef inline bint plain_value(object value) noexcept:
     # Bound as is unless an adapter for a base type exists (the sqlite3 module's rule).
     cdef type t = type(value)
     return value is None or ((t is int or t is float or t is str or t is bytes)
-                             and not BASE_TYPE_ADAPTED)
+                             and not fp_flag_load(BASE_TYPE_ADAPTED))
 
 
 cdef int bind_one(Connection conn, Statement st, int i, object value) except -1:
