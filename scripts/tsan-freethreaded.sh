@@ -48,7 +48,10 @@ TESTS=(
     tests/test_async.py               # the async engine (worker threads, loop callbacks)
     tests/test_async_shutdown.py
     tests/test_async_chaos.py
+    tests/test_async_writer_faults.py
     tests/test_group_commit.py        # the group-commit writer thread
+    tests/test_pool_wal.py            # the WAL checkpointer thread beside readers and writers
+    tests/test_hostile_xlock.py       # the cross-process writer lock, threads and processes
     tests/test_fork.py                # fork while other threads hold the pool
 )
 if [ $# -eq 0 ]; then
@@ -57,7 +60,9 @@ fi
 
 # log_path: every process writes its reports to its own file (pytest's capture would hide a
 # report printed by a test that passes); exitcode: a process with a report exits 66 as well.
-# halt_on_error=0 so that one run lists every report. PYTHON_GIL=0: nothing may turn the GIL on.
+# halt_on_error=0 so that one run lists every report. die_after_fork=0: the fork tests start
+# threads in a child forked from a threaded parent, which TSan otherwise refuses (exit 66);
+# the children run under TSan too. PYTHON_GIL=0: nothing may turn the GIL on.
 mkdir "$scratch/reports"
 export TSAN_OPTIONS="suppressions=$suppressions exitcode=66 halt_on_error=0 die_after_fork=0 second_deadlock_stack=1 log_path=$scratch/reports/tsan"
 export PYTHON_GIL=0
