@@ -64,7 +64,7 @@ cdef dict positional_options(tuple args):
 
 cdef void report_unraisable(BaseException exc, object where) noexcept:
     # Hand exc to sys.unraisablehook when enable_callback_tracebacks(True), else drop it.
-    if not CALLBACK_TRACEBACKS:
+    if not fp_flag_load(CALLBACK_TRACEBACKS):
         return
     cdef object kind = type(exc)
     cdef object tb = exc.__traceback__

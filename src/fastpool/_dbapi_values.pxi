@@ -25,40 +25,40 @@ cdef class ConverterRegistry(dict):
 
     def __setitem__(self, key, value):
         dict.__setitem__(self, key, value)
-        fp_version_bump(&CONVERTERS_VERSION)
+        fp_version_bump(CONVERTERS_VERSION)
 
     def __delitem__(self, key):
         dict.__delitem__(self, key)
-        fp_version_bump(&CONVERTERS_VERSION)
+        fp_version_bump(CONVERTERS_VERSION)
 
     def __ior__(self, other):
         dict.update(self, other)
-        fp_version_bump(&CONVERTERS_VERSION)
+        fp_version_bump(CONVERTERS_VERSION)
         return self
 
     def clear(self):
         dict.clear(self)
-        fp_version_bump(&CONVERTERS_VERSION)
+        fp_version_bump(CONVERTERS_VERSION)
 
     def pop(self, *args):
         try:
             return dict.pop(self, *args)
         finally:
-            fp_version_bump(&CONVERTERS_VERSION)
+            fp_version_bump(CONVERTERS_VERSION)
 
     def popitem(self):
         item = dict.popitem(self)
-        fp_version_bump(&CONVERTERS_VERSION)
+        fp_version_bump(CONVERTERS_VERSION)
         return item
 
     def setdefault(self, key, default=None, /):
         value = dict.setdefault(self, key, default)
-        fp_version_bump(&CONVERTERS_VERSION)
+        fp_version_bump(CONVERTERS_VERSION)
         return value
 
     def update(self, *args, **kwargs):
         dict.update(self, *args, **kwargs)
-        fp_version_bump(&CONVERTERS_VERSION)
+        fp_version_bump(CONVERTERS_VERSION)
 
     def __reduce__(self):
         return (dict, (dict(self),))
@@ -67,16 +67,30 @@ cdef class ConverterRegistry(dict):
 # Counted after each change, read before a statement looks converters up: a statement whose
 # converters were found under an older count finds them again. Any thread may change the
 # registry while others execute: a C atomic (csrc/fp_atomic.h, versions).
-cdef fp_atomic_u64 CONVERTERS_VERSION
-fp_counter_init(&CONVERTERS_VERSION)
+# (In C, as the flags below are: clang rejects Cython's cast to an _Atomic type.)
+cdef extern from *:
+    """
+    static fp_atomic_u64 fastpool_converters_version = 0;
+    """
+    fp_atomic_u64 *CONVERTERS_VERSION "(&fastpool_converters_version)"
 cdef dict DBAPI_ADAPTERS = {}
 # Typed object, not ConverterRegistry: item assignment must go through its __setitem__.
 cdef object DBAPI_CONVERTERS = ConverterRegistry()
-# Flags any thread may set while others bind: C atomics (plain reads and stores of _Atomic).
-# BASE_TYPE_ADAPTED is set before its adapter is stored: a binder that sees the flag and not
-# yet the adapter binds the value as is, as it would have a moment earlier.
-cdef fp_atomic_u32 BASE_TYPE_ADAPTED = 0    # an adapter for int, float, str or bytearray exists
-cdef fp_atomic_u32 CALLBACK_TRACEBACKS = 0  # enable_callback_tracebacks()
+# Flags any thread may set while others bind: C atomics, read and set with fp_flag_load and
+# fp_flag_store. BASE_TYPE_ADAPTED is set before its adapter is stored: a binder that sees the
+# flag and not yet the adapter binds the value as is, as it would have a moment earlier.
+# They live in C and Cython sees only their addresses: `from fastpool.errors import *` makes
+# Cython write a setter for every module-level C variable, which casts to the variable's type,
+# and clang rejects a cast to an _Atomic type (gcc accepts it), so a clang build failed.
+cdef extern from *:
+    """
+    static fp_atomic_u32 fastpool_base_type_adapted = 0;
+    static fp_atomic_u32 fastpool_callback_tracebacks = 0;
+    """
+    # an adapter for int, float, str or bytearray exists
+    fp_atomic_u32 *BASE_TYPE_ADAPTED "(&fastpool_base_type_adapted)"
+    # enable_callback_tracebacks()
+    fp_atomic_u32 *CALLBACK_TRACEBACKS "(&fastpool_callback_tracebacks)"
 cdef bint NEW_BIND_ERRORS = sys.version_info >= (3, 12)
 
 cdef enum:
@@ -109,9 +123,8 @@ def dbapi_converters():
 
 def register_adapter(type tp, adapter):
     """Adapt objects of exactly type ``tp`` with ``adapter(obj)`` before binding them."""
-    global BASE_TYPE_ADAPTED
     if tp is int or tp is float or tp is str or tp is bytearray:
-        BASE_TYPE_ADAPTED = 1
+        fp_flag_store(BASE_TYPE_ADAPTED, 1)
     DBAPI_ADAPTERS[(tp, PrepareProtocol)] = adapter
 
 
@@ -128,8 +141,7 @@ def register_converter(typename, converter):
 
 def enable_callback_tracebacks(enable):
     """Print the tracebacks of exceptions raised in user callbacks (off by default)."""
-    global CALLBACK_TRACEBACKS
-    CALLBACK_TRACEBACKS = 1 if enable else 0
+    fp_flag_store(CALLBACK_TRACEBACKS, 1 if enable else 0)
 
 
 _NO_ALT = object()
@@ -160,7 +172,7 @@ cdef inline bint plain_value(object value) noexcept:
     # Bound as is unless an adapter for a base type exists (the sqlite3 module's rule).
     cdef type t = type(value)
     return value is None or ((t is int or t is float or t is str or t is bytes)
-                             and not BASE_TYPE_ADAPTED)
+                             and not fp_flag_load(BASE_TYPE_ADAPTED))
 
 
 cdef int bind_one(Connection conn, Statement st, int i, object value) except -1:
@@ -276,7 +288,7 @@ cdef list row_converters(Statement st, int detect_types):
     # statement until its columns, detect_types or the registry change.
     if not detect_types or not DBAPI_CONVERTERS:
         return None
-    cdef unsigned long long version = fp_version_get(&CONVERTERS_VERSION)
+    cdef unsigned long long version = fp_version_get(CONVERTERS_VERSION)
     cdef tuple columns = statement_columns(st)
     if (st.converters_columns is columns and st.converters_detect == detect_types
             and st.converters_version == version):

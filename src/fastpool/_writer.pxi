@@ -278,9 +278,12 @@ cdef class WriterGate:
         # Not holding the writer slot: a writer kept the cross-process lock for this thread,
         # which then timed out. If nobody else took the writer slot since, give the lock up
         # so other processes do not wait for a writer that is not coming.
+        # xlock_held belongs to the slot's holder: read it only once the slot is ours (read
+        # first, it raced the next holder's take_xlock(): ThreadSanitizer's report).
         cdef uint32_t slot
-        if self.xlock_held and fp_slots_try_acquire(self.slot, &slot) == FP_SLOTS_OK:
-            self.release_xlock()
+        if fp_slots_try_acquire(self.slot, &slot) == FP_SLOTS_OK:
+            if self.xlock_held:
+                self.release_xlock()
             fp_slots_release(self.slot, slot)
 
     cdef void release_xlock(self) noexcept:
