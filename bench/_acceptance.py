@@ -41,10 +41,13 @@ def acceptance_report(results: dict[str, dict[str, Any]]) -> list[str]:
     ):
         fp, sq = get(f"{key}/fastpool.dbapi", "ops_per_s"), get(f"{key}/sqlite3", "ops_per_s")
         if fp and sq:
+            libraries = "SQLite {} vs {}".format(
+                get(f"{key}/fastpool.dbapi", "sqlite"), get(f"{key}/sqlite3", "sqlite")
+            )
             line(
                 fp / sq >= target,
-                f"{what} (fastpool.dbapi vs sqlite3, same code): {fp:,.0f} vs {sq:,.0f} "
-                f"ops/s = {fp / sq:.2f}x (target >= {target}x)",
+                f"{what} (fastpool.dbapi vs sqlite3, same code, {libraries}): {fp:,.0f} vs "
+                f"{sq:,.0f} ops/s = {fp / sq:.2f}x (target >= {target}x)",
             )
     ours, theirs = (
         results.get("dbapi_rmw_8_threads/fastpool.dbapi"),

@@ -8,7 +8,9 @@
   thread wrote since its SELECT; fastpool.dbapi begins ``IMMEDIATE`` and queues writers FIFO.
 
 Both contestants run with the same pragmas (``PRAGMAS``: WAL, synchronous=normal) on the same
-file, side by side: every round runs each contestant once, order rotated.
+file, side by side: every round runs each contestant once, order rotated. A fastpool built with
+its own SQLite (a wheel) gets an identical database of its own (``fastpool_db_path``): two
+SQLite libraries must not open one file in one process. Each result names the SQLite it ran.
 """
 
 from __future__ import annotations
@@ -37,10 +39,11 @@ def fastpool_connect(path: str, **kwargs: object) -> fastpool.dbapi.Connection:
     return fastpool.dbapi.connect(path, pragmas=pragmas, **kwargs)
 
 
-def side_by_side(benchmark, record_result, db_path, key, make_run, ops_per_call):
+def side_by_side(benchmark, record_result, paths, key, make_run, ops_per_call):
     """Run ``make_run(conn)()`` on a fastpool.dbapi and a sqlite3 connection, interleaved; the
-    two must return the same rows. Records ``side-by-side/<key>/<contestant>``."""
-    fp, sq = fastpool_connect(db_path), stdlib_connect(db_path)
+    two must return the same rows. ``paths``: the (fastpool, sqlite3) databases. Records
+    ``side-by-side/<key>/<contestant>``."""
+    fp, sq = fastpool_connect(paths[0]), stdlib_connect(paths[1])
     try:
         assert make_run(fp)() == make_run(sq)()
         durations = interleaved(
@@ -51,25 +54,29 @@ def side_by_side(benchmark, record_result, db_path, key, make_run, ops_per_call)
     finally:
         fp.close()
         sq.close()
+    libraries = {"fastpool.dbapi": fastpool.dbapi.sqlite_version, "sqlite3": sqlite3.sqlite_version}
     for name, values in durations.items():
-        record_result(f"{SIDE_BY_SIDE}/{key}/{name}", batch_summary(values, ops_per_call))
+        summary = {**batch_summary(values, ops_per_call), "sqlite": libraries[name]}
+        record_result(f"{SIDE_BY_SIDE}/{key}/{name}", summary)
 
 
-def test_point_select_side_by_side(benchmark, record_result, db_path):
+def test_point_select_side_by_side(benchmark, record_result, fastpool_db_path, db_path):
     keys = point_keys(BATCH)
 
     def lookups(conn):
         return point_lookups(conn.execute, keys)
 
-    side_by_side(benchmark, record_result, db_path, "dbapi_point_select", lookups, BATCH)
+    paths = (fastpool_db_path, db_path)
+    side_by_side(benchmark, record_result, paths, "dbapi_point_select", lookups, BATCH)
 
 
-def test_fetchall_1000_rows_side_by_side(benchmark, record_result, db_path):
+def test_fetchall_1000_rows_side_by_side(benchmark, record_result, fastpool_db_path, db_path):
     def fetch(conn):
         return lambda: conn.execute(SELECT_1000).fetchall()
 
     # One "op" is one fetchall of 1,000 rows.
-    side_by_side(benchmark, record_result, db_path, "dbapi_fetchall_1000", fetch, 1)
+    paths = (fastpool_db_path, db_path)
+    side_by_side(benchmark, record_result, paths, "dbapi_fetchall_1000", fetch, 1)
 
 
 def read_modify_write(open_connection, path: str, per_thread: int) -> dict[str, float]:
@@ -119,12 +126,14 @@ def read_modify_write(open_connection, path: str, per_thread: int) -> dict[str, 
     }
 
 
-def test_read_modify_write_8_threads(benchmark, record_result, db_path):
+def test_read_modify_write_8_threads(benchmark, record_result, fastpool_db_path, db_path):
     per_thread = scaled(RMW_PER_THREAD, scale_factor(benchmark))
     results: dict[str, dict[str, float]] = {}
 
     def both() -> None:
-        results["fastpool.dbapi"] = read_modify_write(fastpool_connect, db_path, per_thread)
+        results["fastpool.dbapi"] = read_modify_write(
+            fastpool_connect, fastpool_db_path, per_thread
+        )
         results["sqlite3"] = read_modify_write(_stdlib_connect, db_path, per_thread)
 
     benchmark.pedantic(both, rounds=1, iterations=1, warmup_rounds=0)

@@ -3,7 +3,9 @@
 - Collects ``bench_*.py`` here (pyproject's pytest config only knows ``tests/test_*.py``), so
   ``python -m pytest bench`` finds the suites without any extra option.
 - ``db_path``: a database in service (``live_database``), one per suite module (bench_pool
-  makes a fresh one per benchmark instead).
+  makes a fresh one per benchmark instead); ``fastpool_db_path``: the one fastpool's side of a
+  side-by-side benchmark opens, the same file unless fastpool brings its own SQLite (a wheel),
+  which must not open a file the stdlib's has open: then an identical database of its own.
 - ``record_result``: the suites put their headline numbers there; at the end of a real run
   (not ``--benchmark-disable``) the terminal summary prints them and checks them against the
   targets set for the connection core and the pool (``_acceptance.py``).
@@ -19,6 +21,7 @@ import pytest
 from _acceptance import acceptance_report
 
 from fastpool._bench.data import live_database
+from fastpool._bench.systems import FASTPOOL_OWN_SQLITE, FastpoolSync
 
 _RESULTS = pytest.StashKey[dict[str, dict[str, Any]]]()
 
@@ -43,6 +46,19 @@ def db_path(tmp_path_factory, request):
     """The path of a database in service (``live_database``), shared by one suite module."""
     name = request.module.__name__.rpartition(".")[2]
     with live_database(tmp_path_factory.mktemp(name) / "bench.db") as path:
+        yield path
+
+
+@pytest.fixture(scope="module")
+def fastpool_db_path(db_path, tmp_path_factory, request):
+    """The database fastpool's side opens: ``db_path`` itself, or (fastpool with a SQLite of
+    its own) a second database made the same way and kept by fastpool's library."""
+    if not FASTPOOL_OWN_SQLITE:
+        yield db_path
+        return
+    name = request.module.__name__.rpartition(".")[2]
+    path = tmp_path_factory.mktemp(f"{name}-fastpool") / "bench.db"
+    with live_database(path, connect=FastpoolSync().keeper_connect) as path:
         yield path
 
 

@@ -152,6 +152,86 @@ def test_writers_waiting_for_the_write_lock_are_served_in_arrival_order(connect,
     assert [r[0] for r in holder.execute("SELECT who FROM log ORDER BY rowid")] == order
 
 
+def test_a_writer_gets_its_turn_beside_a_thread_that_never_stops_writing(connect, path):
+    # The turn is handed on as a pool's writer is: the running thread may take it again
+    # while nobody has waited long, but a waiter that has waited fifo_after gets it next.
+    # Without that bound the writing thread (which keeps the GIL between its commits) would
+    # take the turn back every time, and the other writer would time out.
+    setup = connect()
+    # WAL, as services run: in the rollback journal (sqlite3's default) a writer that never
+    # stops starves *readers* (the stdlib's too: "database is locked" after the timeout).
+    setup.execute("PRAGMA journal_mode=wal")
+    setup.execute("CREATE TABLE t(who TEXT)")
+    setup.commit()
+    stop = threading.Event()
+    hog_commits = []
+
+    def hog():
+        conn = sqlite3.connect(path, timeout=30, check_same_thread=False)
+        n = 0
+        while not stop.is_set():
+            conn.execute("INSERT INTO t VALUES ('hog')")
+            conn.commit()
+            n += 1
+        hog_commits.append(n)
+        conn.close()
+
+    thread = threading.Thread(target=hog)
+    thread.start()
+    try:
+        while not hog_commits and setup.execute("SELECT count(*) FROM t").fetchone()[0] < 100:
+            time.sleep(0.001)
+        other = connect(timeout=10, check_same_thread=False)
+        for _ in range(20):
+            other.execute("INSERT INTO t VALUES ('other')")
+            other.commit()
+    finally:
+        stop.set()
+        thread.join()
+    counts = dict(setup.execute("SELECT who, count(*) FROM t GROUP BY who").fetchall())
+    assert counts == {"hog": hog_commits[0], "other": 20}
+    assert _write_turn_waiting(setup) == 0
+
+
+def test_the_turn_is_handed_on_like_a_pool_writer():
+    from fastpool._core import _TURN_FIFO_AFTER_NS
+    from fastpool._options import PoolOptions
+
+    assert _TURN_FIFO_AFTER_NS == round(PoolOptions.fifo_after * 1e9) > 0
+
+
+def test_eight_writer_threads_lose_no_increment_and_nobody_is_left_waiting(path):
+    setup = sqlite3.connect(path)
+    setup.execute("CREATE TABLE hot(n INTEGER)")
+    setup.execute("INSERT INTO hot VALUES (0)")
+    setup.commit()
+    per_thread = 300
+    failures = []
+
+    def worker():
+        conn = sqlite3.connect(path, timeout=30, check_same_thread=False)
+        try:
+            for _ in range(per_thread):
+                conn.execute("BEGIN")
+                (n,) = conn.execute("SELECT n FROM hot").fetchone()
+                conn.execute("UPDATE hot SET n = ?", (n + 1,))
+                conn.commit()
+        except Exception as exc:  # pragma: no cover - the assertion below reports it
+            failures.append(exc)
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    assert setup.execute("SELECT n FROM hot").fetchone() == (8 * per_thread,)
+    assert _write_turn_waiting(setup) == 0
+    setup.close()
+
+
 def test_a_waiting_writer_times_out_with_database_is_locked(connect):
     holder = connect()
     holder.execute("CREATE TABLE t(x)")

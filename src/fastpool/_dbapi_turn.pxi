@@ -1,7 +1,9 @@
 # Fair waiting for the write lock between fastpool.dbapi connections: a per-file turn that a
 # connection takes before it begins a write transaction (BEGIN IMMEDIATE/EXCLUSIVE) and gives
-# back as soon as the transaction has ended. Inside the process the turn is a FIFO queue
-# (waiters sleep on a condition, the GIL released); its holder then takes the file's
+# back as soon as the transaction has ended. Inside the process the turn is one slot of
+# csrc/fp_slots, handed on as a pool's writer is (waiters park in C, the GIL released; the
+# running thread may take it again until a waiter has waited TURN_FIFO_AFTER_NS, then it goes
+# to the oldest waiter: no convoy, bounded waits). Its holder then takes the file's
 # cross-process writer lock (csrc/fp_xlock, the side file <database>-writerlock, the one a
 # Pool's writer takes), so writers of other processes, pools included, wait in the kernel on
 # that lock instead of polling in SQLite's busy handler with its growing back-off.
@@ -9,19 +11,23 @@
 # WRITE_TURNS and the users counts are read and changed only under TURNS_LOCK (a GIL would
 # not make a lookup-then-count atomic on a free-threaded build). The lock is reentrant: the
 # connections' __dealloc__ changes them too, and the collector may run it on a thread that
-# holds the lock. A turn's queue and holder are its `cond`'s.
+# holds the lock. `holder` and the cross-process lock's state belong to the thread holding
+# the slot (the slot's release and acquire order them between holders).
 
 import os
 import threading
-from collections import deque
 from time import monotonic as _monotonic
+
+# A pool writer's default hand-off policy (Pool(fifo_after=...)'s default, which
+# tests/test_dbapi_turn.py holds this to), for the dbapi's turns too.
+cdef int64_t TURN_FIFO_AFTER_NS = 1_000_000
+_TURN_FIFO_AFTER_NS = TURN_FIFO_AFTER_NS
 
 
 cdef class WriteTurn:
     """The turn to write one database file, for this process's dbapi connections (internal)."""
 
-    cdef object cond
-    cdef object waiting         # tokens in arrival order
+    cdef fp_slots *slot         # the turn: one slot
     cdef object holder          # the token holding the turn, or None
     cdef object key             # the file's identity: its key in WRITE_TURNS
     cdef str file_path          # the database file SQLite opened
@@ -31,13 +37,15 @@ cdef class WriteTurn:
     cdef bint xlock_held        # the holder holds it (the busy handler may clear this)
 
     def __cinit__(self, key, file_path):
-        self.cond = threading.Condition()
-        self.waiting = deque()
+        self.slot = fp_slots_new(1, TURN_FIFO_AFTER_NS)
+        if self.slot == NULL:
+            raise MemoryError("could not allocate a write turn")
         self.holder = None
         self.key = key
         self.file_path = file_path
 
     def __dealloc__(self):
+        fp_slots_free(self.slot)     # nobody waits: a waiter holds a reference
         fp_xlock_close(self.xlock)
 
     cdef bint take(self, object token, double timeout) except -1:
@@ -74,24 +82,23 @@ cdef class WriteTurn:
         self.give_back(token)
 
     cdef bint wait_in_line(self, object token, double deadline) except -1:
-        with self.cond:
-            if self.holder is None and not self.waiting:
-                self.holder = token
-                return True
-            self.waiting.append(token)
-            try:
-                while self.holder is not None or self.waiting[0] is not token:
-                    left = deadline - _monotonic()
-                    if left <= 0:
-                        return False
-                    self.cond.wait(left)
-                self.waiting.popleft()
-                self.holder = token
-                return True
-            finally:
-                if self.holder is not token:
-                    self.waiting.remove(token)
-                    self.cond.notify_all()
+        cdef uint32_t got
+        cdef fp_waiter waiter
+        cdef int rc
+        cdef int64_t left_ns
+        if fp_slots_try_acquire(self.slot, &got) != FP_SLOTS_OK:
+            fp_waiter_init(&waiter, NULL, NULL)
+            rc = fp_slots_enqueue(self.slot, &waiter)
+            if rc == FP_SLOTS_QUEUED:
+                left_ns = max(<int64_t>((deadline - _monotonic()) * 1e9), 0)
+                with nogil:
+                    rc = fp_slots_wait(self.slot, &waiter, left_ns)
+                if rc == FP_SLOTS_TIMEOUT:
+                    return False
+            if rc != FP_SLOTS_OK:
+                raise InternalError(f"the write turn's slot failed (code {rc})")
+        self.holder = token
+        return True
 
     cdef bint take_xlock(self, double deadline) except -1:
         # Holding the turn: wait for the other processes' writers, the GIL dropped.
@@ -143,11 +150,10 @@ cdef class WriteTurn:
 
     cdef void give_back(self, object token) noexcept:
         # The write transaction ended: the cross-process lock first, then the turn.
-        with self.cond:
-            if self.holder is token:
-                self.release_xlock()
-                self.holder = None
-                self.cond.notify_all()
+        if self.holder is token:
+            self.release_xlock()
+            self.holder = None
+            fp_slots_release(self.slot, 0)
 
     cdef void leave(self) noexcept:
         # A connection on this turn closed (or was collected); the last one closes the lock.
@@ -161,7 +167,7 @@ cdef class WriteTurn:
             self.xlock = NULL
 
     cdef Py_ssize_t queued(self):
-        return len(self.waiting)
+        return fp_slots_waiting(self.slot)
 
 
 cdef dict WRITE_TURNS = {}      # file identity (st_dev, st_ino) -> WriteTurn
@@ -201,11 +207,18 @@ def _write_turns_after_fork_in_child():
     # A parent thread may have held TURNS_LOCK at the fork: the child (one thread) starts
     # with a fresh one.
     global TURNS_LOCK
+    cdef fp_slots *fresh
     TURNS_LOCK = threading.RLock()
     for turn in list(WRITE_TURNS.values()):
         fp_xlock_forget_after_fork((<WriteTurn>turn).xlock)
         (<WriteTurn>turn).xlock = NULL
         (<WriteTurn>turn).xlock_held = False
+        # Inherited connections keep this turn: a slot of their own, free (the parent's
+        # holder is no thread here; its copy may have been left mid-call, so it leaks).
+        fresh = fp_slots_new(1, TURN_FIFO_AFTER_NS)
+        if fresh != NULL:
+            (<WriteTurn>turn).slot = fresh
+        (<WriteTurn>turn).holder = None
     WRITE_TURNS.clear()
 
 

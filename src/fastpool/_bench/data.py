@@ -109,9 +109,14 @@ def make_database(path: str | os.PathLike[str], rows: int = ROWS) -> str:
 
 
 @contextlib.contextmanager
-def live_database(path: str | os.PathLike[str], rows: int = ROWS) -> Iterator[str]:
+def live_database(
+    path: str | os.PathLike[str],
+    rows: int = ROWS,
+    connect: Callable[[str], Any] | None = None,
+) -> Iterator[str]:
     """``make_database``, then hold it in the state of a database in service: a WAL with
-    committed frames not yet checkpointed, kept alive by one idle connection.
+    committed frames not yet checkpointed, kept alive by one idle connection (``Keeper``'s,
+    opened with ``connect`` when given: a SQLite copy of its own keeps its own database).
 
     Without it the last connection to close (e.g. per-thread connections at the end of a
     round) checkpoints and deletes the WAL, and readers then run in the other state (reading
@@ -119,7 +124,7 @@ def live_database(path: str | os.PathLike[str], rows: int = ROWS) -> Iterator[st
     every system alike, and would change between rounds.
     """
     path = make_database(path, rows)
-    with Keeper(path):
+    with Keeper(path, connect):
         yield path
 
 
