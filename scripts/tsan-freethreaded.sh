@@ -53,6 +53,7 @@ TESTS=(
     tests/test_pool_wal.py            # the WAL checkpointer thread beside readers and writers
     tests/test_hostile_xlock.py       # the cross-process writer lock, threads and processes
     tests/test_fork.py                # fork while other threads hold the pool
+    tests/test_dbapi_sqlite3.py       # fastpool.dbapi's write turn between threads
 )
 if [ $# -eq 0 ]; then
     set -- "${TESTS[@]}" -k 'not uvloop'
