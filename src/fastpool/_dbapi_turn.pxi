@@ -19,7 +19,7 @@ import threading
 from time import monotonic as _monotonic
 
 # A pool writer's default hand-off policy (Pool(fifo_after=...)'s default, which
-# tests/test_dbapi_turn.py holds this to), for the dbapi's turns too.
+# tests/test_dbapi_sqlite3.py holds this to), for the dbapi's turns too.
 cdef int64_t TURN_FIFO_AFTER_NS = 1_000_000
 _TURN_FIFO_AFTER_NS = TURN_FIFO_AFTER_NS
 
