@@ -1,14 +1,15 @@
 """GIL turns: a thread that checks out a reader gives the GIL to a thread waiting for it,
-about once a millisecond, and never while it holds the writer.
+every millisecond or two, never while it holds the writer, and the turns go round in order.
 
-CPython asks a thread for a contended GIL only every switch interval; these tests make that
-interval endless, so another thread can run only when a fastpool turn hands the GIL over. No
-assertion is about speed: each counts what the other thread got done before a bounded loop
-of calls ended. A free-threaded build has no GIL to hand over (and nothing to wait for).
+CPython asks a thread for a contended GIL only every switch interval; most of these tests
+make that interval endless, so another thread can run only when a fastpool turn hands the
+GIL over. No assertion is about speed: each counts what the other threads got done, or in
+what order. A free-threaded build has no GIL to hand over (and nothing to wait for).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import sysconfig
 import threading
@@ -17,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
+from processes import fork_child, wait_child
 
 pytestmark = pytest.mark.skipif(
     bool(sysconfig.get_config_var("Py_GIL_DISABLED")),
@@ -112,3 +114,74 @@ def test_no_turn_is_taken_holding_the_writer(make_pool):
             pool.fetchone("SELECT 1")
     thread.join()
     assert not ran_inside and other_ran.is_set()
+
+
+def test_turns_go_round_in_order_so_no_thread_is_passed_over(make_pool):
+    # Eight threads loop on one-shot reads and log who holds the GIL each time it changes
+    # hands. Turns queue in order, so between two of one thread's holds the others hold it
+    # about once each (7); left to CPython's wake-ups it was a lottery (35-39 here, with
+    # tails of half a second at 64 threads). 2 x 7 leaves room for a forced switch or two.
+    pool = make_pool(readers=2)
+    threads_n = 8
+    holders = [-1]
+    start = threading.Barrier(threads_n)
+    stop = threading.Event()
+
+    def loop(me: int) -> None:
+        start.wait()
+        while not stop.is_set():
+            pool.fetchone("SELECT 1")
+            if holders[-1] != me:
+                holders.append(me)
+
+    threads = [threading.Thread(target=loop, args=(i,)) for i in range(threads_n)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.5)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    last_hold: dict[int, int] = {}
+    passed_over = 0
+    for position, holder in enumerate(holders[1:]):
+        if holder in last_hold:
+            passed_over = max(passed_over, position - last_hold[holder] - 1)
+        last_hold[holder] = position
+    assert len(last_hold) == threads_n, "a thread never held the GIL"
+    assert len(holders) > 10 * threads_n, f"only {len(holders) - 1} hand-offs"
+    assert passed_over <= 2 * (threads_n - 1), f"a thread waited out {passed_over} others' holds"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.filterwarnings("ignore:.*fork.*:DeprecationWarning")
+def test_a_child_forked_while_threads_queue_for_turns_takes_turns_of_its_own(make_pool, tmp_path):
+    # At a fork some parent thread is nearly always in the turn queue, waiting for the GIL:
+    # the child must not inherit its place (nobody would ever leave it), or the child's first
+    # turn waits for good.
+    pool = make_pool(readers=2)
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            pool.fetchone("SELECT 1")
+
+    def child() -> None:
+        fresh = make_pool(tmp_path / "child.db", readers=1)
+        helper = threading.Thread(target=lambda: [fresh.fetchone("SELECT 1") for _ in range(2000)])
+        helper.start()
+        ended = time.monotonic() + 0.1  # several turns' worth
+        while time.monotonic() < ended:
+            fresh.fetchone("SELECT 1")
+        helper.join()
+
+    threads = [threading.Thread(target=loop) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    try:
+        for _ in range(10):
+            time.sleep(0.02)
+            assert wait_child(fork_child(child), 20) == 0
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()

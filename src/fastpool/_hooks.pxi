@@ -17,6 +17,8 @@
 # matters: a stop-the-world pause (the collector) waits for every attached thread. The Hooks
 # themselves belong to the connection's call claimant (Connection.in_call): one thread.
 
+import os
+
 cdef enum:
     PROGRESS_OPS = 1000     # ~10 µs of VM work before the GIL is dropped
     RESTART_NAP_US = 50     # how often a WAL RESTART looks whether the readers have left
@@ -25,20 +27,31 @@ cdef enum:
 cdef int[12] BUSY_DELAYS_MS = [1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100]
 
 # GIL turns. Keeping the GIL through short calls has one cost: CPython takes a contended GIL
-# away only every switch interval (5 ms) and gives it to whichever waiting thread the OS
-# wakes, so with 16-64 busy threads one could wait seconds for its turn (the stdlib, which
-# drops the GIL around every step, gives each thread a chance per call). So a thread that
-# checks out a reader, holding no writer, gives the GIL away about once a millisecond,
-# process-wide (gil_turn, from PoolCore.acquire). The GIL stays free long enough for a waiter
-# that the release woke to take it, and the turning thread then queues behind it: a release
-# that the same thread takes back at once is no turn, and re-arms every waiter's 5 ms timer,
-# so the turning thread keeps the GIL (measured: that starved writer threads). A turn that
-# found nobody waiting doubles the interval, up to GIL_TURN_IDLE_NS, so a lone thread pays
-# next to nothing. Shorter intervals bound the worst wait better but leave the GIL idle for a
-# waiter's wake-up at every turn: 250 us cost 15-25 % of 16-thread reads (docs/transactions.md).
+# away only every switch interval (5 ms), so with 16-64 busy threads one could wait seconds
+# for its turn (the stdlib, which drops the GIL around every step, gives each thread a chance
+# per call). So a thread that checks out a reader, holding no writer, gives the GIL away every
+# millisecond or two, process-wide (gil_turn, from PoolCore.acquire).
+# The turns go round in order. A thread that gives its turn queues in GIL_LINE (a strict-FIFO
+# fp_slots slot, waited on with the GIL released) and asks CPython for the GIL only at the
+# head of that line, so CPython's own queue holds one turning thread at a time. Left to
+# CPython, a waiter that sees no hand-off within the switch interval goes to the back of its
+# condition variable's queue; with a hand-off a millisecond and 16-64 waiters that happens to
+# nearly all of them, and who ran next was a lottery (one read waited 0.46 s at 64 threads,
+# the stdlib's worst 45 ms). While threads wait in line the interval shrinks so that a round
+# of the line takes about GIL_ROUND_NS; while turns go to threads outside it (threads just
+# woken, all at once) it is the shortest, until they have joined. Each turn is a slow call for
+# the thread that gives it, so holds are as long as the round allows: in the 16-thread mix,
+# holds of 1.5 ms keep those calls under 1 % of reads (a p99 of microseconds), 1 ms did not.
+# The round bounds the worst wait (about 29 ms at 64 threads, the stdlib's 49-55 ms).
+# A turn that found nobody in line naps so that a waiter the release woke can take the GIL (a
+# release the same thread takes back at once is no turn, and re-arms every waiter's 5 ms
+# timer); if nobody took it either, the interval doubles, up to GIL_TURN_IDLE_NS, so a lone
+# thread pays next to nothing.
 cdef enum:
-    GIL_TURN_NS = 1000000           # the interval while turns find waiters
-    GIL_TURN_IDLE_NS = 64000000     # ... and at most, while they find none
+    GIL_TURN_NS = 2000000           # the longest interval while turns find waiters
+    GIL_TURN_MIN_NS = 100000        # ... and the shortest, however long the line
+    GIL_ROUND_NS = 24000000         # a round of the line takes about this long
+    GIL_TURN_IDLE_NS = 64000000     # the interval at most, while turns find nobody
     GIL_TURN_NAP_NS = 50000         # how long the GIL stays free for a woken waiter
     GIL_TURN_TAKEN_NS = 100000      # retaking it took longer: another thread had it
 
@@ -55,6 +68,10 @@ cdef extern from *:
 # Read and written holding the GIL (FP_GIL_TURNS builds only).
 cdef int64_t next_gil_turn_ns = 0
 cdef int64_t gil_turn_every_ns = GIL_TURN_NS
+cdef uint64_t gil_turns_given = 0      # turns begun
+cdef uint64_t gil_turns_back = 0       # gil_turns_given when a turning thread got it back
+# NULL only if it could not be allocated: turns then nap, as when the line is empty.
+cdef fp_slots *GIL_LINE = fp_slots_new(1, 0)
 
 
 cdef inline void arm(Hooks *h) noexcept nogil:
@@ -81,20 +98,53 @@ cdef inline bint gil_turn_due() noexcept:
 
 cdef void gil_turn() noexcept:
     # Holding the GIL and no pool connection: give the GIL to a thread waiting for it.
-    global next_gil_turn_ns, gil_turn_every_ns
+    global next_gil_turn_ns, gil_turn_every_ns, gil_turns_given, gil_turns_back
+    cdef fp_slots *line = GIL_LINE
+    cdef fp_waiter place
     cdef PyThreadState *saved
-    cdef int64_t napped, back
+    cdef int rc = FP_SLOTS_ERROR
+    cdef bint queued = False
+    cdef int64_t napped, back, every
+    if gil_turns_given - gil_turns_back >= 2 and line != NULL and fp_slots_free_count(line) == 0:
+        # The last turns went to threads outside the line (just woken, say) while its head
+        # waits: hand the GIL on quickly until they have joined it.
+        gil_turn_every_ns = GIL_TURN_MIN_NS
+    gil_turns_given += 1
     next_gil_turn_ns = fp_monotonic_ns() + gil_turn_every_ns  # no other turn meanwhile
     saved = PyEval_SaveThread()
-    fp_sleep_ns(GIL_TURN_NAP_NS)
+    if line != NULL:
+        fp_waiter_init(&place, NULL, NULL)
+        rc = fp_slots_enqueue(line, &place)
+        if rc == FP_SLOTS_QUEUED:
+            queued = True   # a thread ahead is taking the GIL: ours comes after it
+            rc = fp_slots_wait(line, &place, -1)
+    if not queued:
+        fp_sleep_ns(GIL_TURN_NAP_NS)
     napped = fp_monotonic_ns()
     PyEval_RestoreThread(saved)
     back = fp_monotonic_ns()
-    if back - napped > GIL_TURN_TAKEN_NS:
-        gil_turn_every_ns = GIL_TURN_NS
+    gil_turns_back = gil_turns_given
+    if rc == FP_SLOTS_OK:
+        # The next in line asks CPython for the GIL. (Releasing the slot we were granted
+        # cannot fail: EINVAL is for a slot not held.)
+        fp_slots_release(line, place.slot)
+    if queued or back - napped > GIL_TURN_TAKEN_NS:
+        every = GIL_ROUND_NS // ((fp_slots_waiting(line) if line != NULL else 0) + 1)
+        gil_turn_every_ns = max(GIL_TURN_MIN_NS, min(GIL_TURN_NS, every))
     elif gil_turn_every_ns < GIL_TURN_IDLE_NS:
         gil_turn_every_ns *= 2
     next_gil_turn_ns = back + gil_turn_every_ns
+
+
+def _gil_line_after_fork_in_child():
+    # A parent thread may have held or waited in the line at the fork: the child's threads
+    # start with a fresh one (the old one leaks: its mutex may be locked for good).
+    global GIL_LINE
+    GIL_LINE = fp_slots_new(1, 0)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_gil_line_after_fork_in_child)
 
 
 cdef int on_progress(void *arg) noexcept nogil:
