@@ -119,8 +119,10 @@ def test_no_turn_is_taken_holding_the_writer(make_pool):
 def test_turns_go_round_in_order_so_no_thread_is_passed_over(make_pool):
     # Eight threads loop on one-shot reads and log who holds the GIL each time it changes
     # hands. Turns queue in order, so between two of one thread's holds the others hold it
-    # about once each (7); left to CPython's wake-ups it was a lottery (35-39 here, with
-    # tails of half a second at 64 threads). 2 x 7 leaves room for a forced switch or two.
+    # about once each (7). Left to CPython's wake-ups it was a lottery: 6.5-10.7 % of the
+    # waits outlasted more than 14 others' holds (one 49), against 0-0.6 % in line, with or
+    # without two busy processes beside (a preempted holder, forced out by CPython's switch
+    # interval, can overtake the line once).
     pool = make_pool(readers=2)
     threads_n = 8
     holders = [-1]
@@ -142,14 +144,18 @@ def test_turns_go_round_in_order_so_no_thread_is_passed_over(make_pool):
     for thread in threads:
         thread.join()
     last_hold: dict[int, int] = {}
-    passed_over = 0
+    waits: list[int] = []  # how many holds of others came between two of one thread's
     for position, holder in enumerate(holders[1:]):
         if holder in last_hold:
-            passed_over = max(passed_over, position - last_hold[holder] - 1)
+            waits.append(position - last_hold[holder] - 1)
         last_hold[holder] = position
     assert len(last_hold) == threads_n, "a thread never held the GIL"
-    assert len(holders) > 10 * threads_n, f"only {len(holders) - 1} hand-offs"
-    assert passed_over <= 2 * (threads_n - 1), f"a thread waited out {passed_over} others' holds"
+    assert len(waits) > 10 * threads_n, f"only {len(holders) - 1} hand-offs"
+    passed_over = [w for w in waits if w > 2 * (threads_n - 1)]
+    assert len(passed_over) < 0.03 * len(waits), (
+        f"{len(passed_over)} of {len(waits)} waits outlasted over {2 * (threads_n - 1)} holds "
+        f"of others (the longest {max(waits)})"
+    )
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
