@@ -143,6 +143,20 @@ def test_ratios_against_the_baseline(run):
             assert ratio == pytest.approx(statistics.median(pairs)), (key, name)
 
 
+def test_the_report_gives_one_writers_ceiling_beside_eight(run):
+    # writers1 beside writers8: the acceptance list says what one writer thread reaches and
+    # how much of it eight keep, from the same medians as the tables.
+    _, results, _ = run
+    w1, w8 = results["workloads"]["writers1"], results["workloads"]["writers8"]
+    one = w1["systems"]["fastpool"]["median"]["ops_per_s"]
+    eight = w8["systems"]["fastpool"]["median"]["ops_per_s"]
+    sq8 = w8["systems"]["sqlite3"]["median"]["ops_per_s"]
+    (line,) = [a for a in results["acceptance"] if "ceiling" in a]
+    assert line.startswith("[INFO] ")
+    assert f"1 writer thread {one:,.0f} commits/s = {one / sq8:.2f}x sqlite3's 8 threads" in line
+    assert f"keep {eight / one:.0%} of it" in line
+
+
 def test_writes_reached_the_database(run):
     _, results, _ = run
     for key in ("writers8", "mix16", "async_writes50"):

@@ -109,6 +109,16 @@ WORKLOADS: dict[str, Workload] = {
             unit="queries/s",
         ),
         Workload(
+            key="writers1",
+            title="single-row write transactions, 1 thread",
+            what="each operation is one transaction: INSERT INTO users ... ; COMMIT (with "
+            "writers8: one writer's ceiling, which 8 threads on one writer connection cannot "
+            "pass while the GIL serialises them)",
+            workers=1,
+            op="insert",
+            unit="commits/s",
+        ),
+        Workload(
             key="writers8",
             title="single-row write transactions, 8 threads",
             what="each operation is one transaction: INSERT INTO users ... ; COMMIT",
