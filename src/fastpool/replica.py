@@ -475,7 +475,17 @@ class ReplicaPool(_ReplicaFacade):
 
 def _wait_position(reader: ReplicaReader, position: int, timeout: float) -> None:
     deadline = time.monotonic() + timeout
-    while (now := reader.position()) < position:
+    while True:
+        now = reader.position()
+        if now >= position:
+            # The VFS's position does not prove its page index is at that position: a poll
+            # that brings a level-1 (compacted) LTX file lays its pages over the index without
+            # comparing TXIDs, so a compaction older than the level-0 files already applied
+            # puts older pages back (litestream-vfs 0.5.17). Rebuilding the index, as opening
+            # a connection does, applies the files in TXID order; then check again.
+            reader._conn.fetchone("PRAGMA litestream_time = 'latest'")
+            if (now := reader.position()) >= position:
+                return
         if time.monotonic() > deadline:
             raise PoolTimeout(
                 f"the replica did not reach position {position:016x} within {timeout} s "
