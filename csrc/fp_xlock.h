@@ -78,9 +78,9 @@
  * otherwise used only with pread/pwrite, so its offset does not matter); once
  * the file is shorter than the page (truncated by a cleanup script under live
  * mappings) the handle stops touching the page for good and those calls
- * return FP_XLOCK_STALE (the caller closes it and goes on without the lock). A truncation racing the few instructions between that
- * check and the store can still fault: the check narrows the window, it
- * cannot close it.
+ * return FP_XLOCK_STALE (the caller closes it and goes on without the lock).
+ * A truncation racing the few instructions between that check and the store
+ * can still fault: the check narrows the window, it cannot close it.
  *
  * Ownership: fp_xlock_open() allocates the handle; fp_xlock_close() frees it,
  * unmaps the page and closes the descriptor (which drops the token byte lock).
