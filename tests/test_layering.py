@@ -127,6 +127,7 @@ UNIT_PXD = {
     "_dbapi.pxd",
     "_wal.pxd",
     "_writer.pxd",
+    "_snapshot.pxd",
     "_pool.pxd",
     "_lease.pxd",
     "_async_jobs.pxd",

@@ -230,12 +230,16 @@ cdef class AsyncEngine:
             self.give_back_reader()
             if not pool.try_reader(&slot):
                 return NEED
-            conn = pool.reader_connection(slot)
+            conn = pool.one_shot_reader(slot)
+        use_snapshot(pool, conn)
         try:
             result = run_inline(self, conn, op, sql, params, True)
         except BaseException:
+            drop_snapshot(conn)
             pool.return_reader(slot, conn)
             raise
+        if result is NEED:
+            drop_snapshot(conn)     # interrupted: run again, on a worker, with none
         return self.done_reading(loop, slot, conn, result)
 
     cdef object done_reading(self, loop, uint32_t slot, Connection conn, result):

@@ -11,6 +11,7 @@ cdef enum:
     WAL_REWOUND = 2     # ... and has been rewound since
     STOP = 4            # the pool is closing (or gone)
     LITESTREAM_HANDOFF = 8  # the writer slot, handed over to wait for Litestream's rewind
+    SNAPSHOTS_KEPT = 16     # to a SnapshotSweeper: idle readers may keep snapshots
 
 
 cdef struct Hooks:
@@ -50,6 +51,13 @@ cdef class Connection:
     cdef bint guard_tx               # a pool writer's transaction: notice if SQLite ends it
     cdef bint tx_lost                # SQLite rolled that transaction back after an error
     cdef object file_key             # (st_dev, st_ino) counted in OPEN_FILES, or None
+    # A pool reader's kept read snapshot (_snapshot.pxi): owned by the holder of its slot.
+    cdef sqlite3_stmt *snapshot      # PRAGMA schema_version, stepped while one is kept
+    cdef bint snapshot_held          # ... and it is: a read transaction stays open
+    cdef int snapshot_ok             # 1: may keep one; -1: never; 0: not checked yet
+    cdef const unsigned char *snapshot_shm   # its -shm mapping (the WAL-index header)
+    cdef unsigned char snapshot_hdr[48]      # that header, read before the snapshot began
+    cdef fp_atomic_u32 interrupted   # interrupt() since: the kept snapshot must go (C atomic)
 
     cdef void attach_checkpointer(self, Checkpointer ck) noexcept
 

@@ -411,6 +411,9 @@ cdef class Connection:
         with cython.critical_section(self):
             if self.db != NULL:
                 sqlite3_interrupt(self.db)
+                # SQLite forgets an interrupt once no statement is active; a kept snapshot's
+                # is, so the next one-shot drops it first (_snapshot.pxi).
+                fp_flag_store(&self.interrupted, 1)
 
     cpdef bint reset(self):
         """Make the connection fit for its next user; return True if a transaction was open.
@@ -432,6 +435,7 @@ cdef class Connection:
             for st in self.active:
                 self.cache.recycle(<Statement>st)
             self.active.clear()
+        drop_snapshot(self)
         self.epoch += 1
         self.guard_tx = False
         self.tx_lost = False
@@ -478,6 +482,8 @@ cdef class Connection:
         for st in self.active:
             (<Statement>st).handle = NULL
         self.active.clear()
+        self.snapshot = NULL
+        finalize_snapshot(self)
         self.db = NULL
 
     cpdef close(self):
@@ -502,6 +508,7 @@ cdef class Connection:
         for st in self.active:
             (<Statement>st).finalize()
         self.active.clear()
+        finalize_snapshot(self)
         with cython.critical_section(self):     # see interrupt()
             db = self.db
             self.db = NULL

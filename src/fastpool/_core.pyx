@@ -16,6 +16,7 @@ from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.string cimport memchr, memcmp, memcpy
 from libc.stdlib cimport malloc, free
+from cpython.mem cimport PyMem_RawMalloc, PyMem_RawFree
 from libc.limits cimport INT_MAX
 from libc.errno cimport (EBADMSG, EINVAL, EISDIR, ELOOP, EMLINK, ENOENT, ENOSPC, EPERM,
                          errno)
@@ -103,6 +104,7 @@ include "_wal.pxi"
 include "_open.pxi"
 include "_pool.pxi"
 include "_pool_report.pxi"
+include "_snapshot.pxi"
 include "_writer.pxi"
 include "_group.pxi"
 include "_lifecycle.pxi"

@@ -118,7 +118,7 @@ cdef int lead(PoolCore pool, WriteJob own, int64_t timeout_ns) except -1:
     try:
         pool.acquire(pool.gate.queue(), WRITER, timeout_ns)
         try:
-            conn = pool.gate.connection(not pool.is_closed)
+            conn = pool.writer_connection(True)
             if conn.hooks.commit_syncs:
                 gather(pool.gate)
             taken = fp_batch_take(queue, MAX_BATCH)

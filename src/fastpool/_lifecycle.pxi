@@ -166,6 +166,9 @@ cdef int after_fork_locked(PoolCore pool, bint wait) except -1:
         pool.readers[i] = None
     pool.checkpointer = None     # its thread was not copied into this process
     pool.gate.use_checkpointer(None)
+    pool.snapshots = False       # until the child's sweeper runs
+    pool.sweeper = None          # its thread was not copied either
+    fp_flag_store(&pool.sweeping, 0)
     pool.holders.clear()
     pool.gate.forget_after_fork()   # held (if at all) by the parent's token, not by us
     pool.make_slots()
@@ -181,6 +184,7 @@ cdef int after_fork_locked(PoolCore pool, bint wait) except -1:
             if pool.wal:
                 pool.checkpointer = start_checkpointer(pool.opts, writer)
                 pool.gate.use_checkpointer(pool.checkpointer)
+            pool.snapshots = start_snapshots(pool, writer)
     finally:
         pool.fork_generation = FORK_GENERATION     # last: see _pool.pxd
     return 0
@@ -341,6 +345,8 @@ cdef int close_pool(PoolCore pool, object timeout) except -1:
     pool.gate.serve_in_order()
     if pool.checkpointer is not None:
         pool.checkpointer.join()
+    if pool.sweeper is not None:
+        pool.sweeper.join()
     # Collect every slot: the idle ones at once, the busy ones as their leases return.
     collected = []
     for _ in range(pool.nreaders):

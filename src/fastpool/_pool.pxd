@@ -14,7 +14,8 @@
 # at a time. last_sweep is racy on purpose: two threads may both sweep, and a sweep takes
 # the slots it looks at. In a forked child, the first users run after_fork under
 # AFTER_FORK_LOCK, one after the other; it stores fork_generation last, so a thread that
-# sees the current generation sees the child's slots and writer made before it.
+# sees the current generation sees the child's slots and writer made before it. A reader
+# Connection's kept snapshot belongs to the holder of its slot (_snapshot.pxi).
 
 cdef class Lease
 
@@ -46,6 +47,11 @@ cdef class PoolCore:
     cdef fp_atomic_u64 n_grouped        # one-shot writes run in those
     cdef str fork_error              # set in a child whose copied connections cannot be made safe
     cdef bint wal                    # the database was in WAL mode when the writer opened
+    cdef bint snapshots              # one-shot reads may keep snapshots (_snapshot.pxi) ...
+    cdef SnapshotSweeper sweeper     # ... and this thread ends idle readers' (else None)
+    cdef fp_atomic_u64 n_snapshot_reuses    # one-shot reads that reused a kept snapshot
+    cdef fp_atomic_u32 sweeping      # a sweep_snapshots() runs (C atomic: one at a time)
+    cdef uint32_t *sweep_taken       # the slots it holds (nreaders entries, its own)
 
     cdef int make_slots(self) except -1
     cdef Connection open_reader(self, uint32_t slot)
@@ -105,6 +111,7 @@ cdef class PoolCore:
     cdef str next_savepoint(self)
 
     cdef Connection reader_connection(self, uint32_t slot)
+    cdef Connection one_shot_reader(self, uint32_t slot)
     cdef void return_reader(self, uint32_t slot, Connection conn) noexcept
     cdef void return_writer(self, Connection conn) noexcept
     cdef void note_holder(self, int role, uint32_t slot)

@@ -72,6 +72,7 @@ cdef class PoolCore:
             if self.wal:
                 self.checkpointer = start_checkpointer(self.opts, writer)
                 self.gate.use_checkpointer(self.checkpointer)
+            self.snapshots = start_snapshots(self, writer)
             for i in range(options.min_readers):
                 self.open_reader(i)
         except BaseException:
@@ -88,10 +89,13 @@ cdef class PoolCore:
         # The mutexes inside may have been copied mid-use by fork(); a child never frees them.
         if self.checkpointer is not None:
             self.checkpointer.stop()    # a pool collected without close(): its thread exits
+        if self.sweeper is not None:
+            self.sweeper.stop()
         if self.gate is None:
             return                      # __init__ failed before it made the gate
         if self.fork_generation == FORK_GENERATION:
             fp_slots_free(self.reader_slots)
+            PyMem_RawFree(self.sweep_taken)
             self.gate.free_slot()
             self.gate.close_xlock()     # a held lock was released on return
         else:
@@ -99,7 +103,8 @@ cdef class PoolCore:
 
     cdef int make_slots(self) except -1:
         self.reader_slots = fp_slots_new(self.nreaders, self.opts.fifo_after_ns)
-        if self.reader_slots == NULL:
+        self.sweep_taken = <uint32_t *>PyMem_RawMalloc(self.nreaders * sizeof(uint32_t))
+        if self.reader_slots == NULL or self.sweep_taken == NULL:
             raise MemoryError("could not allocate the pool's slot ring")
         return self.gate.make_slot()
 
@@ -237,7 +242,9 @@ cdef class PoolCore:
     @cython.final
     cdef Connection writer_connection(self, bint lock):
         # Holding the writer slot: the writer, checked and reopened if need be; with lock,
-        # the cross-process lock taken too (see WriterGate.connection).
+        # the cross-process lock taken too (see WriterGate.connection). Idle readers give up
+        # their snapshots first, which would keep this writer from rewinding the log.
+        sweep_snapshots(self)
         return self.gate.connection(not self.is_closed, lock)
 
     @cython.final
@@ -260,6 +267,14 @@ cdef class PoolCore:
         return timeout_text(self, role, waited_ns)
 
     cdef Connection reader_connection(self, uint32_t slot):
+        # Holding the slot: its connection, opened if need be, with no kept snapshot (every
+        # statement sees the newest commit).
+        cdef Connection conn = self.one_shot_reader(slot)
+        drop_snapshot(conn)
+        return conn
+
+    cdef Connection one_shot_reader(self, uint32_t slot):
+        # The same for a one-shot read: use_snapshot() decides about its kept snapshot.
         conn = self.readers[slot]
         if conn is None or (<Connection>conn).db == NULL:
             if conn is not None:
@@ -272,6 +287,8 @@ cdef class PoolCore:
         return <Connection>conn
 
     cdef void return_reader(self, uint32_t slot, Connection conn) noexcept:
+        if conn.snapshot_held:
+            returning_snapshot(self, conn)
         if conn.fatal or conn.db == NULL:
             discard(self, conn)
             self.readers[slot] = None       # reopened by its next user
@@ -393,7 +410,7 @@ cdef class PoolCore:
             return lease
         self.acquire(self.gate.queue(), WRITER, self.timeout_ns)
         self.gate.hold_here()
-        lease = self.lease(WRITER, 0, self.gate.connection(not self.is_closed))
+        lease = self.lease(WRITER, 0, self.writer_connection(True))
         try:
             begin_lease_write(lease)
         except BaseException:
@@ -404,9 +421,13 @@ cdef class PoolCore:
     cpdef object fetchone(self, str sql, object params=()):
         """Run a query on a reader and return its first row (or None)."""
         cdef uint32_t slot = self.acquire(self.reader_slots, READER, self.timeout_ns)
-        cdef Connection conn = self.reader_connection(slot)
+        cdef Connection conn = self.one_shot_reader(slot)
+        use_snapshot(self, conn)
         try:
             return conn.fetchone(sql, params)
+        except BaseException:
+            drop_snapshot(conn)     # a failed statement: SQLite's state after it is not ours
+            raise
         finally:
             if conn.db != NULL and not sqlite3_get_autocommit(conn.db):
                 one_shot_left_transaction(conn)
@@ -415,9 +436,13 @@ cdef class PoolCore:
     cpdef list fetchall(self, str sql, object params=()):
         """Run a query on a reader and return all its rows."""
         cdef uint32_t slot = self.acquire(self.reader_slots, READER, self.timeout_ns)
-        cdef Connection conn = self.reader_connection(slot)
+        cdef Connection conn = self.one_shot_reader(slot)
+        use_snapshot(self, conn)
         try:
             return conn.fetchall(sql, params)
+        except BaseException:
+            drop_snapshot(conn)     # a failed statement: SQLite's state after it is not ours
+            raise
         finally:
             if conn.db != NULL and not sqlite3_get_autocommit(conn.db):
                 one_shot_left_transaction(conn)
@@ -439,7 +464,7 @@ cdef class PoolCore:
             if self.gate.grouping and groupable(sql):
                 return group_write(self, sql, params, False)
         self.acquire(self.gate.queue(), WRITER, self.timeout_ns)
-        conn = self.gate.connection(not self.is_closed)
+        conn = self.writer_connection(True)
         try:
             cur = conn.execute(sql, params)
             cur.materialize()
@@ -469,7 +494,7 @@ cdef class PoolCore:
         cdef Lease lease
         self.acquire(self.gate.queue(), WRITER, self.timeout_ns)
         self.gate.hold_here()
-        lease = self.lease(WRITER, 0, self.gate.connection(not self.is_closed))
+        lease = self.lease(WRITER, 0, self.writer_connection(True))
         lease.plain = True
         return lease
 

@@ -48,6 +48,7 @@ cdef dict pool_stats(PoolCore pool):
         "discarded": fp_counter_get(&pool.n_discarded),
         "group_commits": fp_counter_get(&pool.n_group_commits),
         "grouped_writes": fp_counter_get(&pool.n_grouped),
+        "snapshot_reuses": fp_counter_get(&pool.n_snapshot_reuses),
         "statement_cache_hits": cache["hits"],
         "statement_cache_misses": cache["misses"],
         "statement_cache_evictions": cache["evictions"],

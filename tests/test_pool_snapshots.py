@@ -1,0 +1,237 @@
+"""One-shot reads keep their reader's snapshot while nothing commits (_snapshot.pxi).
+
+Each test names what a kept snapshot must never do: show a stale row, outlive a commit, hold
+the log when idle, stick to a connection a lease or an ATTACH uses, or outlive close().
+"""
+
+import asyncio
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+from processes import in_child
+
+import fastpool
+
+
+def counter_pool(make_pool, **kwargs):
+    pool = make_pool(**kwargs)
+    pool.execute("CREATE TABLE c (id INTEGER PRIMARY KEY, n INTEGER)")
+    pool.execute("INSERT INTO c VALUES (1, 0)")
+    return pool
+
+
+def test_one_shots_reuse_the_snapshot_while_nothing_commits(make_pool):
+    pool = counter_pool(make_pool, readers=1)
+    for _ in range(100):
+        assert pool.fetchone("SELECT n FROM c WHERE id = 1") == (0,)
+    # The first one-shots check the connection and begin the snapshot; the rest reuse it.
+    assert pool.stats()["snapshot_reuses"] >= 97
+
+
+def test_a_commit_in_another_process_is_seen_by_the_next_one_shot(make_pool, tmp_path):
+    pool = counter_pool(make_pool, readers=1)
+    pool.fetchall("SELECT n FROM c")  # checks the reader: it may keep snapshots
+    # The child commits n = 1..300 and prints each value once its COMMIT has returned; each
+    # one-shot made after reading that line must see it.
+    code = textwrap.dedent("""
+        import sqlite3, sys
+        db = sqlite3.connect(sys.argv[1], isolation_level=None)
+        for i in range(1, 301):
+            db.execute("UPDATE c SET n = ? WHERE id = 1", (i,))
+            print(i, flush=True)
+            sys.stdin.readline()
+        """)
+    child = subprocess.Popen(
+        [sys.executable, "-c", code, str(tmp_path / "pool.db")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for i in range(1, 301):
+            assert int(child.stdout.readline()) == i
+            assert pool.fetchone("SELECT n FROM c WHERE id = 1") == (i,)
+            assert pool.fetchall("SELECT n FROM c") == [(i,)]  # the same snapshot
+            child.stdin.write("\n")
+            child.stdin.flush()
+    finally:
+        child.stdin.close()
+        assert child.wait(60) == 0
+    assert pool.stats()["snapshot_reuses"] >= 300
+
+
+def test_the_pools_own_writes_are_seen_by_the_next_one_shot(make_pool):
+    pool = counter_pool(make_pool, readers=1)
+    for i in range(1, 201):
+        assert pool.fetchone("SELECT n FROM c WHERE id = 1") == (i - 1,)
+        if i % 2:
+            pool.execute("UPDATE c SET n = ? WHERE id = 1", (i,))
+        else:
+            with pool.writer() as w:
+                w.execute("UPDATE c SET n = ? WHERE id = 1", (i,))
+        assert pool.fetchone("SELECT n FROM c WHERE id = 1") == (i,)
+
+
+def test_threads_never_read_older_than_the_last_commit_they_saw_return(make_pool):
+    # A writer publishes each value after its commit returned; a reader that saw value k
+    # published before its one-shot began must read k or newer.
+    pool = counter_pool(make_pool, readers=3)
+    published = [0]
+    stop = threading.Event()
+    stale = []
+
+    def writer():
+        for i in range(1, 3001):
+            pool.execute("UPDATE c SET n = ? WHERE id = 1", (i,))
+            published[0] = i
+        stop.set()
+
+    def reader():
+        while not stop.is_set():
+            seen = published[0]
+            (n,) = pool.fetchone("SELECT n FROM c WHERE id = 1")
+            if n < seen:
+                stale.append((seen, n))
+
+    threads = [threading.Thread(target=writer)] + [
+        threading.Thread(target=reader) for _ in range(4)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not stale, stale[:5]
+    assert pool.fetchone("SELECT n FROM c WHERE id = 1") == (3000,)
+
+
+def test_a_lease_after_one_shots_sees_every_commit(make_pool, tmp_path):
+    pool = counter_pool(make_pool, readers=1)
+    keep_snapshots(pool, 1)
+    other = sqlite3.connect(tmp_path / "pool.db", isolation_level=None)
+    other.execute("UPDATE c SET n = 1")
+    with pool.reader() as r:
+        assert r.fetchone("SELECT n FROM c") == (1,)
+        other.execute("UPDATE c SET n = 2")
+        assert r.fetchone("SELECT n FROM c") == (2,)  # statement by statement, as before
+    other.close()
+
+
+def keep_snapshots(pool, readers):
+    # Every reader checked, then keeping one (the ring hands the readers out in turn).
+    for _ in range(3 * readers):
+        pool.fetchone("SELECT n FROM c")
+    assert pool.stats()["snapshot_reuses"] >= readers
+
+
+def test_an_idle_pool_does_not_hold_another_processs_log(make_pool, tmp_path):
+    pool = counter_pool(make_pool, readers=2)
+    keep_snapshots(pool, 2)
+    other = sqlite3.connect(tmp_path / "pool.db", isolation_level=None, timeout=0)
+    other.execute("PRAGMA synchronous = off")  # well inside the 50 ms the kept ones may stay
+    for i in range(20):
+        other.execute("UPDATE c SET n = ?", (i,))
+    # Kept snapshots are in the log now, so a TRUNCATE cannot finish ...
+    busy, _, _ = other.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    assert busy == 1
+    # ... until the pool's checkpointer thread sweeps them (SNAPSHOT_IDLE_NS, 50 ms).
+    time.sleep(0.3)
+    assert other.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone() == (0, 0, 0)
+    assert os.path.getsize(tmp_path / "pool.db-wal") == 0
+    other.close()
+
+
+def test_the_writer_drops_idle_snapshots_before_it_writes(make_pool, tmp_path):
+    pool = counter_pool(make_pool, readers=2)
+    keep_snapshots(pool, 2)
+    assert pool.checkpoint("truncate") == (0, 0)
+    assert os.path.getsize(tmp_path / "pool.db-wal") == 0
+
+
+def test_an_attached_database_turns_snapshots_off_on_that_reader(make_pool, tmp_path):
+    aux = sqlite3.connect(tmp_path / "aux.db", isolation_level=None)
+    aux.execute("PRAGMA journal_mode = wal")
+    aux.execute("CREATE TABLE a (n INTEGER)")
+    aux.execute("INSERT INTO a VALUES (0)")
+    pool = counter_pool(make_pool, readers=1)
+    keep_snapshots(pool, 1)  # on main
+    with pool.reader() as r:
+        r.execute(f"ATTACH DATABASE '{tmp_path / 'aux.db'}' AS aux")
+    for i in range(1, 50):
+        aux.execute("UPDATE a SET n = ?", (i,))  # commits main's header never shows
+        assert pool.fetchone("SELECT n FROM aux.a") == (i,)
+    aux.close()
+
+
+def test_a_rollback_journal_pool_keeps_no_snapshot(make_pool, tmp_path):
+    pool = counter_pool(make_pool, readers=2, pragmas={"journal_mode": "delete"})
+    for i in range(50):
+        assert pool.fetchone("SELECT n FROM c") == (i,)
+        pool.execute("UPDATE c SET n = n + 1")  # a kept SHARED lock would make this fail
+    assert pool.stats()["snapshot_reuses"] == 0
+    assert not os.path.exists(tmp_path / "pool.db-shm")
+
+
+def test_close_ends_kept_snapshots_and_the_log_goes(make_pool, tmp_path):
+    pool = counter_pool(make_pool, readers=2)
+    keep_snapshots(pool, 2)
+    pool.close()
+    # The last connection to close checkpoints and deletes the log: only if no statement
+    # (a kept snapshot's included) was left to keep the handle open as a zombie.
+    assert not os.path.exists(tmp_path / "pool.db-wal")
+
+
+def test_async_one_shots_reuse_and_stay_fresh(tmp_path):
+    async def main():
+        async with fastpool.AsyncPool(tmp_path / "a.db", readers=1) as pool:
+            await pool.execute("CREATE TABLE c (n INTEGER)")
+            await pool.execute("INSERT INTO c VALUES (0)")
+            other = sqlite3.connect(tmp_path / "a.db", isolation_level=None)
+            for i in range(1, 101):
+                assert await pool.fetchone("SELECT n FROM c") == (i - 1,)
+                assert await pool.fetchone("SELECT n FROM c") == (i - 1,)
+                other.execute("UPDATE c SET n = ?", (i,))
+            other.close()
+            return pool.stats()["snapshot_reuses"]
+
+    assert asyncio.run(main()) >= 90
+
+
+def test_a_forked_child_reads_fresh_and_the_parent_sees_its_commits(make_pool):
+    pool = counter_pool(make_pool, readers=2)
+    keep_snapshots(pool, 2)
+
+    def child():
+        for i in range(1, 51):
+            pool.execute("UPDATE c SET n = ?", (i,))
+            assert pool.fetchone("SELECT n FROM c") == (i,)
+            assert pool.fetchone("SELECT n FROM c") == (i,)
+        assert pool.stats()["snapshot_reuses"] > 0
+
+    assert in_child(child) == 0
+    assert pool.fetchone("SELECT n FROM c") == (50,)
+    assert pool.fetchone("SELECT n FROM c") == (50,)
+
+
+def sweeper_threads():
+    return [t for t in threading.enumerate() if t.name == "fastpool-snapshot-sweeper"]
+
+
+def test_the_sweeper_is_a_daemon_thread_that_ends_with_close(make_pool, until):
+    before = set(sweeper_threads())
+    pool = counter_pool(make_pool, readers=2)
+    mine = [t for t in sweeper_threads() if t not in before]
+    assert len(mine) == 1 and mine[0].daemon, "one daemon sweeper per pool"
+    keep_snapshots(pool, 2)
+    pool.close()
+    until(lambda: not mine[0].is_alive(), what="the sweeper thread to end")
+
+
+def test_a_pool_without_wal_starts_no_sweeper(make_pool):
+    before = set(sweeper_threads())
+    make_pool(readers=2, pragmas={"journal_mode": "delete"})
+    assert set(sweeper_threads()) == before
