@@ -145,7 +145,7 @@ def test_an_idle_pool_does_not_hold_another_processs_log(make_pool, tmp_path):
     other.close()
 
 
-def test_the_writer_drops_idle_snapshots_before_it_writes(make_pool, tmp_path):
+def test_a_checkpoint_ends_idle_readers_snapshots_first(make_pool, tmp_path):
     # No busy wait: the TRUNCATE must find the readers out of the log at once, not after
     # the sweeper thread's 50 ms.
     pool = counter_pool(make_pool, readers=2, pragmas={"busy_timeout": 0})

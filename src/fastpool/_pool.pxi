@@ -242,9 +242,7 @@ cdef class PoolCore:
     @cython.final
     cdef Connection writer_connection(self, bint lock):
         # Holding the writer slot: the writer, checked and reopened if need be; with lock,
-        # the cross-process lock taken too (see WriterGate.connection). Idle readers give up
-        # their snapshots first, which would keep this writer from rewinding the log.
-        sweep_snapshots(self)
+        # the cross-process lock taken too (see WriterGate.connection).
         return self.gate.connection(not self.is_closed, lock)
 
     @cython.final
@@ -325,7 +323,7 @@ cdef class PoolCore:
                               RuntimeWarning, stacklevel=2)
         if self.is_closed and self.collected:
             self.gate.current().close()
-        elif not broken and restart_wal(self.checkpointer, conn):
+        elif not broken and restart_wal(self, conn):
             self.gate.hand_to_checkpointer()    # it waits for Litestream, this thread goes on
             return
         self.gate.give_back(self.is_closed, self.collected)
@@ -494,6 +492,7 @@ cdef class PoolCore:
         cdef Lease lease
         self.acquire(self.gate.queue(), WRITER, self.timeout_ns)
         self.gate.hold_here()
+        sweep_snapshots(self)   # a checkpoint or VACUUM would wait for idle readers' snapshots
         lease = self.lease(WRITER, 0, self.writer_connection(True))
         lease.plain = True
         return lease

@@ -188,13 +188,14 @@ cdef Checkpointer start_checkpointer(object opts, Connection writer):
     return ck
 
 
-cdef bint restart_wal(Checkpointer ck, Connection conn) noexcept:
+cdef bint restart_wal(PoolCore pool, Connection conn) noexcept:
     # Called holding the writer slot, between two writers, when the checkpointer found
     # the log past its threshold. True: the slot goes to the checkpointer thread, which
     # waits for Litestream's rewind with it (_wal_litestream.pxi) and then gives it back.
     # RESTART copies what is left of the log (little: the checkpointer's PASSIVE runs did
     # the bulk) and, once no reader is left in the log, makes the next commit rewind it to
-    # its start.
+    # its start. Idle readers give up their kept snapshots first (_snapshot.pxi); readers
+    # that come back meanwhile give theirs up while the writer is out.
     #
     # First try holding the GIL, not waiting for readers: point reads run with the GIL
     # held, so while this thread holds it, usually no reader is inside the log, and
@@ -203,6 +204,7 @@ cdef bint restart_wal(Checkpointer ck, Connection conn) noexcept:
     # thread to the next, each needing a GIL time slice (ms) to wake up: a convoy that
     # outlives the restart by far. Only when a reader really holds a snapshot (a reader
     # transaction, a long query) is it worth dropping the GIL and waiting for it briefly.
+    cdef Checkpointer ck = pool.checkpointer
     cdef sqlite3 *db = conn.db
     cdef Hooks *hooks = &conn.hooks
     cdef int rc, log = -1, done = -1
@@ -212,6 +214,7 @@ cdef bint restart_wal(Checkpointer ck, Connection conn) noexcept:
         return litestream_turn(ck, conn)
     if fp_flag_exchange(&ck.restart_wanted, 0) == 0:
         return False
+    sweep_snapshots(pool)
     sqlite3_busy_handler(db, NULL, NULL)
     rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_RESTART, &log, &done)
     if rc & 0xFF == SQLITE_BUSY and log >= 0:
