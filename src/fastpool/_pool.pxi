@@ -242,7 +242,10 @@ cdef class PoolCore:
     @cython.final
     cdef Connection writer_connection(self, bint lock):
         # Holding the writer slot: the writer, checked and reopened if need be; with lock,
-        # the cross-process lock taken too (see WriterGate.connection).
+        # the cross-process lock taken too (see WriterGate.connection). Idle readers give up
+        # their kept snapshots first, which would keep this writer's commit from rewinding
+        # the log (only sweeping before the pool's RESTART let it reach 22-32 MiB).
+        sweep_snapshots(self)
         return self.gate.connection(not self.is_closed, lock)
 
     @cython.final
@@ -492,7 +495,6 @@ cdef class PoolCore:
         cdef Lease lease
         self.acquire(self.gate.queue(), WRITER, self.timeout_ns)
         self.gate.hold_here()
-        sweep_snapshots(self)   # a checkpoint or VACUUM would wait for idle readers' snapshots
         lease = self.lease(WRITER, 0, self.writer_connection(True))
         lease.plain = True
         return lease

@@ -16,11 +16,11 @@
 # given up: by every checkout that is not a one-shot read (leases, transactions: they must
 # see the newest data, statement by statement); on return while the writer is checked out
 # (the RESTART and the rewind it waits for need the readers out of the log); for every idle
-# reader (sweep_snapshots) before the pool's RESTART and before writer_no_transaction (an
-# explicit checkpoint, VACUUM), not at every writer checkout (measured: four resets on the
-# writer's path under the GIL raised the 16-thread mix's read p99 by half); by the pool's
-# sweeper thread, SNAPSHOT_IDLE_NS after no sweep ran, for every idle reader, so an idle
-# process never holds another's log; and on any error, interrupt(), reset and close. The
+# reader (sweep_snapshots) when the writer is checked out, so that its commit can rewind the
+# log (sweeping only before the pool's RESTART let test_pool_wal's log reach 22-32 MiB; the
+# cost is the 16-thread mix's read p99: 25-30 us against 14-18); by the pool's sweeper
+# thread, SNAPSHOT_IDLE_NS after no sweep ran, for every idle reader, so an idle process
+# never holds another's log; and on any error, interrupt(), reset and close. The
 # sweep needs the GIL (it resets Connections), so it has a thread of its own: the
 # checkpointer, which must never wait for the GIL while writers fill the log, does not.
 #
@@ -107,8 +107,8 @@ cdef class SnapshotSweeper:
             self.loop()
 
     cdef void loop(self) noexcept nogil:
-        # Sweep SNAPSHOT_IDLE_NS after kept snapshots were first noticed, later if another
-        # sweep (before a RESTART or a checkpoint) ran meanwhile.
+        # Sweep SNAPSHOT_IDLE_NS after kept snapshots were first noticed, later if a writer's
+        # checkout swept meanwhile.
         cdef uint32_t bits, ago
         cdef int rc
         cdef int64_t sweep_at = -1, now = 0
