@@ -6,7 +6,6 @@ the log when idle, stick to a connection a lease or an ATTACH uses, or outlive c
 
 import asyncio
 import os
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -16,6 +15,7 @@ import time
 from processes import in_child
 
 import fastpool
+import fastpool.dbapi
 
 
 def counter_pool(make_pool, **kwargs):
@@ -112,7 +112,7 @@ def test_threads_never_read_older_than_the_last_commit_they_saw_return(make_pool
 def test_a_lease_after_one_shots_sees_every_commit(make_pool, tmp_path):
     pool = counter_pool(make_pool, readers=1)
     keep_snapshots(pool, 1)
-    other = sqlite3.connect(tmp_path / "pool.db", isolation_level=None)
+    other = fastpool.dbapi.connect(tmp_path / "pool.db", isolation_level=None)
     other.execute("UPDATE c SET n = 1")
     with pool.reader() as r:
         assert r.fetchone("SELECT n FROM c") == (1,)
@@ -130,7 +130,7 @@ def keep_snapshots(pool, readers):
 
 def test_an_idle_pool_does_not_hold_another_processs_log(make_pool, tmp_path):
     pool = counter_pool(make_pool, readers=2)
-    other = sqlite3.connect(tmp_path / "pool.db", isolation_level=None, timeout=0)
+    other = fastpool.dbapi.connect(tmp_path / "pool.db", isolation_level=None, timeout=0)
     other.execute("PRAGMA synchronous = off")
     # Kept snapshots are in the log, so a TRUNCATE right after cannot finish. Right after:
     # within the sweeper's 50 ms, which a loaded machine may overrun now and then, so
@@ -159,7 +159,7 @@ def test_a_checkpoint_ends_idle_readers_snapshots_first(make_pool, tmp_path):
 
 
 def test_an_attached_database_turns_snapshots_off_on_that_reader(make_pool, tmp_path):
-    aux = sqlite3.connect(tmp_path / "aux.db", isolation_level=None)
+    aux = fastpool.dbapi.connect(tmp_path / "aux.db", isolation_level=None)
     aux.execute("PRAGMA journal_mode = wal")
     aux.execute("CREATE TABLE a (n INTEGER)")
     aux.execute("INSERT INTO a VALUES (0)")
@@ -196,7 +196,7 @@ def test_async_one_shots_reuse_and_stay_fresh(tmp_path):
         async with fastpool.AsyncPool(tmp_path / "a.db", readers=1) as pool:
             await pool.execute("CREATE TABLE c (n INTEGER)")
             await pool.execute("INSERT INTO c VALUES (0)")
-            other = sqlite3.connect(tmp_path / "a.db", isolation_level=None)
+            other = fastpool.dbapi.connect(tmp_path / "a.db", isolation_level=None)
             for i in range(1, 101):
                 assert await pool.fetchone("SELECT n FROM c") == (i - 1,)
                 assert await pool.fetchone("SELECT n FROM c") == (i - 1,)
