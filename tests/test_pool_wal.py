@@ -11,6 +11,9 @@ reader outlasting its wait is retried after 250, 500, 1000, 2000 more frames: fo
 row still stay under 4100 frames = 16.1 MB; on a loaded 2-core machine the bundled SQLite
 once reached 16.1 MiB, one miss more. BOUND = 20 MiB leaves room for that and still fails a
 log that only PASSIVE checkpoints keep (it reached 24 MiB in 10 s and kept growing).
+A checkpoint's two fsyncs can outlast thousands of commits (one held read mark 0 for over
+100 ms on the bundled SQLite while the log grew to 34-48 MiB), so past 4000 frames a commit
+waits for the running checkpoint: that cannot push the log further either.
 """
 
 from __future__ import annotations
@@ -131,6 +134,23 @@ def test_a_full_log_is_checkpointed_by_the_pool_thread_not_by_the_commit(small_w
     write_until(pool, lambda: pool.stats()["wal_restarts"] > 0, "the log to be restarted")
     assert pool.stats()["checkpoint_errors"] == 0
     assert pool.fetchone("SELECT count(*) FROM t")[0] >= 200
+
+
+def test_a_commit_past_four_thresholds_waits_for_the_running_checkpoint(make_pool):
+    # With an 8-page threshold the log passes 32 frames within a few commits, long before a
+    # checkpoint's fsyncs end: commits then wait for it rather than keep growing the log.
+    pool = make_pool(readers=1, pragmas={"wal_autocheckpoint": 8})
+    pool.execute("CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)")
+    commits = 0
+    deadline = time.monotonic() + 20
+    while pool.stats()["checkpoint_waits"] == 0:
+        assert time.monotonic() < deadline, f"no commit waited in {commits} commits"
+        with pool.writer() as w:
+            w.execute("INSERT INTO t(v) VALUES (randomblob(6000))")
+        commits += 1
+    assert pool.stats()["checkpoint_errors"] == 0
+    assert pool.fetchone("SELECT count(*) FROM t") == (commits,)
+    assert pool.checkpoint("truncate") == (0, 0)
 
 
 def test_close_stops_the_checkpointer_thread(make_pool):

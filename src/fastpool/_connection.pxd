@@ -23,6 +23,8 @@ cdef struct Hooks:
     int autocheckpoint      # WAL pages after which a commit checkpoints (0 = never)
     fp_notify *wal_events   # a pool's checkpointer to tell instead (NULL: checkpoint in COMMIT)
     int wal_full_posted     # WAL_FULL was posted and the log has not been rewound since
+    fp_atomic_u32 *ckpt_running  # ... its in_checkpoint flag (see on_wal_commit)
+    fp_atomic_u64 *ckpt_waits    # ... and its count of commits that waited for it
     int wal_pages           # the log's size in frames after this connection's last commit
     fp_xlock *xlock         # a pool's writer: its cross-process writer lock (else NULL) ...
     bint *xlock_held        # ... and the pool's flag saying it is held (the busy handler drops it)

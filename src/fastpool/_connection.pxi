@@ -47,6 +47,8 @@ cdef class Connection:
     def __cinit__(self):
         self.db = NULL
         self.hooks.wal_events = NULL
+        self.hooks.ckpt_running = NULL
+        self.hooks.ckpt_waits = NULL
         self.hooks.xlock = NULL
         self.hooks.xlock_held = NULL
         self.active = set()
@@ -105,6 +107,8 @@ cdef class Connection:
         # From now on a commit that fills the WAL tells ck instead of checkpointing itself.
         self.checkpointer = ck
         self.hooks.wal_events = &ck.events
+        self.hooks.ckpt_running = &ck.in_checkpoint
+        self.hooks.ckpt_waits = &ck.writer_waits
 
     # -- call protocol ---------------------------------------------------------------------
 

@@ -53,7 +53,8 @@ cdef dict pool_stats(PoolCore pool):
         "statement_cache_misses": cache["misses"],
         "statement_cache_evictions": cache["evictions"],
         **(pool.checkpointer.stats() if pool.checkpointer is not None else
-           {"checkpoints": 0, "wal_restarts": 0, "checkpoint_errors": 0, "litestream": False,
+           {"checkpoints": 0, "wal_restarts": 0, "checkpoint_errors": 0, "checkpoint_waits": 0,
+            "litestream": False,
             "litestream_waits": 0, "litestream_wait_timeouts": 0}),
         "closed": <bint>pool.is_closed,
     }

@@ -15,6 +15,7 @@ cdef class Checkpointer:
     cdef fp_atomic_u64 runs
     cdef fp_atomic_u64 restarts
     cdef fp_atomic_u64 errors
+    cdef fp_atomic_u64 writer_waits     # commits that waited for a checkpoint (on_wal_commit)
     cdef int autocheckpoint
     # Litestream cooperation (_wal_litestream.pxi); the ints are used holding the writer slot.
     cdef fp_atomic_u32 litestream       # 1: Litestream replicates this file and checkpoints it

@@ -24,6 +24,7 @@ cdef class Checkpointer:
         fp_flag_store(&self.paused, 0)
         fp_counter_init(&self.runs)
         fp_counter_init(&self.errors)
+        fp_counter_init(&self.writer_waits)
         fp_counter_init(&self.restarts)
         fp_flag_store(&self.litestream, 0)
         fp_counter_init(&self.litestream_waits)
@@ -100,9 +101,9 @@ cdef class Checkpointer:
             fp_park_wait(&self.paused, 1, -1)
 
     cdef void leave_sqlite(self) noexcept nogil:
+        # Wakes a pausing thread, and a writer held back by the log's size (on_wal_commit).
         fp_flag_store_fenced(&self.in_checkpoint, 0)
-        if fp_flag_load(&self.paused):
-            fp_park_wake_all(&self.in_checkpoint)
+        fp_park_wake_all(&self.in_checkpoint)
 
     cdef void pause(self) noexcept:
         fp_flag_store_fenced(&self.paused, 1)
@@ -166,6 +167,7 @@ cdef class Checkpointer:
         return {"checkpoints": fp_counter_get(&self.runs),
                 "wal_restarts": fp_counter_get(&self.restarts),
                 "checkpoint_errors": fp_counter_get(&self.errors),
+                "checkpoint_waits": fp_counter_get(&self.writer_waits),
                 "litestream": bool(fp_flag_load(&self.litestream)),
                 "litestream_waits": fp_counter_get(&self.litestream_waits),
                 "litestream_wait_timeouts": fp_counter_get(&self.litestream_timeouts)}
