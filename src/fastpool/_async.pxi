@@ -329,7 +329,7 @@ cdef class AsyncEngine:
         cdef Lease lease
         try:
             self.check_open()
-            conn = pool.writer_connection(False)
+            conn = pool.writer_connection(False, op == OP_CHECKPOINT)   # see writer_no_transaction
         except BaseException:
             pool.return_slot(WRITER, 0)
             raise

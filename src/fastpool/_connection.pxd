@@ -57,7 +57,7 @@ cdef class Connection:
     cdef sqlite3_stmt *snapshot      # PRAGMA schema_version, stepped while one is kept
     cdef bint snapshot_held          # ... and it is: a read transaction stays open
     cdef int snapshot_ok             # 1: may keep one; -1: never; 0: not checked yet
-    cdef const unsigned char *snapshot_shm   # its -shm mapping (the WAL-index header)
+    cdef const unsigned char *snapshot_shm   # its -shm mapping (the writer's: _snapshot.pxi)
     cdef unsigned char snapshot_hdr[48]      # that header, read before the snapshot began
     cdef fp_atomic_u32 interrupted   # interrupt() since: the kept snapshot must go (C atomic)
 

@@ -96,7 +96,7 @@ cdef class PoolCore:
     cdef Connection current_writer(self)
 
     @cython.final
-    cdef Connection writer_connection(self, bint lock)
+    cdef Connection writer_connection(self, bint lock, bint sweep=*)
 
     @cython.final
     cdef bint try_xlock(self) noexcept

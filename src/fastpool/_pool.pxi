@@ -240,13 +240,16 @@ cdef class PoolCore:
         return self.gate.current()
 
     @cython.final
-    cdef Connection writer_connection(self, bint lock):
+    cdef Connection writer_connection(self, bint lock, bint sweep=False):
         # Holding the writer slot: the writer, checked and reopened if need be; with lock,
         # the cross-process lock taken too (see WriterGate.connection). Idle readers give up
-        # their kept snapshots first, which would keep this writer's commit from rewinding
-        # the log (only sweeping before the pool's RESTART let it reach 22-32 MiB).
-        sweep_snapshots(self)
-        return self.gate.connection(not self.is_closed, lock)
+        # their kept snapshots when they would keep this writer's commit from rewinding the
+        # log (only sweeping before the pool's RESTART let it reach 22-32 MiB), or always
+        # with sweep (a checkpoint or VACUUM must find no reader in the log).
+        cdef Connection conn = self.gate.connection(not self.is_closed, lock)
+        if sweep or snapshots_in_the_way(self, conn):
+            sweep_snapshots(self)
+        return conn
 
     @cython.final
     cdef bint try_xlock(self) noexcept:
@@ -495,7 +498,7 @@ cdef class PoolCore:
         cdef Lease lease
         self.acquire(self.gate.queue(), WRITER, self.timeout_ns)
         self.gate.hold_here()
-        lease = self.lease(WRITER, 0, self.writer_connection(True))
+        lease = self.lease(WRITER, 0, self.writer_connection(True, True))
         lease.plain = True
         return lease
 

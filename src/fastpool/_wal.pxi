@@ -196,9 +196,8 @@ cdef bint restart_wal(PoolCore pool, Connection conn) noexcept:
     # waits for Litestream's rewind with it (_wal_litestream.pxi) and then gives it back.
     # RESTART copies what is left of the log (little: the checkpointer's PASSIVE runs did
     # the bulk) and, once no reader is left in the log, makes the next commit rewind it to
-    # its start. Idle readers' kept snapshots were ended at this writer's checkout, and
-    # readers coming back while it is out end theirs; one that decided to keep its own just
-    # as the checkout swept is ended here (_snapshot.pxi).
+    # its start. Idle readers' kept snapshots are ended here first, and readers coming back
+    # while the writer is out end theirs (_snapshot.pxi).
     #
     # First try holding the GIL, not waiting for readers: point reads run with the GIL
     # held, so while this thread holds it, usually no reader is inside the log, and
