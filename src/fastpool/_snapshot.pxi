@@ -16,9 +16,10 @@
 # given up: by every checkout that is not a one-shot read (leases, transactions: they must
 # see the newest data, statement by statement); on return while the writer is checked out
 # (the RESTART and the rewind it waits for need the readers out of the log); for every idle
-# reader (sweep_snapshots) when the writer is checked out and the checkpoints have caught
-# up with the log, so that its commit can rewind it (snapshots_in_the_way), and before the
-# pool's RESTART (restart_wal); by the pool's sweeper
+# reader (sweep_snapshots) when the writer is checked out while the log is past the
+# threshold or fully checkpointed, so that the checkpoint can copy all of it and the commit
+# rewind it (snapshots_in_the_way), and before the pool's RESTART (restart_wal); by the
+# pool's sweeper
 # thread, SNAPSHOT_IDLE_NS after no sweep ran, for every idle reader, so an idle process
 # never holds another's log; and on any error, interrupt(), reset and close. The
 # sweep needs the GIL (it resets Connections), so it has a thread of its own: the
@@ -292,15 +293,22 @@ cdef void returning_snapshot(PoolCore pool, Connection conn) noexcept:
 
 cdef bint snapshots_in_the_way(PoolCore pool, Connection writer) noexcept:
     # Holding the writer slot: whether idle readers should give up their kept snapshots now.
-    # Only when some reader kept one and the checkpoints have caught up with the log, so
-    # that this writer's commit can rewind it if no reader is in the log: sweeping at every
-    # writer checkout put up to four resets on the writer's path, and the 16-thread mix's
-    # read p99 went from 14-18 us to 25-30. When the log cannot be rewound anyway, kept
-    # snapshots end at their readers' next use, at the pool's RESTART (which sweeps), or
-    # by the sweeper thread.
+    # Only when some reader kept one and either the log is past the threshold (the
+    # checkpointer is copying it) or the checkpoints have caught up with it, so that this
+    # writer's commit can rewind it if no reader is in the log. Sweeping at every writer
+    # checkout put up to four resets on the writer's path: the 16-thread mix's read p99 was
+    # 22-38 us against 13-14 with this test (2026-12-04, builds alternating). Sweeping only
+    # when caught up let stale idle snapshots stop the checkpointer short (at their read
+    # marks): the bundled SQLite's log then reached the 4000-frame backpressure cap in 3 of
+    # 12 runs of test_pool_wal's load (6-8 MiB otherwise). Otherwise kept snapshots end at
+    # their readers' next use, at the pool's RESTART (which sweeps), or by the sweeper.
     cdef SnapshotSweeper sweeper = pool.sweeper
     if sweeper is None or not fp_flag_load(&sweeper.kept) or writer.db == NULL:
         return False
+    if writer.hooks.wal_full_posted:
+        # The log is past the threshold: the checkpointer is copying it, and stale idle
+        # snapshots would stop it short of the end (their read marks).
+        return True
     if writer.snapshot_shm == NULL:
         writer.snapshot_shm = fp_wal_index(writer.db)
         if writer.snapshot_shm == NULL:
