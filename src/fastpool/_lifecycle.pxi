@@ -169,6 +169,7 @@ cdef int after_fork_locked(PoolCore pool, bint wait) except -1:
     pool.snapshots = False       # until the child's sweeper runs
     pool.sweeper = None          # its thread was not copied either
     fp_flag_store(&pool.sweeping, 0)
+    fp_flag_store(&pool.sweep_held, 0)
     pool.holders.clear()
     pool.gate.forget_after_fork()   # held (if at all) by the parent's token, not by us
     pool.make_slots()

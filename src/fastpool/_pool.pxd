@@ -52,6 +52,7 @@ cdef class PoolCore:
     cdef fp_atomic_u64 n_snapshot_reuses    # one-shot reads that reused a kept snapshot
     cdef fp_atomic_u32 sweeping      # a sweep_snapshots() runs (C atomic: one at a time)
     cdef uint32_t *sweep_taken       # the slots it holds (nreaders entries, its own)
+    cdef fp_atomic_u32 sweep_held    # how many, for stats() (C atomic, stored by the sweep)
 
     cdef int make_slots(self) except -1
     cdef Connection open_reader(self, uint32_t slot)

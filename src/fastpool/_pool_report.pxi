@@ -31,7 +31,9 @@ cdef dict pool_stats(PoolCore pool):
             s = (<Connection>c).cache_stats()
             for key in cache:
                 cache[key] += s[key]
-    readers_idle = fp_slots_free_count(pool.reader_slots)
+    # Slots the snapshot sweep holds for a moment are idle ones (_snapshot.pxi).
+    readers_idle = min(pool.nreaders, fp_slots_free_count(pool.reader_slots)
+                       + fp_flag_load(&pool.sweep_held))
     return {
         "readers": pool.nreaders,
         "readers_open": sum(1 for c in pool.readers if c is not None),

@@ -327,7 +327,12 @@ cdef void sweep_snapshots(PoolCore pool) noexcept:
     if fp_flag_exchange(&pool.sweeping, 1):
         return
     fp_flag_store_fenced(&sweeper.kept, 0)
-    while n < pool.nreaders and fp_slots_try_acquire(pool.reader_slots, &slot) == FP_SLOTS_OK:
+    # The slots it holds count as idle in stats() (counted before they are taken, until
+    # after they are back): without a GIL, a stats() meanwhile would show readers in use.
+    while n < pool.nreaders:
+        fp_flag_store(&pool.sweep_held, n + 1)
+        if fp_slots_try_acquire(pool.reader_slots, &slot) != FP_SLOTS_OK:
+            break
         pool.sweep_taken[n] = slot
         n += 1
         conn = pool.readers[slot]
@@ -335,5 +340,6 @@ cdef void sweep_snapshots(PoolCore pool) noexcept:
             drop_snapshot(<Connection>conn)
     for i in range(n):
         fp_slots_release(pool.reader_slots, pool.sweep_taken[i])
+    fp_flag_store(&pool.sweep_held, 0)
     fp_flag_store(&sweeper.last_sweep_ms, <uint32_t>(fp_monotonic_ns() // 1000000))
     fp_flag_store(&pool.sweeping, 0)
