@@ -19,9 +19,8 @@
 # reader (sweep_snapshots) when the writer is checked out while the log is past the
 # threshold or fully checkpointed, so that the checkpoint can copy all of it and the commit
 # rewind it (snapshots_in_the_way), and before the pool's RESTART (restart_wal); by the
-# pool's sweeper
-# thread, SNAPSHOT_IDLE_NS after no sweep ran, for every idle reader, so an idle process
-# never holds another's log; and on any error, interrupt(), reset and close. The
+# pool's sweeper thread, SNAPSHOT_IDLE_NS after no sweep ran, for every idle reader, so an
+# idle process never holds another's log; and on any error, interrupt(), reset and close. The
 # sweep needs the GIL (it resets Connections), so it has a thread of its own: the
 # checkpointer, which must never wait for the GIL while writers fill the log, does not.
 #
