@@ -42,6 +42,10 @@ typedef struct fp_pending_wake {
 
 #define STATE_OF(word) ((word) & FP_WAITER_STATE_MASK)
 
+/* fp_waiter.quiet_until of a waiter nudged since it last looked at the ring:
+ * it will look once it runs, so a second nudge would only be a syscall. */
+#define NUDGED INT64_MAX
+
 static inline int64_t fifo_after(const fp_slots *s)
 {
     return atomic_load_explicit(&((fp_slots *)s)->fifo_after_ns, memory_order_relaxed);
@@ -74,6 +78,8 @@ void fp_waiter_init(fp_waiter *w, fp_wake_fn wake, void *user)
     atomic_init(&w->state, FP_WAITER_IDLE);
     w->slot = UINT32_MAX;
     w->since = 0;
+    w->quiet_until = 0;
+    w->backoff = 0;
     w->prev = w->next = NULL;
     w->wake = wake;
     w->user = user;
@@ -218,9 +224,19 @@ static int serve_locked(fp_slots *s, fp_pending_wake *batch, int *more)
     /* Exact enough: a slot pushed after this look comes with its releaser's
      * own nwaiters RMW, which sees these waiters and serves again. */
     uint32_t free = fp_ring_size(s->ring);
+    int64_t now = 0;
     for (fp_waiter *w = s->head; w != NULL && free > 0 && n < WAKE_BATCH; w = w->next) {
         if (w->wake != NULL)
             continue; /* served once it is the head */
+        if (w->quiet_until != 0) {
+            if (now == 0 && w->quiet_until != NUDGED)
+                now = now_ns();
+            if (w->quiet_until == NUDGED || now < w->quiet_until) {
+                free--; /* it looks by itself: woken already, or when its spell ends */
+                continue;
+            }
+        }
+        w->quiet_until = NUDGED;
         atomic_fetch_add_explicit(&w->state, FP_WAITER_NUDGE, memory_order_release);
         batch[n].w = w;
         batch[n].fn = NULL;
@@ -298,6 +314,8 @@ int fp_slots_enqueue(fp_slots *s, fp_waiter *w)
     }
     w->slot = UINT32_MAX;
     w->since = since;
+    w->quiet_until = 0;
+    w->backoff = 0;
     atomic_store_explicit(&w->state, word | FP_WAITER_WAITING, memory_order_relaxed);
     link_tail_locked(s, w);
     unlock(s);
@@ -352,13 +370,17 @@ int fp_slots_wait(fp_slots *s, fp_waiter *w, int64_t timeout_ns)
     int64_t deadline = timeout_ns > 0 ? now_ns() + timeout_ns : 0;
     int64_t left = timeout_ns;
     int prc = FP_PARK_OK;
+    int woken = 0;       /* a park returned: every later look is one we were woken for */
+    int fresh_spell = 0; /* a spell began since the last pop */
     uint32_t st;
     for (;;) {
+        int64_t nap = left;
         if (fifo_after(s) != 0) {
             /* Barging mode: a slot in the ring is anyone's, ours too.  The
              * word was read before this pop: a slot pushed after the pop
-             * comes with a nudge that changes the word, so the park below
-             * cannot sleep through it. */
+             * comes with a nudge that changes the word (or, while we are
+             * quiet, with none: then our nap ends by the spell's end), so
+             * the park below cannot sleep through it for longer. */
             uint32_t slot;
             if (fp_ring_pop(s->ring, &slot) == FP_RING_OK) {
                 if (withdraw(s, w, &st, &slot) == FP_SLOTS_CANCELLED)
@@ -368,13 +390,51 @@ int fp_slots_wait(fp_slots *s, fp_waiter *w, int64_t timeout_ns)
                     return FP_SLOTS_EINVAL;
                 return st == FP_WAITER_GRANTED ? FP_SLOTS_OK : FP_SLOTS_CANCELLED;
             }
+            if (left != 0 && !fresh_spell) {
+                /* Nothing there.  If we were nudged (woken, or before our first
+                 * look) or our spell ended, that was a wake-up for nothing:
+                 * quiet, for twice as long as last time.  Under mu, as nudges
+                 * are: one that came after our pop means look again. */
+                lock(s);
+                uint32_t seen = atomic_load_explicit(&w->state, memory_order_acquire);
+                if (seen == word && (woken || w->quiet_until == NUDGED)) {
+                    int64_t spell = w->backoff * 2;
+                    if (spell < FP_SLOTS_QUIET_FIRST_NS)
+                        spell = FP_SLOTS_QUIET_FIRST_NS;
+                    if (spell > FP_SLOTS_QUIET_MAX_NS)
+                        spell = FP_SLOTS_QUIET_MAX_NS;
+                    if (spell > fifo_after(s))
+                        spell = fifo_after(s);
+                    w->backoff = spell;
+                    w->quiet_until = now_ns() + spell;
+                    fresh_spell = 1;
+                }
+                unlock(s);
+                if (seen != word) {
+                    word = seen;
+                    if (STATE_OF(word) != FP_WAITER_WAITING)
+                        break;
+                    continue; /* nudged since the pop: look again */
+                }
+                /* A release between the pop and the spell skipped us (we were
+                 * NUDGED): look once more, now that releases see the spell. */
+                if (fresh_spell)
+                    continue;
+            }
+            fresh_spell = 0;
+            /* Our own field (only we write it while linked): no need for mu. */
+            if (w->backoff != 0 && (nap < 0 || nap > w->backoff))
+                nap = w->backoff;
         }
         if (left == 0 || prc == FP_PARK_ERROR)
             break;
-        prc = fp_park_wait(&w->state, word, left);
+        prc = fp_park_wait(&w->state, word, nap);
+        woken = 1;
         word = atomic_load_explicit(&w->state, memory_order_acquire);
         if (STATE_OF(word) != FP_WAITER_WAITING)
             break;
+        if (prc == FP_PARK_TIMEOUT)
+            prc = FP_PARK_OK; /* a nap's end; the deadline below decides */
         if (timeout_ns > 0) {
             left = deadline - now_ns();
             if (left < 0)

@@ -541,6 +541,97 @@ static void slots_unit(void)
 }
 
 /* ------------------------------------------------------------------ */
+/* slots: a waiter woken for nothing turns quiet                        */
+/* ------------------------------------------------------------------ */
+
+static struct {
+    fp_slots *s;
+    fp_waiter w;
+    _Atomic int rc;
+} quiet;
+
+/* Waits for the slot once and gives it back. */
+static void *quiet_waiter(void *arg)
+{
+    (void)arg;
+    CHECK(fp_slots_enqueue(quiet.s, &quiet.w) == FP_SLOTS_QUEUED, "enqueue should queue");
+    int rc = fp_slots_wait(quiet.s, &quiet.w, -1);
+    if (rc == FP_SLOTS_OK)
+        CHECK(fp_slots_release(quiet.s, quiet.w.slot) == FP_SLOTS_OK, "release");
+    atomic_store(&quiet.rc, rc);
+    return NULL;
+}
+
+static uint32_t quiet_nudges(void)
+{
+    return atomic_load(&quiet.w.state) / FP_WAITER_NUDGE;
+}
+
+/* Returns the slot and takes it back, holding it 10 us each time (a short
+ * transaction); 0 if the waiter took it in between. */
+static int quiet_cycles(uint32_t *a, int n)
+{
+    for (int i = 0; i < n; i++) {
+        CHECK(fp_slots_release(quiet.s, *a) == FP_SLOTS_OK, "release");
+        if (fp_slots_try_acquire(quiet.s, a) != FP_SLOTS_OK)
+            return 0;
+        for (int64_t held = now_ns(); now_ns() - held < 10000;) {
+        }
+    }
+    return 1;
+}
+
+/* A waiter that was nudged and found the slot gone (taken back by its
+ * releaser) turns quiet: a burst of 200 releases, each followed at once by the
+ * releaser taking the slot back, wakes it a few times at most (once per
+ * spell: by then spells last 1 ms), not once each. When the releaser stops,
+ * the waiter gets the slot. A round in which the waiter wins a look (the
+ * slot is free for a moment at each release) tells nothing and is run again. */
+static void slots_quiet(void)
+{
+    g_phase = "slots_quiet";
+    int told = 0;
+    for (int round = 0; round < 20 && !told; round++) {
+        uint32_t a;
+        quiet.s = fp_slots_new(1, BARGING_NS);
+        CHECK(quiet.s != NULL, "fp_slots_new failed");
+        fp_waiter_init(&quiet.w, NULL, NULL);
+        atomic_store(&quiet.rc, -100);
+        CHECK(fp_slots_try_acquire(quiet.s, &a) == FP_SLOTS_OK, "acquire");
+        pthread_t t;
+        start_threads(&t, 1, quiet_waiter, NULL, 0);
+        while (fp_slots_waiting(quiet.s) == 0)
+            sleep_ns(100000);
+        sleep_ns(1000000); /* asleep by now */
+        tick();
+        uint32_t burst = 0;
+        int measured = 0;
+        int held = quiet_cycles(&a, 1); /* the nudge it finds nothing for */
+        if (held && atomic_load(&quiet.rc) == -100) { /* still waiting: it lost that race */
+            sleep_ns(3000000); /* holding: its spells grow to 1 ms */
+            uint32_t before = quiet_nudges();
+            held = measured = quiet_cycles(&a, 200);
+            burst = quiet_nudges() - before;
+        }
+        if (held)
+            CHECK(fp_slots_release(quiet.s, a) == FP_SLOTS_OK, "release");
+        pthread_join(t, NULL); /* returns only once the waiter has seen the free slot */
+        CHECK(atomic_load(&quiet.rc) == FP_SLOTS_OK, "the waiter never got the slot: %d",
+              atomic_load(&quiet.rc));
+        CHECK(fp_slots_free_count(quiet.s) == 1 && fp_slots_waiting(quiet.s) == 0,
+              "slot lost");
+        fp_slots_free(quiet.s);
+        if (measured) {
+            CHECK(burst <= 16, "200 releases woke a quiet waiter %u times", burst);
+            printf("slots_quiet: 200 releases woke the quiet waiter %u times (round %d)\n",
+                   burst, round + 1);
+            told = 1;
+        }
+    }
+    CHECK(told, "the waiter won a look in every round: nothing measured");
+}
+
+/* ------------------------------------------------------------------ */
 /* slots: stress (conservation, exclusivity, timeouts, async cancel)   */
 /* ------------------------------------------------------------------ */
 
@@ -950,6 +1041,7 @@ int main(int argc, char **argv)
     ring_unit();
     park_unit();
     slots_unit();
+    slots_quiet();
     ring_tokens();
     ring_circulation();
     /* 50 us: under the sanitizers waiters both get passed over and reach
