@@ -33,4 +33,19 @@ uint32_t fp_flag_exchange(fp_atomic_u32 *f, uint32_t value);
  * and then load the other's cannot both miss the other's store (Dekker). */
 void fp_flag_store_fenced(fp_atomic_u32 *f, uint32_t value);
 
+/* Counters kept per slot, each slot's on a cache line of its own: the holder of a slot
+ * bumps its line, so threads holding different slots never write the same line (one
+ * counter bumped by every reader checkout cost two free-threaded reader threads a tenth
+ * of their reads).  Sums are read without ordering, like the counters above. */
+#define FP_SLOT_COUNTER_KINDS 4
+typedef struct fp_slot_counters fp_slot_counters;
+
+/* NULL if nslots is 0 or on allocation failure; all counters 0.  Owned by the caller. */
+fp_slot_counters *fp_slot_counters_new(uint32_t nslots);
+void fp_slot_counters_free(fp_slot_counters *c); /* NULL accepted */
+/* kind < FP_SLOT_COUNTER_KINDS and slot < nslots, unchecked (the callers pass constants
+ * and slots they hold). */
+void fp_slot_counter_add(fp_slot_counters *c, uint32_t slot, uint32_t kind, uint64_t n);
+uint64_t fp_slot_counter_sum(const fp_slot_counters *c, uint32_t kind);
+
 #endif /* FP_ATOMIC_H */

@@ -225,13 +225,13 @@ cdef class AsyncEngine:
         if conn is not None and loop is self.kept_loop:
             slot = self.kept_slot
             self.kept = None
-            pool.note_checkout()
+            pool.note_reader_checkout(slot)
         else:
             self.give_back_reader()
             if not pool.try_reader(&slot):
                 return NEED
             conn = pool.one_shot_reader(slot)
-        use_snapshot(pool, conn)
+        use_snapshot(pool, conn, slot)
         try:
             result = run_inline(self, conn, op, sql, params, True)
         except BaseException:

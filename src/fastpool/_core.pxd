@@ -7,7 +7,8 @@ cimport cython
 from libc.stdint cimport int64_t, uint32_t, uint64_t
 
 from fastpool._csrc cimport (fp_async_waiter, fp_atomic_u32, fp_atomic_u64, fp_batch, fp_cq,
-                             fp_cq_item, fp_notify, fp_slots, fp_waiter, fp_xlock)
+                             fp_cq_item, fp_notify, fp_slot_counters, fp_slots, fp_waiter,
+                             fp_xlock)
 from fastpool._sqlite3 cimport sqlite3, sqlite3_stmt
 
 

@@ -163,6 +163,14 @@ cdef extern from "fp_atomic.h" nogil:
     uint32_t fp_flag_exchange(fp_atomic_u32 *f, uint32_t value) noexcept
     void fp_flag_store_fenced(fp_atomic_u32 *f, uint32_t value) noexcept
 
+    ctypedef struct fp_slot_counters:
+        pass
+    fp_slot_counters *fp_slot_counters_new(uint32_t nslots) noexcept
+    void fp_slot_counters_free(fp_slot_counters *c) noexcept
+    void fp_slot_counter_add(fp_slot_counters *c, uint32_t slot, uint32_t kind,
+                             uint64_t n) noexcept
+    uint64_t fp_slot_counter_sum(const fp_slot_counters *c, uint32_t kind) noexcept
+
 
 cdef extern from "fp_xlock.h" nogil:
     enum:

@@ -172,6 +172,11 @@ cdef int after_fork_locked(PoolCore pool, bint wait) except -1:
     fp_flag_store(&pool.sweep_held, 0)
     pool.holders.clear()
     pool.gate.forget_after_fork()   # held (if at all) by the parent's token, not by us
+    # The parent's per-slot counts (a copy here, like the parent's other allocations, never
+    # freed by the child) carry on in the pool-wide counters.
+    fp_counter_add(&pool.n_checkouts, fp_slot_counter_sum(pool.reader_counts, COUNT_CHECKOUTS))
+    fp_counter_add(&pool.n_snapshot_reuses,
+                   fp_slot_counter_sum(pool.reader_counts, COUNT_SNAPSHOT_REUSES))
     pool.make_slots()
     if pool.fork_error is not None:
         pool.fork_generation = FORK_GENERATION

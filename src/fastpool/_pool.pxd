@@ -49,7 +49,10 @@ cdef class PoolCore:
     cdef bint wal                    # the database was in WAL mode when the writer opened
     cdef bint snapshots              # one-shot reads may keep snapshots (_snapshot.pxi) ...
     cdef SnapshotSweeper sweeper     # ... and this thread ends idle readers' (else None)
-    cdef fp_atomic_u64 n_snapshot_reuses    # one-shot reads that reused a kept snapshot
+    cdef fp_atomic_u64 n_snapshot_reuses    # ... folded in from reader_counts by a fork
+    # Reader checkouts and snapshot reuses, counted per reader slot by its holder (C atomics
+    # on a cache line per slot: a counter every reader bumps slowed free-threaded readers).
+    cdef fp_slot_counters *reader_counts
     cdef fp_atomic_u32 sweeping      # a sweep_snapshots() runs (C atomic: one at a time)
     cdef uint32_t *sweep_taken       # the slots it holds (nreaders entries, its own)
     cdef fp_atomic_u32 sweep_held    # how many, for stats() (C atomic, stored by the sweep)
@@ -77,6 +80,12 @@ cdef class PoolCore:
 
     @cython.final
     cdef void note_checkout(self) noexcept
+
+    @cython.final
+    cdef void note_reader_checkout(self, uint32_t slot) noexcept
+
+    @cython.final
+    cdef void count_checkout(self, int role, uint32_t slot) noexcept
 
     @cython.final
     cdef void note_timeout(self) noexcept

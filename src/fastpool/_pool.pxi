@@ -18,6 +18,12 @@ cdef enum LeaseRole:
 cdef tuple ROLE_NAMES = ("reader", "writer", "writer savepoint")
 
 
+# What reader_counts counts (fp_slot_counters kinds).
+cdef enum:
+    COUNT_CHECKOUTS = 0
+    COUNT_SNAPSHOT_REUSES = 1
+
+
 cdef void one_shot_left_transaction(Connection conn) noexcept:
     # A one-shot read ran BEGIN (or similar): nobody holds a lease to end it, and the reader
     # would pin its snapshot (and the WAL) for its next user.
@@ -96,6 +102,7 @@ cdef class PoolCore:
         if self.fork_generation == FORK_GENERATION:
             fp_slots_free(self.reader_slots)
             PyMem_RawFree(self.sweep_taken)
+            fp_slot_counters_free(self.reader_counts)
             self.gate.free_slot()
             self.gate.close_xlock()     # a held lock was released on return
         else:
@@ -104,7 +111,8 @@ cdef class PoolCore:
     cdef int make_slots(self) except -1:
         self.reader_slots = fp_slots_new(self.nreaders, self.opts.fifo_after_ns)
         self.sweep_taken = <uint32_t *>PyMem_RawMalloc(self.nreaders * sizeof(uint32_t))
-        if self.reader_slots == NULL or self.sweep_taken == NULL:
+        self.reader_counts = fp_slot_counters_new(self.nreaders)
+        if self.reader_slots == NULL or self.sweep_taken == NULL or self.reader_counts == NULL:
             raise MemoryError("could not allocate the pool's slot ring")
         return self.gate.make_slot()
 
@@ -137,7 +145,7 @@ cdef class PoolCore:
         if self.is_closed:
             raise PoolClosed("the pool is closed; create a new pool to keep working")
         if fp_slots_try_acquire(slots, &slot) == FP_SLOTS_OK:
-            fp_counter_add(&self.n_checkouts, 1)
+            self.count_checkout(role, slot)
             return slot
         fp_waiter_init(&waiter, NULL, NULL)
         rc = fp_slots_enqueue(slots, &waiter)
@@ -161,8 +169,15 @@ cdef class PoolCore:
                 self.gate.release_xlock()    # kept for us by the previous writer
             fp_slots_release(slots, slot)
             raise PoolClosed("the pool was closed while waiting for a connection")
-        fp_counter_add(&self.n_checkouts, 1)
+        self.count_checkout(role, slot)
         return slot
+
+    @cython.final
+    cdef void count_checkout(self, int role, uint32_t slot) noexcept:
+        if role == READER:
+            fp_slot_counter_add(self.reader_counts, slot, COUNT_CHECKOUTS, 1)
+        else:
+            fp_counter_add(&self.n_checkouts, 1)
 
     # What the async engine (_async*.pxi) takes and counts goes through these, so it never
     # touches the slots or the counters itself. Final: called directly, never through the
@@ -173,7 +188,7 @@ cdef class PoolCore:
         # A reader slot if one is free now (counted as a checkout); never waits.
         if fp_slots_try_acquire(self.reader_slots, slot) != FP_SLOTS_OK:
             return False
-        fp_counter_add(&self.n_checkouts, 1)
+        fp_slot_counter_add(self.reader_counts, slot[0], COUNT_CHECKOUTS, 1)
         return True
 
     @cython.final
@@ -192,7 +207,7 @@ cdef class PoolCore:
         cdef int rc = fp_slots_enqueue(self.gate.queue() if role == WRITER else self.reader_slots,
                                        waiter)
         if rc == FP_SLOTS_OK:
-            fp_counter_add(&self.n_checkouts, 1)
+            self.count_checkout(role, waiter.slot)
         elif rc == FP_SLOTS_QUEUED:
             fp_counter_add(&self.n_waits, 1)
         return rc
@@ -213,6 +228,10 @@ cdef class PoolCore:
     @cython.final
     cdef void note_checkout(self) noexcept:
         fp_counter_add(&self.n_checkouts, 1)
+
+    @cython.final
+    cdef void note_reader_checkout(self, uint32_t slot) noexcept:
+        fp_slot_counter_add(self.reader_counts, slot, COUNT_CHECKOUTS, 1)
 
     @cython.final
     cdef void note_timeout(self) noexcept:
@@ -426,7 +445,7 @@ cdef class PoolCore:
         """Run a query on a reader and return its first row (or None)."""
         cdef uint32_t slot = self.acquire(self.reader_slots, READER, self.timeout_ns)
         cdef Connection conn = self.one_shot_reader(slot)
-        use_snapshot(self, conn)
+        use_snapshot(self, conn, slot)
         try:
             return conn.fetchone(sql, params)
         except BaseException:
@@ -441,7 +460,7 @@ cdef class PoolCore:
         """Run a query on a reader and return all its rows."""
         cdef uint32_t slot = self.acquire(self.reader_slots, READER, self.timeout_ns)
         cdef Connection conn = self.one_shot_reader(slot)
-        use_snapshot(self, conn)
+        use_snapshot(self, conn, slot)
         try:
             return conn.fetchall(sql, params)
         except BaseException:

@@ -43,14 +43,16 @@ cdef dict pool_stats(PoolCore pool):
         "waiting_readers": fp_slots_waiting(pool.reader_slots),
         "waiting_writers": pool.gate.waiting(),
         "writes_queued": fp_batch_queued(pool.gate.batch_queue()),
-        "checkouts": fp_counter_get(&pool.n_checkouts),
+        "checkouts": fp_counter_get(&pool.n_checkouts)
+        + fp_slot_counter_sum(pool.reader_counts, COUNT_CHECKOUTS),
         "waits": fp_counter_get(&pool.n_waits),
         "wait_time": fp_counter_get(&pool.wait_ns) / 1e9,
         "timeouts": fp_counter_get(&pool.n_timeouts),
         "discarded": fp_counter_get(&pool.n_discarded),
         "group_commits": fp_counter_get(&pool.n_group_commits),
         "grouped_writes": fp_counter_get(&pool.n_grouped),
-        "snapshot_reuses": fp_counter_get(&pool.n_snapshot_reuses),
+        "snapshot_reuses": fp_counter_get(&pool.n_snapshot_reuses)
+        + fp_slot_counter_sum(pool.reader_counts, COUNT_SNAPSHOT_REUSES),
         "statement_cache_hits": cache["hits"],
         "statement_cache_misses": cache["misses"],
         "statement_cache_evictions": cache["evictions"],

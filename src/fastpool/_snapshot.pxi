@@ -232,7 +232,7 @@ cdef inline bint snapshot_current(Connection conn) noexcept:
             and memcmp(now, conn.snapshot_hdr, 48) == 0)
 
 
-cdef void use_snapshot(PoolCore pool, Connection conn) noexcept:
+cdef void use_snapshot(PoolCore pool, Connection conn, uint32_t slot) noexcept:
     # Before a one-shot read, holding the reader's slot: reuse the kept snapshot if it is the
     # newest, else begin one to keep (or go without).
     cdef int rc
@@ -243,7 +243,7 @@ cdef void use_snapshot(PoolCore pool, Connection conn) noexcept:
         return
     if conn.snapshot_held:
         if snapshot_current(conn):
-            fp_counter_add(&pool.n_snapshot_reuses, 1)
+            fp_slot_counter_add(pool.reader_counts, slot, COUNT_SNAPSHOT_REUSES, 1)
             return
         drop_snapshot(conn)
     fp_flag_store(&conn.interrupted, 0)
