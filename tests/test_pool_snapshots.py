@@ -62,7 +62,10 @@ def test_a_commit_in_another_process_is_seen_by_the_next_one_shot(make_pool, tmp
     finally:
         child.stdin.close()
         assert child.wait(60) == 0
-    assert pool.stats()["snapshot_reuses"] >= 300
+    # Each fetchall reuses the snapshot its fetchone began, unless the pool's sweeper thread
+    # (50 ms after a snapshot is kept) took the idle reader in between and ended it: under
+    # AddressSanitizer one of 300 did.
+    assert pool.stats()["snapshot_reuses"] >= 295
 
 
 def test_the_pools_own_writes_are_seen_by_the_next_one_shot(make_pool):
