@@ -13,6 +13,13 @@
 #include <string.h>
 #include <time.h>
 
+/* A slot parked by fp_slots_park(): the parking thread's token, 0 when the
+ * slot is not parked (in the ring, or held).  A line each, so that a thread
+ * re-taking its own slot writes no line another thread uses. */
+typedef struct fp_parked {
+    alignas(FP_CACHE_LINE) _Atomic uintptr_t owner;
+} fp_parked;
+
 struct fp_slots {
     /* Written (RMW) by every lock-free release and every enqueue: its own
      * line so it does not bounce the mutex/queue line. */
@@ -23,6 +30,7 @@ struct fp_slots {
     int64_t last_handoff; /* when a release last granted a sync waiter; mu */
     /* immutable after fp_slots_new() */
     fp_ring *ring;
+    fp_parked *parked; /* nslots entries; NULL when nslots > FP_SLOTS_PARK_MAX */
     uint32_t nslots;
     /* 0: strict FIFO hand-off (see header).  Set at creation; only ever changes to 0
      * (fp_slots_make_strict, under mu), so a stale non-zero read is harmless. */
@@ -45,6 +53,24 @@ typedef struct fp_pending_wake {
 /* fp_waiter.quiet_until of a waiter nudged since it last looked at the ring:
  * it will look once it runs, so a second nudge would only be a syscall. */
 #define NUDGED INT64_MAX
+
+/* The thread's parking token (the address of a thread-local: unique among
+ * live threads, never 0), and the slot it parked last in up to HINTS
+ * dispensers (direct-mapped by address; a stale entry only costs a failed
+ * CAS, since the slot's owner word must still hold our token). */
+#define HINTS 8
+static _Thread_local char token_anchor;
+static _Thread_local struct {
+    const fp_slots *s;
+    uint32_t slot;
+} hints[HINTS];
+
+static inline uintptr_t my_token(void) { return (uintptr_t)&token_anchor; }
+
+static inline unsigned hint_of(const fp_slots *s)
+{
+    return (unsigned)(((uintptr_t)s / FP_CACHE_LINE) % HINTS);
+}
 
 static inline int64_t fifo_after(const fp_slots *s)
 {
@@ -104,11 +130,18 @@ fp_slots *fp_slots_new(uint32_t nslots, int64_t fifo_after_ns)
     fp_slots *s = mem;
 
     s->ring = fp_ring_new(nslots);
-    if (s->ring == NULL || pthread_mutex_init(&s->mu, NULL) != 0) {
+    void *parked = NULL;
+    int parked_ok = nslots > FP_SLOTS_PARK_MAX ||
+                    posix_memalign(&parked, FP_CACHE_LINE, nslots * sizeof(fp_parked)) == 0;
+    if (s->ring == NULL || !parked_ok || pthread_mutex_init(&s->mu, NULL) != 0) {
         fp_ring_free(s->ring); /* NULL accepted */
+        free(parked);
         free(s);
         return NULL;
     }
+    s->parked = parked;
+    for (uint32_t i = 0; parked != NULL && i < nslots; i++)
+        atomic_init(&s->parked[i].owner, 0);
     atomic_init(&s->nwaiters, 0);
     s->head = s->tail = NULL;
     s->nslots = nslots;
@@ -128,7 +161,54 @@ void fp_slots_free(fp_slots *s)
         return;
     pthread_mutex_destroy(&s->mu);
     fp_ring_free(s->ring);
+    free(s->parked);
     free(s);
+}
+
+/* ---- parked slots ------------------------------------------------------ */
+
+/* Take a slot parked by any thread.  seq_cst loads: with the enqueuer's
+ * seq_cst increment of nwaiters before them, and the parker's seq_cst
+ * exchange then load of nwaiters, one of the two sees the other (see
+ * fp_slots_park). */
+static int steal(fp_slots *s, uint32_t *slot)
+{
+    if (s->parked == NULL)
+        return 0;
+    for (uint32_t i = 0; i < s->nslots; i++) {
+        uintptr_t owner = atomic_load(&s->parked[i].owner);
+        if (owner != 0 && atomic_compare_exchange_strong(&s->parked[i].owner, &owner, 0)) {
+            *slot = i;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Re-take the slot this thread parked last, if nobody took it since. */
+static int take_own(fp_slots *s, uint32_t *slot)
+{
+    unsigned h = hint_of(s);
+    if (s->parked == NULL || hints[h].s != s)
+        return 0;
+    uint32_t mine = hints[h].slot;
+    uintptr_t token = my_token();
+    /* acquire: the previous holder's writes (our own, or a thief's that
+     * parked it again under its token would fail this CAS) */
+    if (mine >= s->nslots ||
+        !atomic_compare_exchange_strong_explicit(&s->parked[mine].owner, &token, 0,
+                                                 memory_order_acquire, memory_order_relaxed))
+        return 0;
+    *slot = mine;
+    return 1;
+}
+
+static uint32_t parked_count(const fp_slots *s)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; s->parked != NULL && i < s->nslots; i++)
+        n += atomic_load_explicit(&((fp_slots *)s)->parked[i].owner, memory_order_relaxed) != 0;
+    return n;
 }
 
 /* ---- queue helpers: all require s->mu held ---------------------------- */
@@ -279,9 +359,11 @@ int fp_slots_try_acquire(fp_slots *s, uint32_t *slot)
     if (s == NULL || slot == NULL)
         return FP_SLOTS_EINVAL;
     /* Strict mode: a free slot and a linked waiter never coexist (see
-     * header), so popping cannot pass a waiter.  Barging mode: it may, by
+     * header), so taking one cannot pass a waiter.  Barging mode: it may, by
      * design, until the oldest waiter has waited fifo_after_ns. */
-    return fp_ring_pop(s->ring, slot) == FP_RING_OK ? FP_SLOTS_OK : FP_SLOTS_EMPTY;
+    if (take_own(s, slot) || fp_ring_pop(s->ring, slot) == FP_RING_OK || steal(s, slot))
+        return FP_SLOTS_OK;
+    return FP_SLOTS_EMPTY;
 }
 
 int fp_slots_enqueue(fp_slots *s, fp_waiter *w)
@@ -302,9 +384,9 @@ int fp_slots_enqueue(fp_slots *s, fp_waiter *w)
     /* Announce ourselves BEFORE looking at the ring (Dekker, see header):
      * a lock-free release either pushed early enough for our pop to see
      * it, or its later RMW sees this increment and comes to serve. */
-    atomic_fetch_add_explicit(&s->nwaiters, 1, memory_order_acq_rel);
+    atomic_fetch_add(&s->nwaiters, 1); /* seq_cst: see steal() */
     uint32_t slot;
-    if (fp_ring_pop(s->ring, &slot) == FP_RING_OK) {
+    if (fp_ring_pop(s->ring, &slot) == FP_RING_OK || steal(s, &slot)) {
         atomic_fetch_sub_explicit(&s->nwaiters, 1, memory_order_acq_rel);
         unlock(s);
         w->slot = slot;
@@ -517,6 +599,9 @@ int fp_slots_release(fp_slots *s, uint32_t slot)
 {
     if (s == NULL || slot >= s->nslots)
         return FP_SLOTS_EINVAL;
+    if (s->parked != NULL &&
+        atomic_load_explicit(&s->parked[slot].owner, memory_order_relaxed) != 0)
+        return FP_SLOTS_EINVAL; /* parked, not held: released twice */
 
     /* The relaxed read is only a hint for picking a path: a stale 0 is
      * corrected by the RMW below, a stale non-zero costs one mutex trip. */
@@ -529,6 +614,28 @@ int fp_slots_release(fp_slots *s, uint32_t slot)
      * against every enqueuer's increment (see header). */
     if (atomic_fetch_add_explicit(&s->nwaiters, 0, memory_order_acq_rel) != 0)
         serve(s);
+    return FP_SLOTS_OK;
+}
+
+int fp_slots_park(fp_slots *s, uint32_t slot)
+{
+    if (s == NULL || slot >= s->nslots)
+        return FP_SLOTS_EINVAL;
+    if (s->parked == NULL || fifo_after(s) == 0 ||
+        atomic_load_explicit(&s->nwaiters, memory_order_relaxed) != 0)
+        return fp_slots_release(s, slot);
+    uintptr_t token = my_token();
+    /* seq_cst exchange, then a seq_cst load of nwaiters: an enqueuer either
+     * counted itself before our load (we see it, and hand the slot over the
+     * usual way) or its steal() comes after our exchange and sees the slot. */
+    if (atomic_exchange(&s->parked[slot].owner, token) != 0)
+        return FP_SLOTS_EINVAL; /* it was parked already: released twice */
+    unsigned h = hint_of(s);
+    hints[h].s = s;
+    hints[h].slot = slot;
+    if (atomic_load(&s->nwaiters) != 0 &&
+        atomic_compare_exchange_strong(&s->parked[slot].owner, &token, 0))
+        return fp_slots_release(s, slot); /* (or a waiter already took it) */
     return FP_SLOTS_OK;
 }
 
@@ -550,7 +657,7 @@ uint32_t fp_slots_waiting(const fp_slots *s)
 
 uint32_t fp_slots_free_count(const fp_slots *s)
 {
-    return fp_ring_size(s->ring);
+    return fp_ring_size(s->ring) + parked_count(s);
 }
 
 uint32_t fp_slots_capacity(const fp_slots *s)

@@ -324,6 +324,56 @@ def test_readers_run_side_by_side(make_pool):
     assert pool.stats()["readers_in_use"] == 0
 
 
+# -- reader affinity -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("form", ["one-shot", "lease"])
+def test_a_thread_gets_back_the_reader_it_returned(make_pool, form):
+    # The slot a thread returns is parked for it (csrc/fp_slots.h, "Parked slots"): a thread
+    # that keeps reading keeps one reader, so its statement is prepared once, not once per
+    # reader as a ring going round all four would make it.
+    pool = make_pool(readers=4)
+    base = pool.stats()["statement_cache_misses"]
+    for i in range(200):
+        if form == "lease":
+            with pool.reader() as r:
+                assert r.fetchone("SELECT ?", (i,)) == (i,)
+        else:
+            assert pool.fetchone("SELECT ?", (i,)) == (i,)
+    assert pool.stats()["statement_cache_misses"] - base == 1
+
+
+def test_a_reader_parked_for_one_thread_serves_the_others(make_pool, until):
+    # Parked is still free: with one reader parked for a thread that went quiet, a second
+    # thread gets it at once, and a waiter queued behind a lease gets it when that returns.
+    pool = make_pool(readers=1)
+    assert pool.fetchone("SELECT 1") == (1,)  # parked for this thread
+    assert pool.stats()["readers_idle"] == 1
+    got: list[object] = []
+    run_threads([lambda: got.append(pool.fetchone("SELECT 2"))])
+    assert got == [(2,)]
+    held = threading.Event()
+    release = threading.Event()
+
+    def hold() -> None:
+        with pool.reader() as r:
+            r.fetchone("SELECT 3")
+            held.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert held.wait(10)
+    waiter = threading.Thread(target=lambda: got.append(pool.fetchone("SELECT 4")))
+    waiter.start()
+    until(lambda: pool.stats()["waiting_readers"] == 1)
+    release.set()  # the holder parks the slot only if nobody waits: here it must hand it on
+    holder.join(10)
+    waiter.join(10)
+    assert got == [(2,), (4,)]
+    assert pool.stats()["readers_idle"] == 1 and pool.stats()["waiting_readers"] == 0
+
+
 # -- one thread per lease ------------------------------------------------------------------------
 
 
