@@ -13,12 +13,12 @@
 #include <string.h>
 #include <time.h>
 
-/* A slot parked by fp_slots_park(): the parking thread's token, 0 when the
- * slot is not parked (in the ring, or held).  A line each, so that a thread
+/* A slot set aside by fp_slots_set_aside(): that thread's token, 0 when the
+ * slot is not set aside (in the ring, or held).  A line each, so that a thread
  * re-taking its own slot writes no line another thread uses. */
-typedef struct fp_parked {
+typedef struct fp_aside {
     alignas(FP_CACHE_LINE) _Atomic uintptr_t owner;
-} fp_parked;
+} fp_aside;
 
 struct fp_slots {
     /* Written (RMW) by every lock-free release and every enqueue: its own
@@ -30,7 +30,7 @@ struct fp_slots {
     int64_t last_handoff; /* when a release last granted a sync waiter; mu */
     /* immutable after fp_slots_new() */
     fp_ring *ring;
-    fp_parked *parked; /* nslots entries; NULL when nslots > FP_SLOTS_PARK_MAX */
+    fp_aside *aside; /* nslots entries; NULL when nslots > FP_SLOTS_ASIDE_MAX */
     uint32_t nslots;
     /* 0: strict FIFO hand-off (see header).  Set at creation; only ever changes to 0
      * (fp_slots_make_strict, under mu), so a stale non-zero read is harmless. */
@@ -54,8 +54,8 @@ typedef struct fp_pending_wake {
  * it will look once it runs, so a second nudge would only be a syscall. */
 #define NUDGED INT64_MAX
 
-/* The thread's parking token (the address of a thread-local: unique among
- * live threads, never 0), and the slot it parked last in up to HINTS
+/* The thread's token (the address of a thread-local: unique among
+ * live threads, never 0), and the slot it set aside last in up to HINTS
  * dispensers (direct-mapped by address; a stale entry only costs a failed
  * CAS, since the slot's owner word must still hold our token). */
 #define HINTS 8
@@ -130,18 +130,18 @@ fp_slots *fp_slots_new(uint32_t nslots, int64_t fifo_after_ns)
     fp_slots *s = mem;
 
     s->ring = fp_ring_new(nslots);
-    void *parked = NULL;
-    int parked_ok = nslots > FP_SLOTS_PARK_MAX ||
-                    posix_memalign(&parked, FP_CACHE_LINE, nslots * sizeof(fp_parked)) == 0;
-    if (s->ring == NULL || !parked_ok || pthread_mutex_init(&s->mu, NULL) != 0) {
+    void *aside = NULL;
+    int aside_ok = nslots > FP_SLOTS_ASIDE_MAX ||
+                   posix_memalign(&aside, FP_CACHE_LINE, nslots * sizeof(fp_aside)) == 0;
+    if (s->ring == NULL || !aside_ok || pthread_mutex_init(&s->mu, NULL) != 0) {
         fp_ring_free(s->ring); /* NULL accepted */
-        free(parked);
+        free(aside);
         free(s);
         return NULL;
     }
-    s->parked = parked;
-    for (uint32_t i = 0; parked != NULL && i < nslots; i++)
-        atomic_init(&s->parked[i].owner, 0);
+    s->aside = aside;
+    for (uint32_t i = 0; aside != NULL && i < nslots; i++)
+        atomic_init(&s->aside[i].owner, 0);
     atomic_init(&s->nwaiters, 0);
     s->head = s->tail = NULL;
     s->nslots = nslots;
@@ -161,23 +161,22 @@ void fp_slots_free(fp_slots *s)
         return;
     pthread_mutex_destroy(&s->mu);
     fp_ring_free(s->ring);
-    free(s->parked);
+    free(s->aside);
     free(s);
 }
 
-/* ---- parked slots ------------------------------------------------------ */
+/* ---- slots set aside -------------------------------------------------- */
 
-/* Take a slot parked by any thread.  seq_cst loads: with the enqueuer's
- * seq_cst increment of nwaiters before them, and the parker's seq_cst
- * exchange then load of nwaiters, one of the two sees the other (see
- * fp_slots_park). */
+/* Take a slot any thread set aside.  seq_cst loads: with the enqueuer's
+ * seq_cst increment of nwaiters before them, and the seq_cst exchange then
+ * load of nwaiters in fp_slots_set_aside(), one of the two sees the other. */
 static int steal(fp_slots *s, uint32_t *slot)
 {
-    if (s->parked == NULL)
+    if (s->aside == NULL)
         return 0;
     for (uint32_t i = 0; i < s->nslots; i++) {
-        uintptr_t owner = atomic_load(&s->parked[i].owner);
-        if (owner != 0 && atomic_compare_exchange_strong(&s->parked[i].owner, &owner, 0)) {
+        uintptr_t owner = atomic_load(&s->aside[i].owner);
+        if (owner != 0 && atomic_compare_exchange_strong(&s->aside[i].owner, &owner, 0)) {
             *slot = i;
             return 1;
         }
@@ -185,29 +184,29 @@ static int steal(fp_slots *s, uint32_t *slot)
     return 0;
 }
 
-/* Re-take the slot this thread parked last, if nobody took it since. */
+/* Re-take the slot this thread set aside last, if nobody took it since. */
 static int take_own(fp_slots *s, uint32_t *slot)
 {
     unsigned h = hint_of(s);
-    if (s->parked == NULL || hints[h].s != s)
+    if (s->aside == NULL || hints[h].s != s)
         return 0;
     uint32_t mine = hints[h].slot;
     uintptr_t token = my_token();
     /* acquire: the previous holder's writes (our own, or a thief's that
-     * parked it again under its token would fail this CAS) */
+     * set it aside again under its token would fail this CAS) */
     if (mine >= s->nslots ||
-        !atomic_compare_exchange_strong_explicit(&s->parked[mine].owner, &token, 0,
+        !atomic_compare_exchange_strong_explicit(&s->aside[mine].owner, &token, 0,
                                                  memory_order_acquire, memory_order_relaxed))
         return 0;
     *slot = mine;
     return 1;
 }
 
-static uint32_t parked_count(const fp_slots *s)
+static uint32_t aside_count(const fp_slots *s)
 {
     uint32_t n = 0;
-    for (uint32_t i = 0; s->parked != NULL && i < s->nslots; i++)
-        n += atomic_load_explicit(&((fp_slots *)s)->parked[i].owner, memory_order_relaxed) != 0;
+    for (uint32_t i = 0; s->aside != NULL && i < s->nslots; i++)
+        n += atomic_load_explicit(&((fp_slots *)s)->aside[i].owner, memory_order_relaxed) != 0;
     return n;
 }
 
@@ -599,9 +598,9 @@ int fp_slots_release(fp_slots *s, uint32_t slot)
 {
     if (s == NULL || slot >= s->nslots)
         return FP_SLOTS_EINVAL;
-    if (s->parked != NULL &&
-        atomic_load_explicit(&s->parked[slot].owner, memory_order_relaxed) != 0)
-        return FP_SLOTS_EINVAL; /* parked, not held: released twice */
+    if (s->aside != NULL &&
+        atomic_load_explicit(&s->aside[slot].owner, memory_order_relaxed) != 0)
+        return FP_SLOTS_EINVAL; /* set aside, not held: released twice */
 
     /* The relaxed read is only a hint for picking a path: a stale 0 is
      * corrected by the RMW below, a stale non-zero costs one mutex trip. */
@@ -617,24 +616,24 @@ int fp_slots_release(fp_slots *s, uint32_t slot)
     return FP_SLOTS_OK;
 }
 
-int fp_slots_park(fp_slots *s, uint32_t slot)
+int fp_slots_set_aside(fp_slots *s, uint32_t slot)
 {
     if (s == NULL || slot >= s->nslots)
         return FP_SLOTS_EINVAL;
-    if (s->parked == NULL || fifo_after(s) == 0 ||
+    if (s->aside == NULL || fifo_after(s) == 0 ||
         atomic_load_explicit(&s->nwaiters, memory_order_relaxed) != 0)
         return fp_slots_release(s, slot);
     uintptr_t token = my_token();
     /* seq_cst exchange, then a seq_cst load of nwaiters: an enqueuer either
      * counted itself before our load (we see it, and hand the slot over the
      * usual way) or its steal() comes after our exchange and sees the slot. */
-    if (atomic_exchange(&s->parked[slot].owner, token) != 0)
-        return FP_SLOTS_EINVAL; /* it was parked already: released twice */
+    if (atomic_exchange(&s->aside[slot].owner, token) != 0)
+        return FP_SLOTS_EINVAL; /* it was set aside already: released twice */
     unsigned h = hint_of(s);
     hints[h].s = s;
     hints[h].slot = slot;
     if (atomic_load(&s->nwaiters) != 0 &&
-        atomic_compare_exchange_strong(&s->parked[slot].owner, &token, 0))
+        atomic_compare_exchange_strong(&s->aside[slot].owner, &token, 0))
         return fp_slots_release(s, slot); /* (or a waiter already took it) */
     return FP_SLOTS_OK;
 }
@@ -657,7 +656,7 @@ uint32_t fp_slots_waiting(const fp_slots *s)
 
 uint32_t fp_slots_free_count(const fp_slots *s)
 {
-    return fp_ring_size(s->ring) + parked_count(s);
+    return fp_ring_size(s->ring) + aside_count(s);
 }
 
 uint32_t fp_slots_capacity(const fp_slots *s)

@@ -11,8 +11,8 @@
  *     never while calling a waiter's wake callback;
  *   - `nwaiters`, an atomic count of waiters that are linked or about to
  *     be (see the Dekker argument below);
- *   - parked slots (fp_slots_park): free slots kept out of the ring for the
- *     thread that gave them back, a word per slot holding that thread's
+ *   - slots set aside (fp_slots_set_aside): free slots kept out of the ring
+ *     for the thread that gave them back, a word per slot holding that thread's
  *     token.
  *
  * Waiter states and who may change them
@@ -153,22 +153,22 @@
  *   under the GIL: 7-8 % of the releasing thread's time had gone to waking
  *   waiters that then found nothing.
  *
- * Parked slots (thread affinity)
- *   fp_slots_park() gives a slot back like fp_slots_release(), but while no
+ * Slots set aside (thread affinity)
+ *   fp_slots_set_aside() gives a slot back like fp_slots_release(), but while no
  *   waiter is counted (and not in strict mode) keeps it out of the ring,
  *   marked with the releasing thread's token.  fp_slots_try_acquire() looks
- *   first for the slot this thread parked last (one CAS on a line only that
- *   slot uses), then at the ring, then takes anyone's parked slot; so does
+ *   first for the slot this thread set aside last (one CAS on a line only that
+ *   slot uses), then at the ring, then takes a slot anyone set aside; so does
  *   fp_slots_enqueue() before it links a waiter.  A thread that keeps
  *   coming back gets the same slot, its connection warm in that core's
  *   cache, and with the GIL off two threads write no line in common.
- *   No lost wake-up: a parker exchanges its token in, then reads nwaiters;
- *   an enqueuer increments nwaiters, then looks for parked slots (all
- *   seq_cst).  So either the parker sees the waiter, and takes the slot back
+ *   No lost wake-up: the thread setting a slot aside exchanges its token in, then reads nwaiters;
+ *   an enqueuer increments nwaiters, then looks for slots set aside (all
+ *   seq_cst).  So either the first sees the waiter, and takes the slot back
  *   to release it the usual way, or the enqueuer sees the slot and takes
- *   it; both may, and one CAS decides.  A parked slot counts as free
- *   (fp_slots_free_count).  Only dispensers of up to FP_SLOTS_PARK_MAX slots
- *   park (a line each); larger ones release instead.
+ *   it; both may, and one CAS decides.  A slot set aside counts as free
+ *   (fp_slots_free_count).  Only dispensers of up to FP_SLOTS_ASIDE_MAX slots
+ *   set slots aside (a line each); larger ones release instead.
  *
  * Capacity
  *   1 <= nslots <= FP_SLOTS_MAX.  Slot indices are 0..nslots-1.  Releasing an
@@ -196,8 +196,9 @@
                                   waiter was withdrawn, no slot held */
 
 #define FP_SLOTS_MAX (1u << 24)
-/* Dispensers of more slots than this never park (see "Parked slots"). */
-#define FP_SLOTS_PARK_MAX 256u
+/* Dispensers of more slots than this never set one aside (see "Slots set
+ * aside"). */
+#define FP_SLOTS_ASIDE_MAX 256u
 
 /* A quiet waiter's first spell (see "Quiet waiters"): about one wake-up's
  * latency on a busy machine, so a slot left free is seen soon; and its
@@ -249,8 +250,8 @@ fp_slots *fp_slots_new(uint32_t nslots, int64_t fifo_after_ns);
  * still be WAITING (they would be left dangling). */
 void fp_slots_free(fp_slots *s);
 
-/* Lock-free: the slot this thread parked last, else one from the ring, else
- * anyone's parked slot.  FP_SLOTS_OK with *slot set, FP_SLOTS_EMPTY, or
+/* Lock-free: the slot this thread set aside last, else one from the ring,
+ * else one any thread set aside.  FP_SLOTS_OK with *slot set, FP_SLOTS_EMPTY, or
  * FP_SLOTS_EINVAL (NULL argument). */
 int fp_slots_try_acquire(fp_slots *s, uint32_t *slot);
 
@@ -293,10 +294,10 @@ int fp_slots_cancel(fp_slots *s, fp_waiter *w, uint32_t *slot_out);
  * overflowed, which can only be a double release). */
 int fp_slots_release(fp_slots *s, uint32_t slot);
 
-/* Give a held slot back, parked for this thread when no waiter is counted
- * (see "Parked slots"); otherwise exactly fp_slots_release().
+/* Give a held slot back, set aside for this thread when no waiter is
+ * counted (see "Slots set aside"); otherwise exactly fp_slots_release().
  * FP_SLOTS_OK, or FP_SLOTS_EINVAL (NULL, slot >= nslots, a double release). */
-int fp_slots_park(fp_slots *s, uint32_t slot);
+int fp_slots_set_aside(fp_slots *s, uint32_t slot);
 
 /* Switch to strict FIFO from now on (a pool that is closing: every waiter is served, in
  * order, before the closer collects the slots).  Slots in the ring go to the waiters

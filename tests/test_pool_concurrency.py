@@ -329,7 +329,7 @@ def test_readers_run_side_by_side(make_pool):
 
 @pytest.mark.parametrize("form", ["one-shot", "lease"])
 def test_a_thread_gets_back_the_reader_it_returned(make_pool, form):
-    # The slot a thread returns is parked for it (csrc/fp_slots.h, "Parked slots"): a thread
+    # The slot a thread returns is set aside for it (csrc/fp_slots.h, "Slots set aside"): a thread
     # that keeps reading keeps one reader, so its statement is prepared once, not once per
     # reader as a ring going round all four would make it.
     pool = make_pool(readers=4)
@@ -343,11 +343,12 @@ def test_a_thread_gets_back_the_reader_it_returned(make_pool, form):
     assert pool.stats()["statement_cache_misses"] - base == 1
 
 
-def test_a_reader_parked_for_one_thread_serves_the_others(make_pool, until):
-    # Parked is still free: with one reader parked for a thread that went quiet, a second
-    # thread gets it at once, and a waiter queued behind a lease gets it when that returns.
+def test_a_reader_set_aside_for_one_thread_serves_the_others(make_pool, until):
+    # Set aside is still free: with the one reader set aside for a thread that went quiet, a
+    # second thread gets it at once, and a waiter queued behind a lease gets it when that
+    # returns.
     pool = make_pool(readers=1)
-    assert pool.fetchone("SELECT 1") == (1,)  # parked for this thread
+    assert pool.fetchone("SELECT 1") == (1,)  # set aside for this thread
     assert pool.stats()["readers_idle"] == 1
     got: list[object] = []
     run_threads([lambda: got.append(pool.fetchone("SELECT 2"))])
@@ -367,7 +368,7 @@ def test_a_reader_parked_for_one_thread_serves_the_others(make_pool, until):
     waiter = threading.Thread(target=lambda: got.append(pool.fetchone("SELECT 4")))
     waiter.start()
     until(lambda: pool.stats()["waiting_readers"] == 1)
-    release.set()  # the holder parks the slot only if nobody waits: here it must hand it on
+    release.set()  # the holder sets the slot aside only if nobody waits: it must hand it on
     holder.join(10)
     waiter.join(10)
     assert got == [(2,), (4,)]

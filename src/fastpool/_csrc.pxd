@@ -96,7 +96,7 @@ cdef extern from "fp_slots.h" nogil:
     int fp_slots_wait(fp_slots *s, fp_waiter *w, int64_t timeout_ns) noexcept
     int fp_slots_cancel(fp_slots *s, fp_waiter *w, uint32_t *slot_out) noexcept
     int fp_slots_release(fp_slots *s, uint32_t slot) noexcept
-    int fp_slots_park(fp_slots *s, uint32_t slot) noexcept
+    int fp_slots_set_aside(fp_slots *s, uint32_t slot) noexcept
     int fp_slots_make_strict(fp_slots *s) noexcept
     uint32_t fp_slots_waiting(const fp_slots *s) noexcept
     uint32_t fp_slots_free_count(const fp_slots *s) noexcept

@@ -326,9 +326,9 @@ cdef class PoolCore:
             if conn is not None and self.collected:
                 (<Connection>conn).close()
                 self.readers[slot] = None
-        # Parked for this thread while nobody waits: its next checkout gets the same
-        # connection back, warm in this core's cache (csrc/fp_slots.h, "Parked slots").
-        fp_slots_park(self.reader_slots, slot)
+        # Set aside for this thread while nobody waits: its next checkout gets the same
+        # connection back, warm in this core's cache (csrc/fp_slots.h, "Slots set aside").
+        fp_slots_set_aside(self.reader_slots, slot)
         if self.track_time and not self.is_closed and self.opts.idle_timeout is not None:
             maybe_sweep_idle(self)
 

@@ -685,7 +685,7 @@ typedef struct {
     int strict;
     uint64_t iters;
     int fifo;                    /* 1: single-slot FIFO ticket check */
-    int park;                    /* 1: give slots back with fp_slots_park, mostly */
+    int aside;                   /* 1: give slots back with fp_slots_set_aside, mostly */
     pthread_mutex_t ticket_mu;   /* serialises "request + ticket" in fifo mode */
     uint64_t next_ticket;        /* under ticket_mu */
     uint64_t last_any;           /* plain: guarded by holding the only slot */
@@ -738,9 +738,9 @@ static void hold_slot(slots_ctx *c, uint32_t me, uint32_t slot, int via, uint64_
             atomic_signal_fence(memory_order_seq_cst);
     prev = atomic_exchange_explicit(&c->owner[slot], 0, memory_order_relaxed);
     CHECK(prev == me, "slot %u owner changed to %u while held by %u", slot, prev, me);
-    /* parking phases: park three times in four, so parked and ring slots mix */
-    if (c->park && (r >> 8) % 4 != 0)
-        CHECK(fp_slots_park(c->s, slot) == FP_SLOTS_OK, "park(%u) failed", slot);
+    /* set-aside phases: three times in four, so slots set aside and ring slots mix */
+    if (c->aside && (r >> 8) % 4 != 0)
+        CHECK(fp_slots_set_aside(c->s, slot) == FP_SLOTS_OK, "set_aside(%u) failed", slot);
     else
         CHECK(fp_slots_release(c->s, slot) == FP_SLOTS_OK, "release(%u) failed", slot);
 }
@@ -857,7 +857,7 @@ static void *slots_worker(void *arg)
     return NULL;
 }
 
-static void slots_stress(const char *name, uint32_t nslots, int64_t fifo_after, int fifo, int park,
+static void slots_stress(const char *name, uint32_t nslots, int64_t fifo_after, int fifo, int aside,
                          int nthreads, uint64_t iters)
 {
     g_phase = name;
@@ -868,14 +868,14 @@ static void slots_stress(const char *name, uint32_t nslots, int64_t fifo_after, 
     c->nslots = nslots;
     c->strict = fifo_after == 0;
     c->fifo = fifo;
-    c->park = park;
+    c->aside = aside;
     c->iters = iters;
     pthread_mutex_init(&c->ticket_mu, NULL);
     atomic_store(&g_wakes, 0);
 
     double secs = run_threads(nthreads, slots_worker, c);
 
-    /* conservation: every slot is free exactly once (parked ones too), nobody waits */
+    /* conservation: every slot is free exactly once (set aside ones too), nobody waits */
     CHECK(fp_slots_waiting(c->s) == 0, "%u waiters left", fp_slots_waiting(c->s));
     CHECK(fp_slots_free_count(c->s) == nslots, "%u of %u slots free", fp_slots_free_count(c->s),
           nslots);
@@ -912,7 +912,7 @@ static void slots_stress(const char *name, uint32_t nslots, int64_t fifo_after, 
 }
 
 /* ------------------------------------------------------------------ */
-/* slots: parked slots (thread affinity)                               */
+/* slots: slots set aside (thread affinity)                           */
 /* ------------------------------------------------------------------ */
 
 static struct {
@@ -946,25 +946,25 @@ static void run_stranger(void *(*fn)(void *))
     CHECK(pthread_join(t, NULL) == 0, "join");
 }
 
-static void slots_park_unit(void)
+static void slots_aside_unit(void)
 {
-    g_phase = "slots_park_unit";
+    g_phase = "slots_aside_unit";
     uint32_t a, b, c, d;
-    /* a thread gets back the slot it parked, not the ring's oldest */
+    /* a thread gets back the slot it set aside, not the ring's oldest */
     fp_slots *s = fp_slots_new(4, BARGING_NS);
     CHECK(s != NULL, "fp_slots_new failed");
     CHECK(fp_slots_try_acquire(s, &a) == FP_SLOTS_OK && a == 0, "first slot");
-    CHECK(fp_slots_park(s, a) == FP_SLOTS_OK, "park");
-    CHECK(fp_slots_free_count(s) == 4, "a parked slot counts as free");
+    CHECK(fp_slots_set_aside(s, a) == FP_SLOTS_OK, "set aside");
+    CHECK(fp_slots_free_count(s) == 4, "a slot set aside counts as free");
     for (int i = 0; i < 5; i++) {
         CHECK(fp_slots_try_acquire(s, &b) == FP_SLOTS_OK && b == a,
-              "got slot %u back, not the parked %u", b, a);
-        CHECK(fp_slots_park(s, b) == FP_SLOTS_OK, "park again");
+              "got slot %u back, not %u, set aside", b, a);
+        CHECK(fp_slots_set_aside(s, b) == FP_SLOTS_OK, "set aside again");
     }
     /* double give-backs are refused */
-    CHECK(fp_slots_park(s, a) == FP_SLOTS_EINVAL, "parked twice");
-    CHECK(fp_slots_release(s, a) == FP_SLOTS_EINVAL, "released while parked");
-    /* a stranger takes the ring's slots first, then the parked one */
+    CHECK(fp_slots_set_aside(s, a) == FP_SLOTS_EINVAL, "set aside twice");
+    CHECK(fp_slots_release(s, a) == FP_SLOTS_EINVAL, "released while set aside");
+    /* a stranger takes the ring's slots first, then the one set aside */
     steal_ctx.s = s;
     for (uint32_t want = 1; want < 4; want++) {
         run_stranger(stranger_acquire);
@@ -972,42 +972,42 @@ static void slots_park_unit(void)
               "stranger got %u (rc %d), want ring slot %u", steal_ctx.got, steal_ctx.rc, want);
     }
     run_stranger(stranger_acquire);
-    CHECK(steal_ctx.rc == FP_SLOTS_OK && steal_ctx.got == a, "stranger did not take the parked slot");
+    CHECK(steal_ctx.rc == FP_SLOTS_OK && steal_ctx.got == a, "stranger did not take the slot set aside");
     CHECK(fp_slots_try_acquire(s, &b) == FP_SLOTS_EMPTY, "slot handed twice");
     for (uint32_t i = 0; i < 4; i++)
         CHECK(fp_slots_release(s, i) == FP_SLOTS_OK, "release %u", i);
-    /* an enqueue takes a parked slot rather than wait beside it */
+    /* an enqueue takes a slot set aside rather than wait beside it */
     CHECK(fp_slots_try_acquire(s, &a) == FP_SLOTS_OK, "a");
     CHECK(fp_slots_try_acquire(s, &b) == FP_SLOTS_OK, "b");
     CHECK(fp_slots_try_acquire(s, &c) == FP_SLOTS_OK, "c");
     CHECK(fp_slots_try_acquire(s, &d) == FP_SLOTS_OK, "d");
-    CHECK(fp_slots_park(s, c) == FP_SLOTS_OK, "park c");
+    CHECK(fp_slots_set_aside(s, c) == FP_SLOTS_OK, "set c aside");
     run_stranger(stranger_enqueue);
     CHECK(steal_ctx.rc == FP_SLOTS_OK && steal_ctx.got == c,
-          "enqueue returned %d with slot %u beside parked slot %u", steal_ctx.rc, steal_ctx.got, c);
-    /* with a waiter linked, park hands the slot on as a release does */
+          "enqueue returned %d with slot %u beside slot %u set aside", steal_ctx.rc, steal_ctx.got, c);
+    /* with a waiter linked, set_aside hands the slot on as a release does */
     fp_waiter w;
     fp_waiter_init(&w, NULL, NULL);
     CHECK(fp_slots_enqueue(s, &w) == FP_SLOTS_QUEUED, "queued");
-    CHECK(fp_slots_park(s, d) == FP_SLOTS_OK, "park with a waiter");
-    CHECK(fp_slots_free_count(s) == 1, "parked beside a waiter");
+    CHECK(fp_slots_set_aside(s, d) == FP_SLOTS_OK, "set aside with a waiter");
+    CHECK(fp_slots_free_count(s) == 1, "set aside beside a waiter");
     CHECK(fp_slots_wait(s, &w, 0) == FP_SLOTS_OK && w.slot == d, "waiter did not get it");
     fp_slots_free(s);
-    /* strict mode never parks: the slot goes to the ring, anyone's */
+    /* strict mode never sets a slot aside: it goes to the ring, anyone's */
     s = fp_slots_new(2, 0);
     CHECK(s != NULL, "fp_slots_new failed");
     CHECK(fp_slots_try_acquire(s, &a) == FP_SLOTS_OK && a == 0, "strict first slot");
-    CHECK(fp_slots_park(s, a) == FP_SLOTS_OK, "strict park");
-    CHECK(fp_slots_try_acquire(s, &b) == FP_SLOTS_OK && b == 1, "strict: parked instead of queued");
+    CHECK(fp_slots_set_aside(s, a) == FP_SLOTS_OK, "strict set aside");
+    CHECK(fp_slots_try_acquire(s, &b) == FP_SLOTS_OK && b == 1, "strict: set aside, not put in the ring");
     fp_slots_free(s);
-    /* a dispenser too large to park releases */
-    s = fp_slots_new(FP_SLOTS_PARK_MAX + 1, BARGING_NS);
+    /* a dispenser too large to set slots aside releases them */
+    s = fp_slots_new(FP_SLOTS_ASIDE_MAX + 1, BARGING_NS);
     CHECK(s != NULL, "fp_slots_new failed");
     CHECK(fp_slots_try_acquire(s, &a) == FP_SLOTS_OK && a == 0, "large first slot");
-    CHECK(fp_slots_park(s, a) == FP_SLOTS_OK, "large park");
-    CHECK(fp_slots_try_acquire(s, &b) == FP_SLOTS_OK && b == 1, "large: parked");
+    CHECK(fp_slots_set_aside(s, a) == FP_SLOTS_OK, "large set aside");
+    CHECK(fp_slots_try_acquire(s, &b) == FP_SLOTS_OK && b == 1, "large: set aside");
     fp_slots_free(s);
-    printf("slots_park_unit: ok\n");
+    printf("slots_aside_unit: ok\n");
 }
 
 /* ------------------------------------------------------------------ */
@@ -1031,7 +1031,7 @@ typedef struct {
     _Atomic uint32_t acqs;   /* acquisitions so far */
     _Atomic int active;      /* threads still running */
     fp_atomic_u32 epoch;     /* bumped on every acquisition and exit */
-    int park;                /* give the slot back with fp_slots_park */
+    int aside;               /* give the slot back with fp_slots_set_aside */
     _Atomic uint32_t owner;
     uint64_t payload;        /* plain: guarded by the slot hand-off */
 } baton_ctx;
@@ -1080,8 +1080,8 @@ static void *baton_thread(void *arg)
         bump_epoch(c);
         prev = atomic_exchange_explicit(&c->owner, 0, memory_order_relaxed);
         CHECK(prev == me, "owner changed under us");
-        if (c->park)
-            CHECK(fp_slots_park(c->s, slot) == FP_SLOTS_OK, "park failed");
+        if (c->aside)
+            CHECK(fp_slots_set_aside(c->s, slot) == FP_SLOTS_OK, "set_aside failed");
         else
             CHECK(fp_slots_release(c->s, slot) == FP_SLOTS_OK, "release failed");
         if (async && queued) {
@@ -1105,13 +1105,13 @@ static void *baton_thread(void *arg)
     return NULL;
 }
 
-static void slots_baton(const char *name, int64_t fifo_after, int park, int nthreads,
+static void slots_baton(const char *name, int64_t fifo_after, int aside, int nthreads,
                         uint64_t iters)
 {
     g_phase = name;
     baton_ctx *c = calloc(1, sizeof *c);
     CHECK(c != NULL, "allocation failed");
-    c->park = park;
+    c->aside = aside;
     c->s = fp_slots_new(1, fifo_after);
     CHECK(c->s != NULL, "fp_slots_new failed");
     c->iters = iters;
@@ -1155,22 +1155,22 @@ int main(int argc, char **argv)
     park_unit();
     slots_unit();
     slots_quiet();
-    slots_park_unit();
+    slots_aside_unit();
     ring_tokens();
     ring_circulation();
     /* 50 us: under the sanitizers waiters both get passed over and reach
      * the bound, so both barging and the direct hand-off run */
     slots_stress("slots_readers_barging", 3, 50000, 0, 0, 8, scaled(40000));
-    slots_stress("slots_readers_parking", 3, 50000, 0, 1, 8, scaled(40000));
+    slots_stress("slots_readers_aside", 3, 50000, 0, 1, 8, scaled(40000));
     slots_stress("slots_readers_strict", 3, 0, 0, 0, 8, scaled(25000));
-    slots_stress("slots_readers_strict_parking", 3, 0, 0, 1, 8, scaled(15000));
+    slots_stress("slots_readers_strict_aside", 3, 0, 0, 1, 8, scaled(15000));
     slots_stress("fifo_writer_strict", 1, 0, 1, 0, 6, scaled(25000));
     slots_stress("writer_barging", 1, 50000, 0, 0, 6, scaled(15000));
-    slots_stress("writer_parking", 1, 50000, 0, 1, 6, scaled(15000));
+    slots_stress("writer_aside", 1, 50000, 0, 1, 6, scaled(15000));
     slots_stress("writer_handoff_1ns", 1, 1, 0, 0, 6, scaled(15000));
     slots_baton("baton_barging_2", BARGING_NS, 0, 2, scaled(30000));
     slots_baton("baton_barging_3", 50000, 0, 3, scaled(20000));
-    slots_baton("baton_parking_3", 50000, 1, 3, scaled(20000));
+    slots_baton("baton_aside_3", 50000, 1, 3, scaled(20000));
     slots_baton("baton_strict_3", 0, 0, 3, scaled(20000));
 
     atomic_store(&g_done, 1);
