@@ -54,8 +54,8 @@ typedef struct fp_pending_wake {
  * it will look once it runs, so a second nudge would only be a syscall. */
 #define NUDGED INT64_MAX
 
-/* The thread's token (the address of a thread-local: unique among
- * live threads, never 0), and the slot it set aside last in up to HINTS
+/* The thread's token (the address of a thread-local: unique among live
+ * threads, never 0), and the slot it set aside last in up to HINTS
  * dispensers (direct-mapped by address; a stale entry only costs a failed
  * CAS, since the slot's owner word must still hold our token). */
 #define HINTS 8

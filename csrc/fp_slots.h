@@ -154,21 +154,22 @@
  *   waiters that then found nothing.
  *
  * Slots set aside (thread affinity)
- *   fp_slots_set_aside() gives a slot back like fp_slots_release(), but while no
- *   waiter is counted (and not in strict mode) keeps it out of the ring,
- *   marked with the releasing thread's token.  fp_slots_try_acquire() looks
- *   first for the slot this thread set aside last (one CAS on a line only that
- *   slot uses), then at the ring, then takes a slot anyone set aside; so does
- *   fp_slots_enqueue() before it links a waiter.  A thread that keeps
- *   coming back gets the same slot, its connection warm in that core's
- *   cache, and with the GIL off two threads write no line in common.
- *   No lost wake-up: the thread setting a slot aside exchanges its token in, then reads nwaiters;
- *   an enqueuer increments nwaiters, then looks for slots set aside (all
- *   seq_cst).  So either the first sees the waiter, and takes the slot back
- *   to release it the usual way, or the enqueuer sees the slot and takes
- *   it; both may, and one CAS decides.  A slot set aside counts as free
- *   (fp_slots_free_count).  Only dispensers of up to FP_SLOTS_ASIDE_MAX slots
- *   set slots aside (a line each); larger ones release instead.
+ *   fp_slots_set_aside() gives a slot back like fp_slots_release(), but
+ *   while no waiter is counted (and not in strict mode) keeps it out of the
+ *   ring, marked with the releasing thread's token.  fp_slots_try_acquire()
+ *   looks first for the slot this thread set aside last (one CAS on a line
+ *   only that slot uses), then at the ring, then takes a slot anyone set
+ *   aside; so does fp_slots_enqueue() before it links a waiter.  A thread
+ *   that keeps coming back gets the same slot, its connection warm in that
+ *   core's cache, and with the GIL off two threads write no line in common.
+ *   No lost wake-up: the thread setting a slot aside exchanges its token in,
+ *   then reads nwaiters; an enqueuer increments nwaiters, then looks for
+ *   slots set aside (all seq_cst).  So either the first sees the waiter, and
+ *   takes the slot back to release it the usual way, or the enqueuer sees
+ *   the slot and takes it; both may, and one CAS decides.  A slot set aside
+ *   counts as free (fp_slots_free_count).  Only dispensers of up to
+ *   FP_SLOTS_ASIDE_MAX slots set slots aside (a line each); larger ones
+ *   release instead.
  *
  * Capacity
  *   1 <= nslots <= FP_SLOTS_MAX.  Slot indices are 0..nslots-1.  Releasing an
@@ -251,8 +252,8 @@ fp_slots *fp_slots_new(uint32_t nslots, int64_t fifo_after_ns);
 void fp_slots_free(fp_slots *s);
 
 /* Lock-free: the slot this thread set aside last, else one from the ring,
- * else one any thread set aside.  FP_SLOTS_OK with *slot set, FP_SLOTS_EMPTY, or
- * FP_SLOTS_EINVAL (NULL argument). */
+ * else one any thread set aside.  FP_SLOTS_OK with *slot set,
+ * FP_SLOTS_EMPTY, or FP_SLOTS_EINVAL (NULL argument). */
 int fp_slots_try_acquire(fp_slots *s, uint32_t *slot);
 
 /* Under the mutex: if a slot is free, take it: returns FP_SLOTS_OK,
