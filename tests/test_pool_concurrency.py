@@ -329,9 +329,9 @@ def test_readers_run_side_by_side(make_pool):
 
 @pytest.mark.parametrize("form", ["one-shot", "lease"])
 def test_a_thread_gets_back_the_reader_it_returned(make_pool, form):
-    # The slot a thread returns is set aside for it (csrc/fp_slots.h, "Slots set aside"): a thread
-    # that keeps reading keeps one reader, so its statement is prepared once, not once per
-    # reader as a ring going round all four would make it.
+    # The slot a thread returns is set aside for it (csrc/fp_slots.h, "Slots set aside"): a
+    # thread that keeps reading keeps one reader, so its statement is prepared once, not once
+    # per reader as a ring going round all four would make it.
     pool = make_pool(readers=4)
     base = pool.stats()["statement_cache_misses"]
     for i in range(200):
