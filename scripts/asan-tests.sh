@@ -6,7 +6,8 @@
 # C, and SQLite when FASTPOOL_SQLITE_AMALGAMATION is set); the system libsqlite3 is not
 # instrumented.
 #
-#   scripts/asan-tests.sh [pytest args...]     (default: the whole suite, see EXCLUDED)
+#   scripts/asan-tests.sh [pytest args...]     (default: the whole suite, see EXCLUDED;
+#                                              options alone add to the default)
 #
 # Needs gcc (libasan, libubsan) and the Python/SQLite headers, like any source build.
 set -euo pipefail
@@ -37,8 +38,10 @@ libstdcxx=$(gcc -print-file-name=libstdc++.so.6)
 # bundled-SQLite suites, which print the hung child's stacks if it ever happens there.
 EXCLUDED=(--deselect tests/test_c_stress.py --ignore tests/test_soak.py
           --deselect tests/test_fork.py::test_forks_under_load_never_hang_and_every_child_writes)
-if [ $# -eq 0 ]; then
-    set -- tests "${EXCLUDED[@]}"
+# Options alone (`scripts/asan-tests.sh -x`) still run the default selection: the exclusions
+# above are not optional (the TSan programs cannot start under ASan).
+if [ $# -eq 0 ] || [ "${1#-}" != "$1" ]; then
+    set -- tests "${EXCLUDED[@]}" "$@"
 fi
 
 # detect_leaks=0: CPython itself does not free everything at exit. abort_on_error makes any
