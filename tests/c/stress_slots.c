@@ -939,13 +939,6 @@ static void *stranger_enqueue(void *arg)
     return NULL;
 }
 
-static void run_stranger(void *(*fn)(void *))
-{
-    pthread_t t;
-    CHECK(pthread_create(&t, NULL, fn, NULL) == 0, "thread");
-    CHECK(pthread_join(t, NULL) == 0, "join");
-}
-
 static void slots_aside_unit(void)
 {
     g_phase = "slots_aside_unit";
@@ -967,11 +960,11 @@ static void slots_aside_unit(void)
     /* a stranger takes the ring's slots first, then the one set aside */
     steal_ctx.s = s;
     for (uint32_t want = 1; want < 4; want++) {
-        run_stranger(stranger_acquire);
+        run_threads(1, stranger_acquire, NULL);
         CHECK(steal_ctx.rc == FP_SLOTS_OK && steal_ctx.got == want,
               "stranger got %u (rc %d), want ring slot %u", steal_ctx.got, steal_ctx.rc, want);
     }
-    run_stranger(stranger_acquire);
+    run_threads(1, stranger_acquire, NULL);
     CHECK(steal_ctx.rc == FP_SLOTS_OK && steal_ctx.got == a, "stranger did not take the slot set aside");
     CHECK(fp_slots_try_acquire(s, &b) == FP_SLOTS_EMPTY, "slot handed twice");
     for (uint32_t i = 0; i < 4; i++)
@@ -982,7 +975,7 @@ static void slots_aside_unit(void)
     CHECK(fp_slots_try_acquire(s, &c) == FP_SLOTS_OK, "c");
     CHECK(fp_slots_try_acquire(s, &d) == FP_SLOTS_OK, "d");
     CHECK(fp_slots_set_aside(s, c) == FP_SLOTS_OK, "set c aside");
-    run_stranger(stranger_enqueue);
+    run_threads(1, stranger_enqueue, NULL);
     CHECK(steal_ctx.rc == FP_SLOTS_OK && steal_ctx.got == c,
           "enqueue returned %d with slot %u beside slot %u set aside", steal_ctx.rc, steal_ctx.got, c);
     /* with a waiter linked, set_aside hands the slot on as a release does */
