@@ -56,11 +56,18 @@ def require_vfs() -> None:
 
 
 def write_config(
-    tmp: Path, db: Path, replica: Path, truncate_pages: int = 121359, *more: tuple[Path, Path]
+    tmp: Path,
+    db: Path,
+    replica: Path,
+    truncate_pages: int = 121359,
+    *more: tuple[Path, Path],
+    level1_interval: str | None = None,
 ) -> Path:
-    """A litestream.yml replicating db to a file:// replica (and each (db, replica) of more)."""
+    """A litestream.yml replicating db to a file:// replica (and each (db, replica) of more);
+    level1_interval (such as "10s") sets how often level-0 LTX files compact into level 1."""
     config = tmp / "litestream.yml"
-    text = "dbs:\n"
+    text = "" if level1_interval is None else f"levels:\n  - interval: {level1_interval}\n"
+    text += "dbs:\n"
     for path, url in ((db, replica), *more):
         text += (
             f"  - path: {path}\n"

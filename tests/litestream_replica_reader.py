@@ -74,9 +74,13 @@ async def async_reads(url: str) -> dict:
 
 
 def main() -> None:
+    # The VFS's Go runtime logs to the process's stdout: the answers get a descriptor of their
+    # own, and whatever else writes to stdout goes to stderr.
+    answers = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     url = os.environ["LITESTREAM_REPLICA_URL"]
     pool = fastpool.ReplicaPool(url, readers=3)
-    print(json.dumps({"ready": True}), flush=True)
+    print(json.dumps({"ready": True}), file=answers)
     for line in sys.stdin:
         cmd = json.loads(line)
         op = cmd["op"]
@@ -96,7 +100,7 @@ def main() -> None:
             answer = asyncio.run(async_reads(url))
         else:
             answer = {"error": f"unknown op {op}"}
-        print(json.dumps(answer), flush=True)
+        print(json.dumps(answer), file=answers)
     pool.close()
 
 

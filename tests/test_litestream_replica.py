@@ -159,6 +159,68 @@ def test_two_replica_processes_catch_up_refuse_writes_and_report_lag(tmp_path):
         pool2.close()
 
 
+def level_files(replica: Path, level: int) -> list[tuple[int, int]]:
+    """(min TXID, max TXID) of each LTX file in the replica's level, in order."""
+    spans = (f.name.split(".")[0].split("-") for f in replica.glob(f"ltx/{level}/*.ltx"))
+    return sorted((int(lo, 16), int(hi, 16)) for lo, hi in spans)
+
+
+@pytest.mark.timeout(300)
+def test_a_connection_wedged_by_the_first_level1_compaction_recovers(tmp_path):
+    # litestream-vfs 0.5.17: a connection opened while the replica has no level-1 file yet
+    # takes its position as its level-1 mark; when the first compaction then spans that mark
+    # (1-2 around 1), every later poll fails with "non-contiguous ltx file" and the connection
+    # reads the same position for good. The pool sees its polls failing (lag) and rebuilds.
+    litestream_binary()
+    require_vfs()
+    db, rep = tmp_path / "app.db", tmp_path / "replica"
+    pool = primary(db, 10)
+    # Level 1 compacts on the hour at first: the host opens on level-0 files alone.
+    litestream = Replicator(
+        write_config(tmp_path, db, rep, level1_interval="1h"), tmp_path / "ls.log"
+    )
+    host = None
+    try:
+        wait_for_replica(rep)
+        host = ReplicaHost(rep)
+        mark = host.ask(op="lag")["position"]
+        assert level_files(rep, 1) == []
+        before = fastpool.litestream_position(db)
+        pool.execute("INSERT INTO t (id, body) VALUES (1000, 'a')")
+        assert fastpool.litestream_position(db, newer_than=before) is not None
+
+        # Restarted with level 1 every 2 s, Litestream compacts all of level 0 into one file
+        # that spans the host's mark, then a later write into the next file.
+        litestream.stop(signal.SIGTERM)
+        litestream = Replicator(
+            write_config(tmp_path, db, rep, level1_interval="2s"), tmp_path / "ls2.log"
+        )
+        wait_until(lambda: level_files(rep, 1), timeout=60, what="the first level-1 file")
+        first = level_files(rep, 1)[0]
+        assert first[0] <= mark < first[1], (mark, first)
+        pool.execute("INSERT INTO t (id, body) VALUES (1001, 'b')")
+        wait_until(
+            lambda: any(lo > first[1] for lo, _ in level_files(rep, 1)),
+            timeout=60,
+            what="a level-1 file after the one spanning the mark",
+        )
+
+        # Every poll of the host's connection fails from here on; a write must still arrive.
+        before = fastpool.litestream_position(db)
+        assert before is not None
+        pool.execute("INSERT INTO t (id, body) VALUES (1002, 'c')")
+        position = fastpool.litestream_position(db, newer_than=before)
+        seen = host.ask(op="at_least", position=position, id=1002)
+        assert seen["found"] and seen["position"] >= position
+        stats = host.ask(op="lag")["stats"]
+        assert stats["index_rebuilds"] >= 1, stats
+    finally:
+        if host is not None:
+            host.close()
+        litestream.stop(signal.SIGTERM)
+        pool.close()
+
+
 def test_replica_url_must_be_the_process_environment(tmp_path):
     # The VFS reads LITESTREAM_REPLICA_URL as the process starts: a pool asking for another
     # replica gets told how to start the process, and nothing is opened.

@@ -39,6 +39,15 @@ URL_VARIABLE = "LITESTREAM_REPLICA_URL"
 SQLITE_READONLY = 8
 T = TypeVar("T")
 
+# The VFS polls the replica once a second. A connection whose polls have all failed for this
+# long gets its page index rebuilt from a fresh listing of the replica: litestream-vfs 0.5.17
+# wedges a connection for good (every poll fails with "non-contiguous ltx file") when it
+# opened before Litestream's first level-1 compaction and that compaction then spans the
+# position it opened at; the rebuild, what opening a connection does, is what frees it.
+STALLED_POLL_SECONDS = 5
+# How often (seconds) a connection's lag is looked at, at checkout and while waiting.
+STALL_CHECK_INTERVAL = 1.0
+
 WRITE_HINT = (
     "a ReplicaPool is read-only: a Litestream replica is written only by the primary's "
     "`litestream replicate`. Write on the primary (its fastpool.Pool); this replica sees the "
@@ -315,6 +324,10 @@ class ReplicaPool(_ReplicaFacade):
         self._opened = 0
         self._checkouts = 0
         self._timeouts = 0
+        self._rebuilds = 0
+        # Per connection: when _revive_if_stalled may next look at it. Touched only by the
+        # thread holding that connection (and close, for idle ones).
+        self._next_check: dict[Connection, float] = {}
         self._closed = False
         self._idle.put(self._connect())  # fails here on an unreadable replica
 
@@ -349,13 +362,34 @@ class ReplicaPool(_ReplicaFacade):
                 raise
         with self._lock:
             self._checkouts += 1
+        try:
+            self._revive_if_stalled(conn)
+        except BaseException:
+            self._checkin(conn)
+            raise
         return conn
+
+    def _revive_if_stalled(self, conn: Connection) -> None:
+        """Rebuild conn's page index when its polls have failed for STALLED_POLL_SECONDS."""
+        now = time.monotonic()
+        if now < self._next_check.get(conn, 0.0):
+            return
+        self._next_check[conn] = now + STALL_CHECK_INTERVAL
+        if int(conn.fetchone("PRAGMA litestream_lag")[0]) < STALLED_POLL_SECONDS:
+            return
+        # Storage that cannot be listed fails the rebuild too: lag() keeps saying so, and the
+        # next attempt waits as long again (a listing is a request to the storage).
+        self._next_check[conn] = now + STALLED_POLL_SECONDS
+        try:
+            conn.fetchone("PRAGMA litestream_time = 'latest'")
+        except OperationalError:
+            return
+        with self._lock:
+            self._rebuilds += 1
 
     def _checkin(self, conn: Connection) -> None:
         if self._closed or conn.fatal:
-            conn.close()
-            with self._lock:
-                self._opened -= 1
+            self._close_connection(conn)
         else:
             self._idle.put(conn)
         self._slots.release()
@@ -374,10 +408,35 @@ class ReplicaPool(_ReplicaFacade):
         try:
             lent = ReplicaReader(conn)
             if at_least is not None:
-                _wait_position(lent, _txid(at_least), timeout)
+                self._wait_position(lent, _txid(at_least), timeout)
             yield lent
         finally:
             self._checkin(conn)
+
+    def _wait_position(self, reader: ReplicaReader, position: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            now = reader.position()
+            if now >= position:
+                # The VFS's position does not prove its page index is at that position: a
+                # poll that brings a level-1 (compacted) LTX file lays its pages over the
+                # index without comparing TXIDs, so a compaction older than the level-0 files
+                # already applied puts older pages back (litestream-vfs 0.5.17). Rebuilding
+                # the index, as opening a connection does, applies the files in TXID order;
+                # then check again.
+                reader._conn.fetchone("PRAGMA litestream_time = 'latest'")
+                if (now := reader.position()) >= position:
+                    return
+            if time.monotonic() > deadline:
+                lag = int(reader._conn.fetchone("PRAGMA litestream_lag")[0])
+                polled = "has not polled yet" if lag < 0 else f"last polled it {lag} s ago"
+                raise PoolTimeout(
+                    f"the replica did not reach position {position:016x} within {timeout} s "
+                    f"(it reads at {now:016x}; the connection {polled}): is `litestream "
+                    f"replicate` running on the primary, and can this host reach the replica?"
+                )
+            self._revive_if_stalled(reader._conn)
+            time.sleep(0.02)
 
     def fetchone(self, sql: str, params: Any = ()) -> Any:
         """The first row of ``sql`` (or None), on a free replica connection."""
@@ -414,7 +473,8 @@ class ReplicaPool(_ReplicaFacade):
         return None if value < 0 else float(value)
 
     def stats(self) -> dict[str, Any]:
-        """Counters and gauges: connections, checkouts, timeouts, position, lag."""
+        """Counters and gauges: connections, checkouts, timeouts, position, lag, and
+        ``index_rebuilds`` (connections whose stalled polls were freed by a rebuild)."""
         with self._lock:
             out: dict[str, Any] = {
                 "readers": self._readers,
@@ -422,6 +482,7 @@ class ReplicaPool(_ReplicaFacade):
                 "idle": self._idle.qsize(),
                 "checkouts": self._checkouts,
                 "timeouts": self._timeouts,
+                "index_rebuilds": self._rebuilds,
                 "closed": self._closed,
             }
         if not self._closed:
@@ -453,9 +514,13 @@ class ReplicaPool(_ReplicaFacade):
                 conn = self._idle.get_nowait()
             except queue.Empty:
                 break
-            conn.close()
-            with self._lock:
-                self._opened -= 1
+            self._close_connection(conn)
+
+    def _close_connection(self, conn: Connection) -> None:
+        conn.close()
+        self._next_check.pop(conn, None)
+        with self._lock:
+            self._opened -= 1
 
     @property
     def closed(self) -> bool:
@@ -471,27 +536,6 @@ class ReplicaPool(_ReplicaFacade):
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
         return f"<fastpool.ReplicaPool {self.replica_url!r} readers={self._readers} {state}>"
-
-
-def _wait_position(reader: ReplicaReader, position: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        now = reader.position()
-        if now >= position:
-            # The VFS's position does not prove its page index is at that position: a poll
-            # that brings a level-1 (compacted) LTX file lays its pages over the index without
-            # comparing TXIDs, so a compaction older than the level-0 files already applied
-            # puts older pages back (litestream-vfs 0.5.17). Rebuilding the index, as opening
-            # a connection does, applies the files in TXID order; then check again.
-            reader._conn.fetchone("PRAGMA litestream_time = 'latest'")
-            if (now := reader.position()) >= position:
-                return
-        if time.monotonic() > deadline:
-            raise PoolTimeout(
-                f"the replica did not reach position {position:016x} within {timeout} s "
-                f"(it reads at {now:016x}): is `litestream replicate` running on the primary?"
-            )
-        time.sleep(0.02)
 
 
 class AsyncReplicaPool(_ReplicaFacade):
