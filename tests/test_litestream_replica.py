@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -165,60 +167,72 @@ def level_files(replica: Path, level: int) -> list[tuple[int, int]]:
     return sorted((int(lo, 16), int(hi, 16)) for lo, hi in spans)
 
 
+def ltx_files(replica: Path, level: int) -> list[tuple[int, int, Path]]:
+    """(min TXID, max TXID, file) of each LTX file in the replica's level, in order."""
+    found = []
+    for f in replica.glob(f"ltx/{level}/*.ltx"):
+        lo, hi = f.name.split(".")[0].split("-")
+        found.append((int(lo, 16), int(hi, 16), f))
+    return sorted(found)
+
+
+def copy_ltx(files: list[tuple[int, int, Path]], replica: Path, into: Path) -> None:
+    for _, _, f in files:
+        target = into / f.relative_to(replica)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(f, target)
+
+
 @pytest.mark.timeout(300)
-def test_a_connection_wedged_by_the_first_level1_compaction_recovers(tmp_path):
+def test_a_connection_wedged_by_a_level1_file_spanning_its_mark_recovers(tmp_path):
     # litestream-vfs 0.5.17: a connection opened while the replica has no level-1 file yet
-    # takes its position as its level-1 mark; when the first compaction then spans that mark
-    # (1-2 around 1), every later poll fails with "non-contiguous ltx file" and the connection
-    # reads the same position for good. The pool sees its polls failing (lag) and rebuilds.
+    # takes its position as its level-1 mark; a level-1 file that then spans that mark is
+    # never read, the next one fails every poll with "non-contiguous ltx file", and the
+    # connection reads the same position for good (CI saw it on a fresh replica). Litestream
+    # decides when it compacts, so the test replays a real replica's files in the order
+    # that wedges: level 0 up to a mark inside a level-1 file, the host opens, then the rest.
+    # The pool sees the connection's polls failing (lag) and rebuilds its index.
     litestream_binary()
     require_vfs()
     db, rep = tmp_path / "app.db", tmp_path / "replica"
     pool = primary(db, 10)
-    # Level 1 compacts on the hour at first: the host opens on level-0 files alone.
     litestream = Replicator(
-        write_config(tmp_path, db, rep, level1_interval="1h"), tmp_path / "ls.log"
+        write_config(tmp_path, db, rep, level1_interval="3s"), tmp_path / "ls.log"
     )
-    host = None
     try:
         wait_for_replica(rep)
-        host = ReplicaHost(rep)
-        mark = host.ask(op="lag")["position"]
-        assert level_files(rep, 1) == []
-        before = fastpool.litestream_position(db)
-        pool.execute("INSERT INTO t (id, body) VALUES (1000, 'a')")
-        assert fastpool.litestream_position(db, newer_than=before) is not None
 
-        # Restarted with level 1 every 2 s, Litestream compacts all of level 0 into one file
-        # that spans the host's mark, then a later write into the next file.
+        def spanning() -> list[tuple[int, int, Path]]:
+            # Level-1 files of more than one transaction, with another level-1 file after.
+            return [f for f in ltx_files(rep, 1)[:-1] if f[0] < f[1]]
+
+        i = 0
+        while not spanning():
+            pool.execute("INSERT INTO t (id, body) VALUES (?, 'w')", (1000 + i,))
+            i += 1
+            assert i < 400, "Litestream wrote no level-1 file spanning two transactions"
+            time.sleep(0.05)
+        final = fastpool.litestream_position(db)
+    finally:
         litestream.stop(signal.SIGTERM)
-        litestream = Replicator(
-            write_config(tmp_path, db, rep, level1_interval="2s"), tmp_path / "ls2.log"
-        )
-        wait_until(lambda: level_files(rep, 1), timeout=60, what="the first level-1 file")
-        first = level_files(rep, 1)[0]
-        assert first[0] <= mark < first[1], (mark, first)
-        pool.execute("INSERT INTO t (id, body) VALUES (1001, 'b')")
-        wait_until(
-            lambda: any(lo > first[1] for lo, _ in level_files(rep, 1)),
-            timeout=60,
-            what="a level-1 file after the one spanning the mark",
-        )
-
-        # Every poll of the host's connection fails from here on; a write must still arrive.
-        before = fastpool.litestream_position(db)
-        assert before is not None
-        pool.execute("INSERT INTO t (id, body) VALUES (1002, 'c')")
-        position = fastpool.litestream_position(db, newer_than=before)
-        seen = host.ask(op="at_least", position=position, id=1002)
-        assert seen["found"] and seen["position"] >= position
+        pool.close()
+    assert final is not None
+    wait_until(lambda: ltx_files(rep, 0)[-1][1] >= final, timeout=30, what="the last upload")
+    mark = spanning()[0][0]
+    staged = tmp_path / "staged"
+    copy_ltx([f for f in ltx_files(rep, 0) if f[1] <= mark], rep, staged)
+    host = ReplicaHost(staged)
+    try:
+        assert host.ask(op="lag")["position"] == mark
+        # Level 1 first: a poll that saw the new level-0 files first would read past the mark
+        # before it met the level-1 files.
+        copy_ltx([*ltx_files(rep, 1), *ltx_files(rep, 9), *ltx_files(rep, 0)], rep, staged)
+        seen = host.ask(op="at_least", position=final, id=1000)
+        assert seen["found"] and seen["position"] >= final
         stats = host.ask(op="lag")["stats"]
         assert stats["index_rebuilds"] >= 1, stats
     finally:
-        if host is not None:
-            host.close()
-        litestream.stop(signal.SIGTERM)
-        pool.close()
+        host.close()
 
 
 def test_replica_url_must_be_the_process_environment(tmp_path):

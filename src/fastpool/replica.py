@@ -325,8 +325,9 @@ class ReplicaPool(_ReplicaFacade):
         self._checkouts = 0
         self._timeouts = 0
         self._rebuilds = 0
-        # Per connection: when _revive_if_stalled may next look at it. Touched only by the
-        # thread holding that connection (and close, for idle ones).
+        # Per connection: when it opened, and when _revive_if_stalled may next look at it.
+        # Touched only by the thread holding that connection (and close, for idle ones).
+        self._opened_at: dict[Connection, float] = {}
         self._next_check: dict[Connection, float] = {}
         self._closed = False
         self._idle.put(self._connect())  # fails here on an unreadable replica
@@ -338,6 +339,7 @@ class ReplicaPool(_ReplicaFacade):
             statement_cache_size=self._cache_size,
             row_factory=self._row_factory,
         )
+        self._opened_at[conn] = time.monotonic()
         with self._lock:
             self._opened += 1
         return conn
@@ -375,7 +377,10 @@ class ReplicaPool(_ReplicaFacade):
         if now < self._next_check.get(conn, 0.0):
             return
         self._next_check[conn] = now + STALL_CHECK_INTERVAL
-        if int(conn.fetchone("PRAGMA litestream_lag")[0]) < STALLED_POLL_SECONDS:
+        lag = int(conn.fetchone("PRAGMA litestream_lag")[0])
+        if lag < 0:  # no poll has succeeded yet: count from the connection's opening
+            lag = int(now - self._opened_at.get(conn, now))
+        if lag < STALLED_POLL_SECONDS:
             return
         # Storage that cannot be listed fails the rebuild too: lag() keeps saying so, and the
         # next attempt waits as long again (a listing is a request to the storage).
@@ -518,6 +523,7 @@ class ReplicaPool(_ReplicaFacade):
 
     def _close_connection(self, conn: Connection) -> None:
         conn.close()
+        self._opened_at.pop(conn, None)
         self._next_check.pop(conn, None)
         with self._lock:
             self._opened -= 1
