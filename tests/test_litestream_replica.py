@@ -161,12 +161,6 @@ def test_two_replica_processes_catch_up_refuse_writes_and_report_lag(tmp_path):
         pool2.close()
 
 
-def level_files(replica: Path, level: int) -> list[tuple[int, int]]:
-    """(min TXID, max TXID) of each LTX file in the replica's level, in order."""
-    spans = (f.name.split(".")[0].split("-") for f in replica.glob(f"ltx/{level}/*.ltx"))
-    return sorted((int(lo, 16), int(hi, 16)) for lo, hi in spans)
-
-
 def ltx_files(replica: Path, level: int) -> list[tuple[int, int, Path]]:
     """(min TXID, max TXID, file) of each LTX file in the replica's level, in order."""
     found = []
