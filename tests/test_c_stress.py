@@ -24,6 +24,7 @@ STRESS_SOURCE = ROOT / "tests" / "c" / "stress_slots.c"
 NOTIFY_SOURCE = ROOT / "tests" / "c" / "stress_notify.c"
 ASYNC_SOURCE = ROOT / "tests" / "c" / "stress_async.c"
 BATCH_SOURCE = ROOT / "tests" / "c" / "stress_batch.c"
+CLAIM_SOURCE = ROOT / "tests" / "c" / "stress_claim.c"
 
 # Keeps the whole module well under 30 s on 2 cores (the full scale=1 run
 # takes ~14 s per TSan build there); raise it locally for longer soaks.
@@ -97,6 +98,9 @@ PROGRAMS = [
     pytest.param(ASYNC_SOURCE, ["queue:", "waiters:"], id="async"),
     # fp_batch: group commit's queue; one leader at a time, every job done or cancelled once.
     pytest.param(BATCH_SOURCE, ["stress_batch:"], id="batch"),
+    # fp_claim: a connection's holder and the snapshot sweep; never two claimants at once,
+    # a holder never refused by a sweep (it waits that out).
+    pytest.param(CLAIM_SOURCE, ["unit: ok", "stress_claim:"], id="claim"),
 ]
 
 

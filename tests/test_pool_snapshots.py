@@ -1,7 +1,9 @@
-"""One-shot reads keep their reader's snapshot while nothing commits (_snapshot.pxi).
+"""Reads keep their reader's snapshot while nothing commits (_snapshot.pxi): one-shots, and
+each statement of a reader lease.
 
 Each test names what a kept snapshot must never do: show a stale row, outlive a commit, hold
-the log when idle, stick to a connection a lease or an ATTACH uses, or outlive close().
+the log when idle (in a lease held across other work too), stick to a connection an ATTACH
+uses, break a lease's own transaction, or outlive close().
 """
 
 import asyncio
@@ -122,6 +124,123 @@ def test_a_lease_after_one_shots_sees_every_commit(make_pool, tmp_path):
         other.execute("UPDATE c SET n = 2")
         assert r.fetchone("SELECT n FROM c") == (2,)  # statement by statement, as before
     other.close()
+
+
+def test_a_leases_statements_reuse_the_snapshot_while_nothing_commits(make_pool):
+    pool = counter_pool(make_pool, readers=1)
+    for _ in range(10):
+        with pool.reader() as r:
+            for _ in range(10):
+                assert r.fetchone("SELECT n FROM c WHERE id = 1") == (0,)
+    # The first statement checks the connection and begins the snapshot; the rest reuse it,
+    # across leases too.
+    assert pool.stats()["snapshot_reuses"] >= 97
+
+
+def test_a_lease_sees_another_processs_commit_at_its_next_statement(make_pool, tmp_path):
+    pool = counter_pool(make_pool, readers=1)
+    code = textwrap.dedent("""
+        import sqlite3, sys
+        db = sqlite3.connect(sys.argv[1], isolation_level=None)
+        for i in range(1, 201):
+            db.execute("UPDATE c SET n = ? WHERE id = 1", (i,))
+            print(i, flush=True)
+            sys.stdin.readline()
+        """)
+    child = subprocess.Popen(
+        [sys.executable, "-c", code, str(tmp_path / "pool.db")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        with pool.reader() as r:
+            assert r.fetchone("SELECT n FROM c WHERE id = 1") == (0,)
+            for i in range(1, 201):
+                assert int(child.stdout.readline()) == i
+                assert r.fetchone("SELECT n FROM c WHERE id = 1") == (i,)
+                cur = r.execute("SELECT n FROM c")
+                assert cur.fetchall() == [(i,)]
+                child.stdin.write("\n")
+                child.stdin.flush()
+    finally:
+        child.stdin.close()
+        assert child.wait(60) == 0
+
+
+def test_a_lease_transaction_reads_one_snapshot_then_the_newest(make_pool, tmp_path):
+    pool = counter_pool(make_pool, readers=1)
+    other = fastpool.dbapi.connect(tmp_path / "pool.db", isolation_level=None)
+    with pool.reader() as r:
+        assert r.fetchone("SELECT n FROM c") == (0,)
+        other.execute("UPDATE c SET n = 1")
+        with r.transaction():
+            # BEGIN sees the commit that returned before it, and nothing after.
+            assert r.fetchone("SELECT n FROM c") == (1,)
+            other.execute("UPDATE c SET n = 2")
+            assert r.fetchone("SELECT n FROM c") == (1,)
+        assert r.fetchone("SELECT n FROM c") == (2,)
+    other.close()
+
+
+def test_an_idle_lease_does_not_hold_the_log(make_pool, tmp_path, until):
+    # A lease held across other work (an HTTP call, a slow render) keeps no snapshot in the
+    # log for long: the sweeper thread ends it between the lease's statements.
+    pool = counter_pool(make_pool, readers=1)
+    other = fastpool.dbapi.connect(tmp_path / "pool.db", isolation_level=None, timeout=0)
+    other.execute("PRAGMA synchronous = off")
+    with pool.reader() as r:
+        assert r.fetchone("SELECT n FROM c") == (0,)
+        other.execute("UPDATE c SET n = 1")
+
+        def truncated():
+            return other.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone() == (0, 0, 0)
+
+        until(truncated, timeout=10, what="the idle lease's snapshot to end")
+        assert os.path.getsize(tmp_path / "pool.db-wal") == 0
+        assert r.fetchone("SELECT n FROM c") == (1,)
+        assert pool.stats()["readers_in_use"] == 1
+    other.close()
+
+
+def test_threads_in_leases_never_read_older_than_the_last_commit_they_saw(make_pool):
+    # As the one-shot test above, with each reader thread holding a lease for a run of
+    # statements and pausing in it now and then, so that sweeps end kept snapshots between
+    # the statements of leases in use (with the GIL off, while the holder runs).
+    pool = counter_pool(make_pool, readers=3)
+    published = [0]
+    stop = threading.Event()
+    stale = []
+
+    def writer():
+        for i in range(1, 2001):
+            pool.execute("UPDATE c SET n = ? WHERE id = 1", (i,))
+            published[0] = i
+            if i % 100 == 0:
+                time.sleep(0.06)  # past the sweeper's 50 ms
+        stop.set()
+
+    def reader():
+        while not stop.is_set():
+            with pool.reader() as r:
+                for k in range(20):
+                    seen = published[0]
+                    (n,) = r.fetchone("SELECT n FROM c WHERE id = 1")
+                    if n < seen:
+                        stale.append((seen, n))
+                    if k == 10:
+                        time.sleep(0.001)
+
+    threads = [threading.Thread(target=writer)] + [
+        threading.Thread(target=reader) for _ in range(4)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not stale, stale[:5]
+    with pool.reader() as r:
+        assert r.fetchone("SELECT n FROM c WHERE id = 1") == (2000,)
 
 
 def keep_snapshots(pool, readers):

@@ -235,11 +235,11 @@ cdef class AsyncEngine:
         try:
             result = run_inline(self, conn, op, sql, params, True)
         except BaseException:
-            drop_snapshot(conn)
+            give_up_snapshot(conn)
             pool.return_reader(slot, conn)
             raise
         if result is NEED:
-            drop_snapshot(conn)     # interrupted: run again, on a worker, with none
+            give_up_snapshot(conn)  # interrupted: run again, on a worker, with none
         return self.done_reading(loop, slot, conn, result)
 
     cdef object done_reading(self, loop, uint32_t slot, Connection conn, result):
@@ -457,7 +457,7 @@ cdef class AsyncEngine:
         """A statement on a lease: the result, or a Job to await."""
         cdef Connection conn = lease.live()
         if op == OP_CHECKPOINT or sql in self.slow_sql:
-            if conn.in_call:
+            if conn.in_call == FP_CLAIM_CALL:
                 raise InterfaceError(
                     "this connection is still running a statement (another task awaits it); "
                     "a lease serves one task at a time: await each call before the next")
@@ -471,7 +471,7 @@ cdef class AsyncEngine:
     def end(self, Lease lease, exc_type):
         """End a lease: COMMIT (clean exit) or ROLLBACK a writer's transaction, give it back."""
         cdef Connection conn = lease.conn
-        if conn is not None and conn.in_call:
+        if conn is not None and conn.in_call == FP_CLAIM_CALL:
             # Only reachable if a task left a call running; wait for nothing, take it back
             # once it ends: interrupt it so that is soon.
             raise InterfaceError("a statement is still running on this lease; await it first")

@@ -63,7 +63,7 @@ cdef object run_inline(AsyncEngine self, Connection conn, int op, str sql, objec
     # interrupted (it left nothing behind: read-only, no transaction of its own).
     cdef InlineBudget budget
     cdef int64_t started
-    if conn.in_call:
+    if conn.in_call == FP_CLAIM_CALL:
         raise InterfaceError(
             "this connection is still running a statement (another task awaits it); a "
             "lease serves one task at a time: await each call before the next")

@@ -36,9 +36,11 @@ cdef class Connection:
     cdef Hooks hooks
     cdef StatementCache cache
     cdef set active                 # statements held by open cursors
-    # Claimed with an atomic exchange (enter, close): the one claimant owns the handle, its
-    # statements, cache, `active`, hooks and flags below until it stores 0 (leave). Plain
-    # reads elsewhere are atomic loads (C _Atomic), for checks only.
+    # The claim word (csrc/fp_claim.h; enter, reset, close): the one claimant owns the
+    # handle, its statements, cache, `active`, hooks and flags below until it stores 0
+    # (leave). The snapshot sweep claims a pool reader between its holder's calls, for one
+    # reset (FP_CLAIM_SWEEP); a holder's claim waits that out. Plain reads elsewhere are
+    # atomic loads (C _Atomic), for checks only.
     cdef fp_atomic_u32 in_call      # a call is running: another thread or a callback must not enter
     cdef fp_atomic_u64 call_thread  # fastpool.dbapi: the thread whose call set in_call, or 0
     cdef readonly bint fatal        # hit an error after which the connection must not be reused
@@ -53,9 +55,17 @@ cdef class Connection:
     cdef bint guard_tx               # a pool writer's transaction: notice if SQLite ends it
     cdef bint tx_lost                # SQLite rolled that transaction back after an error
     cdef object file_key             # (st_dev, st_ino) counted in OPEN_FILES, or None
-    # A pool reader's kept read snapshot (_snapshot.pxi): owned by the holder of its slot.
+    # A pool reader's kept read snapshot (_snapshot.pxi): owned by the claimant of in_call
+    # (its slot's holder, or the snapshot sweep for a moment).
     cdef sqlite3_stmt *snapshot      # PRAGMA schema_version, stepped while one is kept
-    cdef bint snapshot_held          # ... and it is: a read transaction stays open
+    # ... and it is: a read transaction stays open (a C atomic: the holder looks at it
+    # outside its claims)
+    cdef fp_atomic_u32 snapshot_held
+    # Lent in a lease that keeps snapshots: each call renews the kept one (enter). Set and
+    # cleared by the slot's holder; in_lease is the hint the sweep reads.
+    cdef fp_slot_counters *lease_counts  # the pool's reader counters, or NULL: not lent so
+    cdef uint32_t lease_slot
+    cdef fp_atomic_u32 in_lease
     cdef int snapshot_ok             # 1: may keep one; -1: never; 0: not checked yet
     cdef const unsigned char *snapshot_shm   # its -shm mapping (the writer's: _snapshot.pxi)
     cdef unsigned char snapshot_hdr[48]      # that header, read before the snapshot began

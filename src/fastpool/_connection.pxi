@@ -113,9 +113,9 @@ cdef class Connection:
     # -- call protocol ---------------------------------------------------------------------
 
     cdef int enter(self) except -1:
-        # Claim the connection (an atomic exchange: of two threads, one wins, with or without
-        # a GIL), then check it; leave() gives the claim up.
-        if fp_flag_exchange(&self.in_call, 1):
+        # Claim the connection (an atomic compare-exchange: of two threads, one wins, with or
+        # without a GIL), then check it; leave() gives the claim up.
+        if fp_claim_call(&self.in_call) != FP_CLAIM_FREE:
             if self.db == NULL:
                 raise InterfaceError("the connection is closed")
             raise InterfaceError(
@@ -131,6 +131,11 @@ cdef class Connection:
                 raise tx_lost_error()
             if sqlite3_get_autocommit(self.db):
                 self.guard_tx = False    # the caller ended the transaction itself (COMMIT)
+        if self.lease_counts != NULL and not self.active and sqlite3_get_autocommit(self.db):
+            # A reader lease's statement outside a transaction of the caller's, with no
+            # cursor's read open: reuse the kept snapshot if nothing committed since, else
+            # take the newest (_snapshot.pxi).
+            renew_snapshot(self, self.lease_counts, self.lease_slot)
         return 0
 
     cdef void leave(self) noexcept:
@@ -430,7 +435,7 @@ cdef class Connection:
             raise InterfaceError("the connection is closed")
         # Claimed like a call while the statements go back to the cache; the ROLLBACK below
         # is a call of its own (a thread that claims it in between makes that call fail).
-        if fp_flag_exchange(&self.in_call, 1):
+        if fp_claim_call(&self.in_call) != FP_CLAIM_FREE:
             raise InterfaceError("cannot reset a connection while a call is running on it")
         if self.db == NULL:
             fp_flag_store(&self.in_call, 0)
@@ -439,7 +444,8 @@ cdef class Connection:
             for st in self.active:
                 self.cache.recycle(<Statement>st)
             self.active.clear()
-        drop_snapshot(self)
+        if self.lease_counts == NULL:
+            drop_snapshot(self)     # a lease's goes back with it (PoolCore.return_reader)
         self.epoch += 1
         self.guard_tx = False
         self.tx_lost = False
@@ -496,7 +502,7 @@ cdef class Connection:
         if self.db == NULL:
             return
         # Claimed like a call: no call can start while the handle goes, none runs now.
-        if fp_flag_exchange(&self.in_call, 1):
+        if fp_claim_call(&self.in_call) != FP_CLAIM_FREE:
             if self.db == NULL:
                 return      # closed meanwhile by another thread
             # Finalizing the statement a step is running (here, from a user function, or in

@@ -150,6 +150,18 @@ cdef extern from "fp_notify.h" nogil:
     int fp_notify_wait(fp_notify *n, int64_t timeout_ns, uint32_t *bits_out) noexcept
 
 
+cdef extern from "fp_claim.h" nogil:
+    enum:
+        FP_CLAIM_FREE
+        FP_CLAIM_CALL
+        FP_CLAIM_SWEEP
+        FP_CLAIM_SWEEP_WAITED
+
+    uint32_t fp_claim_call(fp_atomic_u32 *word) noexcept
+    int fp_claim_sweep(fp_atomic_u32 *word) noexcept
+    void fp_claim_release_sweep(fp_atomic_u32 *word) noexcept
+
+
 cdef extern from "fp_atomic.h" nogil:
     # _Atomic uint64_t in C: only ever touch it through these functions.
     ctypedef uint64_t fp_atomic_u64

@@ -19,5 +19,6 @@ cdef class Cursor:
     cdef int clear(self) except -1
     cdef int start(self, Statement st, object params) except -1
     cdef object next_row(self)
+    cdef int finish_claimed(self, str busy) except -1
     cdef void finish(self) noexcept
     cdef int materialize(self) except -1

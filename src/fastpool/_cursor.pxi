@@ -22,7 +22,8 @@ cdef class Cursor:
         # be touched: the statement then stays in conn.active until reset() or close(). The
         # collector may run this on any thread, so it claims the connection like a call.
         cdef Connection conn = self.conn
-        if self.stmt is not None and conn is not None and not fp_flag_exchange(&conn.in_call, 1):
+        if (self.stmt is not None and conn is not None
+                and fp_claim_call(&conn.in_call) == FP_CLAIM_FREE):
             self.finish()
             fp_flag_store(&conn.in_call, 0)
 
@@ -36,9 +37,7 @@ cdef class Cursor:
     cdef int clear(self) except -1:
         # Before the cursor runs another statement: drop what is left of the last one.
         self.check()
-        if self.conn.in_call:
-            raise InterfaceError("cannot reuse a cursor while its connection is running a call")
-        self.finish()
+        self.finish_claimed("cannot reuse a cursor while its connection is running a call")
         self.buffer = None
         self.names = None
         self.decltypes = None
@@ -67,6 +66,16 @@ cdef class Cursor:
         except BaseException:
             self.finish()
             raise
+        return 0
+
+    cdef int finish_claimed(self, str busy) except -1:
+        # finish() under the connection's claim, from the holder's thread between calls: a
+        # snapshot sweep may hold the claim for a moment (waited out), a call is refused.
+        cdef Connection conn = self.conn
+        if fp_claim_call(&conn.in_call) != FP_CLAIM_FREE:
+            raise InterfaceError(busy)
+        self.finish()
+        fp_flag_store(&conn.in_call, 0)
         return 0
 
     cdef void finish(self) noexcept:
@@ -186,17 +195,19 @@ cdef class Cursor:
     def close(self):
         """Release the statement now; remaining rows are discarded. Idempotent."""
         self.buffer = None
-        if self.epoch == self.conn.epoch and self.conn.in_call:
-            raise InterfaceError("cannot close a cursor while its connection is running a call")
-        self.finish()
+        if self.epoch == self.conn.epoch:
+            self.finish_claimed("cannot close a cursor while its connection is running a call")
+        else:
+            self.finish()   # the statement went back with the connection: nothing to touch
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc_info):
-        if self.epoch == self.conn.epoch and self.conn.in_call:
-            raise InterfaceError("cannot close a cursor while its connection is running a call")
-        self.finish()
+        if self.epoch == self.conn.epoch:
+            self.finish_claimed("cannot close a cursor while its connection is running a call")
+        else:
+            self.finish()
         return False
 
     @property

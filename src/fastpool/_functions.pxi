@@ -74,7 +74,7 @@ cdef int register_function(Connection conn, str name, int nargs, object func,
         raise ValueError("function name must be 1-255 bytes of UTF-8 without NUL")
     if conn.db == NULL:
         raise InterfaceError("the connection is closed")
-    if conn.in_call:
+    if conn.in_call == FP_CLAIM_CALL:
         # Another thread's step may be inside SQLite on this handle (opened NOMUTEX).
         raise InterfaceError(
             "cannot register a function while a call is running on this connection")

@@ -290,10 +290,10 @@ cdef class PoolCore:
         return timeout_text(self, role, waited_ns)
 
     cdef Connection reader_connection(self, uint32_t slot):
-        # Holding the slot: its connection, opened if need be, with no kept snapshot (every
-        # statement sees the newest commit).
+        # Holding the slot: its connection, opened if need be, lent so that each of its calls
+        # sees the newest commit (a kept snapshot renewed per call, or none: _snapshot.pxi).
         cdef Connection conn = self.one_shot_reader(slot)
-        drop_snapshot(conn)
+        lend_snapshot(self, conn, slot)
         return conn
 
     cdef Connection one_shot_reader(self, uint32_t slot):
@@ -310,7 +310,8 @@ cdef class PoolCore:
         return <Connection>conn
 
     cdef void return_reader(self, uint32_t slot, Connection conn) noexcept:
-        if conn.snapshot_held:
+        unlend_snapshot(conn)
+        if fp_flag_load(&conn.snapshot_held):
             returning_snapshot(self, conn)
         if conn.fatal or conn.db == NULL:
             discard(self, conn)
@@ -451,7 +452,7 @@ cdef class PoolCore:
         try:
             return conn.fetchone(sql, params)
         except BaseException:
-            drop_snapshot(conn)     # a failed statement: SQLite's state after it is not ours
+            give_up_snapshot(conn)  # a failed statement: SQLite's state after it is not ours
             raise
         finally:
             if conn.db != NULL and not sqlite3_get_autocommit(conn.db):
@@ -466,7 +467,7 @@ cdef class PoolCore:
         try:
             return conn.fetchall(sql, params)
         except BaseException:
-            drop_snapshot(conn)     # a failed statement: SQLite's state after it is not ours
+            give_up_snapshot(conn)  # a failed statement: SQLite's state after it is not ours
             raise
         finally:
             if conn.db != NULL and not sqlite3_get_autocommit(conn.db):

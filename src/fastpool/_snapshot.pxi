@@ -1,11 +1,12 @@
-# Kept read snapshots: a one-shot read reuses its reader's last read transaction while nothing
-# has committed since.
+# Kept read snapshots: a one-shot read, or a reader lease's statement, reuses its reader's last
+# read transaction while nothing has committed since.
 #
 # Beginning and ending a read transaction in WAL mode takes and drops a shared lock on a
 # read mark of the -shm file: two fcntl() calls, about half of what a point read costs.
-# A pool reader doing one-shots (pool.fetchone/fetchall, AsyncPool's inline reads) keeps a
+# A pool reader (one-shots: pool.fetchone/fetchall, AsyncPool's inline reads; a lease's
+# statements outside the holder's own transaction and with no cursor mid-read) keeps a
 # `PRAGMA schema_version` statement stepped and not reset, so the read transaction outlives
-# the query. The next one-shot on that reader compares the WAL-index header (the first 48
+# the query. The next read on that reader compares the WAL-index header (the first 48
 # bytes of -shm, which every commit in any process rewrites) with the copy it read just
 # before that transaction began: equal, no commit came in between, and the old snapshot is
 # the newest; otherwise it ends the transaction and begins another. The header is read
@@ -13,14 +14,16 @@
 # make a needless new transaction, never a stale read.
 #
 # A kept snapshot pins the log (no WAL restart in any process while it is held), so one is
-# given up: by every checkout that is not a one-shot read (leases, transactions: they must
-# see the newest data, statement by statement); on return while the writer is checked out
+# given up: on return while the writer is checked out
 # (the RESTART and the rewind it waits for need the readers out of the log); for every idle
 # reader (sweep_snapshots) when the writer is checked out while the log is past the
 # threshold or fully checkpointed, so that the checkpoint can copy all of it and the commit
 # rewind it (snapshots_in_the_way), and before the pool's RESTART (restart_wal); by the
 # pool's sweeper thread, SNAPSHOT_IDLE_NS after no sweep ran, for every idle reader, so an
-# idle process never holds another's log; and on any error, interrupt(), reset and close. The
+# idle process never holds another's log; and on any error, interrupt(), reset and close.
+# A sweep also takes readers in use between their holders' calls (a lease held across other
+# work), claiming the connection's word for one reset (csrc/fp_claim.h): a holder that calls
+# meanwhile waits that out; a reader in a call, or lent in a lease, is swept again later. The
 # sweep needs the GIL (it resets Connections), so it has a thread of its own: the
 # checkpointer, which must never wait for the GIL while writers fill the log, does not.
 #
@@ -30,9 +33,10 @@
 # snapshots off for that connection). A connection in WAL mode stays in it while open:
 # leaving WAL needs every other connection closed.
 #
-# Threads: a Connection's snapshot fields belong to the holder of its reader slot (the sweep
-# takes free slots, so it is one); `interrupted` is a C atomic any thread may set; the
-# sweeper's flags are C atomics.
+# Threads: a Connection's snapshot fields belong to the claimant of its word (the holder of its
+# reader slot for a call, or a sweep holding its free slot or its word); `snapshot_held` and
+# `in_lease` are C atomics the holder and the sweep read outside a claim, `interrupted` one
+# any thread may set; the sweeper's flags are C atomics.
 
 import sys
 import threading
@@ -234,44 +238,85 @@ cdef inline bint snapshot_current(Connection conn) noexcept:
 
 cdef void use_snapshot(PoolCore pool, Connection conn, uint32_t slot) noexcept:
     # Before a one-shot read, holding the reader's slot: reuse the kept snapshot if it is the
-    # newest, else begin one to keep (or go without).
+    # newest, else begin one to keep (or go without). Claimed like a call: beginning a read
+    # transaction can meet a busy lock (a WAL recovery elsewhere), and the busy handler then
+    # sleeps without the GIL; and the sweep may be ending the kept one right now.
+    if conn.lease_counts != NULL or (conn.snapshot_ok == 0 and not pool.snapshots):
+        return      # lent (AsyncPool's read after a wait): its call renews it (enter)
+    if fp_claim_call(&conn.in_call) != FP_CLAIM_FREE:
+        return      # not reachable for a slot's holder; then it goes without
+    renew_snapshot(conn, pool.reader_counts, slot)
+    fp_flag_store(&conn.in_call, FP_CLAIM_FREE)
+
+
+cdef void renew_snapshot(Connection conn, fp_slot_counters *counts, uint32_t slot) noexcept:
+    # Under the connection's claim, outside any transaction: keep the snapshot if nothing
+    # committed since it began, else end it and begin the newest.
     cdef int rc
     if conn.snapshot_ok <= 0:
         drop_snapshot(conn)     # an ATTACH since it was taken
-        if conn.snapshot_ok == 0 and pool.snapshots and conn.db != NULL:
+        if conn.snapshot_ok == 0 and conn.db != NULL:
             allow_snapshot(conn)
         return
-    if conn.snapshot_held:
+    if fp_flag_load(&conn.snapshot_held):
         if snapshot_current(conn):
-            fp_slot_counter_add(pool.reader_counts, slot, COUNT_SNAPSHOT_REUSES, 1)
+            fp_slot_counter_add(counts, slot, COUNT_SNAPSHOT_REUSES, 1)
             return
         drop_snapshot(conn)
     fp_flag_store(&conn.interrupted, 0)
     if not fp_wal_header(conn.snapshot_shm, conn.snapshot_hdr):
         return
-    # Claimed and armed like a call: beginning a read transaction can meet a busy lock (a
-    # WAL recovery elsewhere), and the busy handler then sleeps without the GIL.
-    fp_flag_store(&conn.in_call, 1)
     arm(&conn.hooks)
     rc = sqlite3_step(conn.snapshot)
     disarm(&conn.hooks)
-    fp_flag_store(&conn.in_call, 0)
     if rc == SQLITE_ROW:
-        conn.snapshot_held = True
+        fp_flag_store(&conn.snapshot_held, 1)
     else:
         sqlite3_reset(conn.snapshot)
 
 
 cdef inline void drop_snapshot(Connection conn) noexcept:
-    # End the kept read transaction (the holder of the slot, or the connection's closer).
-    if conn.snapshot_held:
-        conn.snapshot_held = False
+    # End the kept read transaction: under the connection's claim, or with the connection
+    # out of everyone's reach (its closer, a sweep holding its free slot).
+    if fp_flag_load(&conn.snapshot_held):
+        fp_flag_store(&conn.snapshot_held, 0)
         sqlite3_reset(conn.snapshot)
+
+
+cdef void give_up_snapshot(Connection conn) noexcept:
+    # drop_snapshot() from the slot's holder between calls: claimed, since the sweep may be
+    # ending it right now (it then has). A call running here (not the holder's) keeps it.
+    if not fp_flag_load(&conn.snapshot_held):
+        return
+    if fp_claim_call(&conn.in_call) != FP_CLAIM_FREE:
+        return
+    drop_snapshot(conn)
+    fp_flag_store(&conn.in_call, FP_CLAIM_FREE)
+
+
+cdef void lend_snapshot(PoolCore pool, Connection conn, uint32_t slot) noexcept:
+    # A reader lent in a lease: with kept snapshots on, each of the lease's calls renews the
+    # kept one (Connection.enter), and the sweeper is told, so that one left idle in a lease
+    # held across other work ends too; else the lease starts with none.
+    cdef SnapshotSweeper sweeper = pool.sweeper
+    if not pool.snapshots or sweeper is None:
+        give_up_snapshot(conn)
+        return
+    conn.lease_counts = pool.reader_counts
+    conn.lease_slot = slot
+    fp_flag_store(&conn.in_lease, 1)
+    sweeper.note_kept()
+
+
+cdef inline void unlend_snapshot(Connection conn) noexcept:
+    if conn.lease_counts != NULL:
+        conn.lease_counts = NULL
+        fp_flag_store(&conn.in_lease, 0)
 
 
 cdef void finalize_snapshot(Connection conn) noexcept:
     # Before the handle closes.
-    conn.snapshot_held = False
+    fp_flag_store(&conn.snapshot_held, 0)
     conn.snapshot_ok = -1
     conn.snapshot_shm = NULL
     if conn.snapshot != NULL:
@@ -285,7 +330,7 @@ cdef void returning_snapshot(PoolCore pool, Connection conn) noexcept:
     cdef SnapshotSweeper sweeper = pool.sweeper
     if (sweeper is None or pool.gate.busy() or conn.fatal or conn.db == NULL
             or conn.snapshot_ok != 1):
-        drop_snapshot(conn)
+        give_up_snapshot(conn)
     else:
         sweeper.note_kept()
 
@@ -317,9 +362,13 @@ cdef bint snapshots_in_the_way(PoolCore pool, Connection writer) noexcept:
 
 cdef void sweep_snapshots(PoolCore pool) noexcept:
     # Give up the snapshots of idle readers: take every free reader slot without waiting,
-    # drop its snapshot, give the slots back. A reader in use meanwhile flags its own on
-    # return. One sweep at a time (a writer's thread and the sweeper's may both try).
-    cdef uint32_t slot, i, n = 0
+    # drop its snapshot, give the slots back; then claim each reader in use between its
+    # holder's calls (a lease held across other work) and drop its snapshot too. A reader
+    # whose call runs now, or lent in a lease that may keep one again, has the sweep come
+    # back later. One sweep at a time (a writer's thread and the sweeper's may both try).
+    cdef uint32_t slot, i, j, n = 0
+    cdef bint again = False
+    cdef Connection c
     cdef SnapshotSweeper sweeper = pool.sweeper
     if sweeper is None or not fp_flag_load(&sweeper.kept):
         return
@@ -337,8 +386,29 @@ cdef void sweep_snapshots(PoolCore pool) noexcept:
         conn = pool.readers[slot]
         if conn is not None:
             drop_snapshot(<Connection>conn)
+    for slot in range(pool.nreaders):
+        for j in range(n):
+            if pool.sweep_taken[j] == slot:
+                break
+        else:
+            conn = pool.readers[slot]
+            if conn is None:
+                continue
+            c = <Connection>conn
+            if fp_flag_load(&c.in_lease):
+                again = True
+            if not fp_flag_load(&c.snapshot_held):
+                continue
+            if fp_claim_sweep(&c.in_call):
+                if c.db != NULL:
+                    drop_snapshot(c)
+                fp_claim_release_sweep(&c.in_call)
+            else:
+                again = True
     for i in range(n):
         fp_slots_release(pool.reader_slots, pool.sweep_taken[i])
     fp_flag_store(&pool.sweep_held, 0)
     fp_flag_store(&sweeper.last_sweep_ms, <uint32_t>(fp_monotonic_ns() // 1000000))
     fp_flag_store(&pool.sweeping, 0)
+    if again:
+        sweeper.note_kept()
