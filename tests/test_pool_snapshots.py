@@ -14,6 +14,7 @@ import textwrap
 import threading
 import time
 
+import pytest
 from processes import in_child
 
 import fastpool
@@ -27,6 +28,25 @@ def counter_pool(make_pool, **kwargs):
     return pool
 
 
+def committer(db, n):
+    """A process that commits n = 1..n to c, printing each value once its COMMIT returned
+    and then waiting for a line on its stdin."""
+    code = textwrap.dedent("""
+        import sqlite3, sys
+        db = sqlite3.connect(sys.argv[1], isolation_level=None)
+        for i in range(1, int(sys.argv[2]) + 1):
+            db.execute("UPDATE c SET n = ? WHERE id = 1", (i,))
+            print(i, flush=True)
+            sys.stdin.readline()
+        """)
+    return subprocess.Popen(
+        [sys.executable, "-c", code, str(db), str(n)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
 def test_one_shots_reuse_the_snapshot_while_nothing_commits(make_pool):
     pool = counter_pool(make_pool, readers=1)
     for _ in range(100):
@@ -38,22 +58,8 @@ def test_one_shots_reuse_the_snapshot_while_nothing_commits(make_pool):
 def test_a_commit_in_another_process_is_seen_by_the_next_one_shot(make_pool, tmp_path):
     pool = counter_pool(make_pool, readers=1)
     pool.fetchall("SELECT n FROM c")  # checks the reader: it may keep snapshots
-    # The child commits n = 1..300 and prints each value once its COMMIT has returned; each
-    # one-shot made after reading that line must see it.
-    code = textwrap.dedent("""
-        import sqlite3, sys
-        db = sqlite3.connect(sys.argv[1], isolation_level=None)
-        for i in range(1, 301):
-            db.execute("UPDATE c SET n = ? WHERE id = 1", (i,))
-            print(i, flush=True)
-            sys.stdin.readline()
-        """)
-    child = subprocess.Popen(
-        [sys.executable, "-c", code, str(tmp_path / "pool.db")],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    # Each one-shot made after reading the child's line must see its commit.
+    child = committer(tmp_path / "pool.db", 300)
     try:
         for i in range(1, 301):
             assert int(child.stdout.readline()) == i
@@ -82,9 +88,13 @@ def test_the_pools_own_writes_are_seen_by_the_next_one_shot(make_pool):
         assert pool.fetchone("SELECT n FROM c WHERE id = 1") == (i,)
 
 
-def test_threads_never_read_older_than_the_last_commit_they_saw_return(make_pool):
+@pytest.mark.parametrize("form", ["one-shot", "lease"])
+def test_threads_never_read_older_than_the_last_commit_they_saw_return(make_pool, form):
     # A writer publishes each value after its commit returned; a reader that saw value k
-    # published before its one-shot began must read k or newer.
+    # published before its read began must read k or newer. In leases, each reader thread
+    # holds one for a run of statements and pauses in it now and then, and the writer pauses
+    # past the sweeper's 50 ms: sweeps end kept snapshots between the statements of leases
+    # in use (with the GIL off, while their holders run).
     pool = counter_pool(make_pool, readers=3)
     published = [0]
     stop = threading.Event()
@@ -94,14 +104,26 @@ def test_threads_never_read_older_than_the_last_commit_they_saw_return(make_pool
         for i in range(1, 3001):
             pool.execute("UPDATE c SET n = ? WHERE id = 1", (i,))
             published[0] = i
+            if form == "lease" and i % 100 == 0:
+                time.sleep(0.06)
         stop.set()
+
+    def check(read):
+        seen = published[0]
+        (n,) = read("SELECT n FROM c WHERE id = 1")
+        if n < seen:
+            stale.append((seen, n))
 
     def reader():
         while not stop.is_set():
-            seen = published[0]
-            (n,) = pool.fetchone("SELECT n FROM c WHERE id = 1")
-            if n < seen:
-                stale.append((seen, n))
+            if form == "one-shot":
+                check(pool.fetchone)
+                continue
+            with pool.reader() as r:
+                for k in range(20):
+                    check(r.fetchone)
+                    if k == 10:
+                        time.sleep(0.001)
 
     threads = [threading.Thread(target=writer)] + [
         threading.Thread(target=reader) for _ in range(4)
@@ -139,20 +161,7 @@ def test_a_leases_statements_reuse_the_snapshot_while_nothing_commits(make_pool)
 
 def test_a_lease_sees_another_processs_commit_at_its_next_statement(make_pool, tmp_path):
     pool = counter_pool(make_pool, readers=1)
-    code = textwrap.dedent("""
-        import sqlite3, sys
-        db = sqlite3.connect(sys.argv[1], isolation_level=None)
-        for i in range(1, 201):
-            db.execute("UPDATE c SET n = ? WHERE id = 1", (i,))
-            print(i, flush=True)
-            sys.stdin.readline()
-        """)
-    child = subprocess.Popen(
-        [sys.executable, "-c", code, str(tmp_path / "pool.db")],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    child = committer(tmp_path / "pool.db", 200)
     try:
         with pool.reader() as r:
             assert r.fetchone("SELECT n FROM c WHERE id = 1") == (0,)
@@ -201,46 +210,6 @@ def test_an_idle_lease_does_not_hold_the_log(make_pool, tmp_path, until):
         assert r.fetchone("SELECT n FROM c") == (1,)
         assert pool.stats()["readers_in_use"] == 1
     other.close()
-
-
-def test_threads_in_leases_never_read_older_than_the_last_commit_they_saw(make_pool):
-    # As the one-shot test above, with each reader thread holding a lease for a run of
-    # statements and pausing in it now and then, so that sweeps end kept snapshots between
-    # the statements of leases in use (with the GIL off, while the holder runs).
-    pool = counter_pool(make_pool, readers=3)
-    published = [0]
-    stop = threading.Event()
-    stale = []
-
-    def writer():
-        for i in range(1, 2001):
-            pool.execute("UPDATE c SET n = ? WHERE id = 1", (i,))
-            published[0] = i
-            if i % 100 == 0:
-                time.sleep(0.06)  # past the sweeper's 50 ms
-        stop.set()
-
-    def reader():
-        while not stop.is_set():
-            with pool.reader() as r:
-                for k in range(20):
-                    seen = published[0]
-                    (n,) = r.fetchone("SELECT n FROM c WHERE id = 1")
-                    if n < seen:
-                        stale.append((seen, n))
-                    if k == 10:
-                        time.sleep(0.001)
-
-    threads = [threading.Thread(target=writer)] + [
-        threading.Thread(target=reader) for _ in range(4)
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    assert not stale, stale[:5]
-    with pool.reader() as r:
-        assert r.fetchone("SELECT n FROM c WHERE id = 1") == (2000,)
 
 
 def keep_snapshots(pool, readers):

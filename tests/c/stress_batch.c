@@ -21,10 +21,10 @@
 #include <unistd.h>
 
 #include "fp_batch.h"
+#define WATCHDOG_SECONDS 120 /* stress_check.h's watchdog */
 #include "stress_check.h"
 
 #define THREADS 6
-#define WATCHDOG_SECONDS 120
 
 typedef struct {
     fp_batch_job node;
@@ -106,19 +106,6 @@ static void *submitter(void *arg)
     return NULL;
 }
 
-static void *watchdog(void *arg)
-{
-    (void)arg;
-    for (int s = 0; s < WATCHDOG_SECONDS * 10; s++) {
-        if (atomic_load(&g_finished))
-            return NULL;
-        struct timespec ts = {0, 100000000};
-        nanosleep(&ts, NULL);
-    }
-    fprintf(stderr, "VIOLATION: stress_batch hung (a lost wake-up?)\n");
-    _exit(3);
-}
-
 static void unit(void)
 {
     fp_batch *b = fp_batch_new();
@@ -159,7 +146,7 @@ int main(int argc, char **argv)
     unit();
     g_batch = fp_batch_new();
     CHECK(g_batch != NULL, "new");
-    CHECK(pthread_create(&dog, NULL, watchdog, NULL) == 0, "watchdog");
+    CHECK(pthread_create(&dog, NULL, watchdog, &g_finished) == 0, "watchdog");
     for (uintptr_t t = 0; t < THREADS; t++)
         CHECK(pthread_create(&threads[t], NULL, submitter, (void *)(t + 1)) == 0, "thread");
     for (int t = 0; t < THREADS; t++)
