@@ -42,6 +42,7 @@ echo "fastpool built under TSan after $((SECONDS - start)) s" >&2
 TESTS=(
     tests/test_free_threading.py      # many threads on one pool, leases between threads, transfer stress
     tests/test_pool_concurrency.py    # checkout/return races, waiters, close under load
+    tests/test_pool_snapshots.py      # kept snapshots: the sweep claiming readers in use, leases
     tests/test_gil.py                 # calls that release the GIL (here: run beside each other)
     tests/test_pool_lifecycle.py      # open/close/reopen while threads use the pool
     tests/test_shutdown.py            # interpreter exit with pools in use
