@@ -72,22 +72,28 @@ cdef int register_function(Connection conn, str name, int nargs, object func,
     cdef bytes encoded = name.encode("utf-8")
     if not encoded or len(encoded) > 255 or b"\x00" in encoded:
         raise ValueError("function name must be 1-255 bytes of UTF-8 without NUL")
-    if conn.db == NULL:
-        raise InterfaceError("the connection is closed")
-    if conn.in_call == FP_CLAIM_CALL:
-        # Another thread's step may be inside SQLite on this handle (opened NOMUTEX).
+    # Claimed like a call: another thread's step may be inside SQLite on this handle (opened
+    # NOMUTEX), or the snapshot sweep resetting a pool reader's kept snapshot (waited out).
+    if fp_claim_call(&conn.in_call) != FP_CLAIM_FREE:
         raise InterfaceError(
             "cannot register a function while a call is running on this connection")
-    cdef FunctionSlot *slot = <FunctionSlot *>malloc(sizeof(FunctionSlot))
-    if slot == NULL:
-        raise MemoryError()
-    slot.func = <PyObject *>func
-    slot.conn = <PyObject *>conn
-    Py_INCREF(func)
+    cdef FunctionSlot *slot
+    cdef int rc
     cdef int flags = SQLITE_UTF8 | (SQLITE_DETERMINISTIC if deterministic else 0)
-    # On failure SQLite calls destroy_function itself, which frees the slot.
-    cdef int rc = sqlite3_create_function_v2(conn.db, encoded, nargs, flags, slot,
-                                             call_function, NULL, NULL, destroy_function)
-    if rc != SQLITE_OK:
-        conn.raise_error(rc)
+    try:
+        if conn.db == NULL:
+            raise InterfaceError("the connection is closed")
+        slot = <FunctionSlot *>malloc(sizeof(FunctionSlot))
+        if slot == NULL:
+            raise MemoryError()
+        slot.func = <PyObject *>func
+        slot.conn = <PyObject *>conn
+        Py_INCREF(func)
+        # On failure SQLite calls destroy_function itself, which frees the slot.
+        rc = sqlite3_create_function_v2(conn.db, encoded, nargs, flags, slot,
+                                        call_function, NULL, NULL, destroy_function)
+        if rc != SQLITE_OK:
+            conn.raise_error(rc)
+    finally:
+        fp_flag_store(&conn.in_call, FP_CLAIM_FREE)
     return 0
