@@ -141,6 +141,15 @@ def endless_query():
     return EndlessQuery
 
 
+@pytest.fixture(scope="session")
+def exit_linger(tmp_path_factory) -> str:
+    """Code for a child process that makes its interpreter's last exit stage last 0.3 s
+    (tests/exit_linger.py): a thread of ours waking then must not crash the exit."""
+    from exit_linger import build, prelude
+
+    return prelude(build(tmp_path_factory.mktemp("linger")))
+
+
 # -- pool fixtures ---------------------------------------------------------------------------
 
 

@@ -19,10 +19,13 @@ PACKAGE_ROOT = str(Path(fastpool.__file__).resolve().parent.parent)
 EXIT_LIMIT = 60
 
 
-def run_child(code: str, db: Path, loop: str) -> tuple[subprocess.CompletedProcess[str], float]:
+def run_child(
+    code: str, db: Path, loop: str, linger: str
+) -> tuple[subprocess.CompletedProcess[str], float]:
+    # `linger` (the exit_linger fixture) stretches the child's last exit stage.
     env = dict(os.environ)
     env["PYTHONPATH"] = PACKAGE_ROOT + os.pathsep + env.get("PYTHONPATH", "")
-    prelude = (
+    prelude = linger + (
         "import asyncio, threading, time, fastpool\n"
         f"DB = {str(db)!r}\n"
         "ENDLESS = ('WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r '"
@@ -50,7 +53,7 @@ def loop(request):
     return request.param
 
 
-def test_a_program_that_never_closes_exits_with_a_warning(tmp_path, loop):
+def test_a_program_that_never_closes_exits_with_a_warning(tmp_path, loop, exit_linger):
     res, took = run_child(
         """
         async def main():
@@ -67,6 +70,7 @@ def test_a_program_that_never_closes_exits_with_a_warning(tmp_path, loop):
     """,
         tmp_path / "never.db",
         loop,
+        exit_linger,
     )
     assert res.returncode == 0, res.stderr
     assert res.stdout.split() == ["(10,)", "(2000000,)", "done"]
@@ -74,7 +78,7 @@ def test_a_program_that_never_closes_exits_with_a_warning(tmp_path, loop):
     assert took < 20
 
 
-def test_exit_while_a_worker_runs_an_endless_query(tmp_path, loop):
+def test_exit_while_a_worker_runs_an_endless_query(tmp_path, loop, exit_linger):
     # The loop is simply abandoned (no cancellation reaches the task): the worker thread is
     # still inside SQLite when the interpreter exits.
     res, took = run_child(
@@ -92,6 +96,7 @@ def test_exit_while_a_worker_runs_an_endless_query(tmp_path, loop):
     """,
         tmp_path / "endless.db",
         loop,
+        exit_linger,
     )
     assert res.returncode == 0, res.stderr
     assert res.stdout.split() == ["exiting", "1"]
@@ -99,7 +104,7 @@ def test_exit_while_a_worker_runs_an_endless_query(tmp_path, loop):
     assert took < 20
 
 
-def test_asyncio_run_cancels_a_running_query_and_exits(tmp_path, loop):
+def test_asyncio_run_cancels_a_running_query_and_exits(tmp_path, loop, exit_linger):
     res, took = run_child(
         """
         async def main():
@@ -113,13 +118,14 @@ def test_asyncio_run_cancels_a_running_query_and_exits(tmp_path, loop):
     """,
         tmp_path / "cancelled.db",
         loop,
+        exit_linger,
     )
     assert res.returncode == 0, res.stderr
     assert res.stdout.split() == ["interrupts", "1", "0"]
     assert took < 20
 
 
-def test_close_stops_the_worker_threads(tmp_path, loop):
+def test_close_stops_the_worker_threads(tmp_path, loop, exit_linger):
     res, _ = run_child(
         """
         async def main():
@@ -138,6 +144,7 @@ def test_close_stops_the_worker_threads(tmp_path, loop):
     """,
         tmp_path / "stop.db",
         loop,
+        exit_linger,
     )
     assert res.returncode == 0, res.stderr
     assert res.stdout.split() == ["workers", "True", "stopped"]

@@ -21,10 +21,10 @@ PACKAGE_ROOT = str(Path(fastpool.__file__).resolve().parent.parent)
 EXIT_LIMIT = 60  # seconds; a hang fails the test instead of stalling the suite
 
 
-def run_child(code: str, db: Path) -> subprocess.CompletedProcess[str]:
+def run_child(code: str, db: Path, linger: str) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = PACKAGE_ROOT + os.pathsep + env.get("PYTHONPATH", "")
-    prelude = f"import fastpool, threading, time\nDB = {str(db)!r}\n"
+    prelude = linger + f"import fastpool, threading, time\nDB = {str(db)!r}\n"
     return subprocess.run(
         [sys.executable, "-W", "always::ResourceWarning", "-c", prelude + textwrap.dedent(code)],
         capture_output=True,
@@ -40,13 +40,20 @@ def rows(db: Path) -> int:
 
 
 def check_exit(
-    code: str, db: Path, *, readers: int = 1, rows_after: int, warns: str | None = None
+    code: str,
+    db: Path,
+    linger: str,
+    *,
+    readers: int = 1,
+    rows_after: int,
+    warns: str | None = None,
 ) -> None:
     """Run ``code`` in a child, after it opened ``pool`` on ``db`` and made table ``t``: the
     child must reach its end and exit 0 with no fatal error (and the warning ``warns`` on
-    stderr); then table ``t`` holds ``rows_after`` rows."""
+    stderr), its last exit stage stretched by ``linger`` (the exit_linger fixture); then table
+    ``t`` holds ``rows_after`` rows."""
     opening = f"pool = fastpool.Pool(DB, readers={readers})\npool.execute('CREATE TABLE t(x)')\n"
-    res = run_child(opening + textwrap.dedent(code) + "print('main done')\n", db)
+    res = run_child(opening + textwrap.dedent(code) + "print('main done')\n", db, linger)
     assert res.returncode == 0, res.stderr
     assert "main done" in res.stdout
     assert "Fatal Python error" not in res.stderr
@@ -55,20 +62,21 @@ def check_exit(
     assert rows(db) == rows_after
 
 
-def test_exit_with_an_open_pool_warns_and_keeps_the_data(tmp_path):
+def test_exit_with_an_open_pool_warns_and_keeps_the_data(tmp_path, exit_linger):
     check_exit(
         """
         pool.executemany("INSERT INTO t VALUES (?)", [(i,) for i in range(100)])
         pool.fetchone("SELECT count(*) FROM t")
     """,
         tmp_path / "open.db",
+        exit_linger,
         readers=2,
         rows_after=100,
         warns="still open at interpreter exit with 0 lease(s)",
     )
 
 
-def test_exit_while_a_daemon_thread_holds_a_lease(tmp_path):
+def test_exit_while_a_daemon_thread_holds_a_lease(tmp_path, exit_linger):
     # rows_after=0: the daemon's transaction was never committed; the database is intact.
     check_exit(
         """
@@ -82,12 +90,13 @@ def test_exit_while_a_daemon_thread_holds_a_lease(tmp_path):
         held.wait(10)
     """,
         tmp_path / "daemon.db",
+        exit_linger,
         rows_after=0,
         warns="still open at interpreter exit with 1 lease(s) checked out",
     )
 
 
-def test_exit_while_a_daemon_thread_runs_a_long_query(tmp_path):
+def test_exit_while_a_daemon_thread_runs_a_long_query(tmp_path, exit_linger):
     check_exit(
         """
         pool.execute("INSERT INTO t VALUES (1)")
@@ -102,11 +111,12 @@ def test_exit_while_a_daemon_thread_runs_a_long_query(tmp_path):
         time.sleep(0.2)   # inside SQLite by now, with the GIL dropped
     """,
         tmp_path / "query.db",
+        exit_linger,
         rows_after=1,
     )
 
 
-def test_exit_waits_for_a_non_daemon_thread_that_returns_its_lease(tmp_path):
+def test_exit_waits_for_a_non_daemon_thread_that_returns_its_lease(tmp_path, exit_linger):
     check_exit(
         """
         def work():
@@ -116,6 +126,7 @@ def test_exit_waits_for_a_non_daemon_thread_that_returns_its_lease(tmp_path):
         threading.Thread(target=work).start()
     """,
         tmp_path / "worker.db",
+        exit_linger,
         rows_after=10,
     )
 

@@ -10,7 +10,6 @@ cdef class SnapshotSweeper:
     cdef object pool_ref            # weakref to the PoolCore
     cdef object thread
 
-    cdef void loop(self) noexcept nogil
-    cdef void sweep(self) noexcept nogil
+    cdef bint wait_for_sweep(self) noexcept nogil
     cdef void note_kept(self) noexcept
     cdef void stop(self) noexcept

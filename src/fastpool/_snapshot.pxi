@@ -118,12 +118,23 @@ cdef class SnapshotSweeper:
         self.thread.start()
 
     def _run(self):
-        with nogil:
-            self.loop()
+        # The GIL is taken back only by the thread's own saved state (see Checkpointer._run:
+        # a `with gil` block here crashed a process exiting while a long query kept the
+        # sweeps coming).
+        cdef bint sweep
+        while True:
+            with nogil:
+                sweep = self.wait_for_sweep()
+            if not sweep:
+                return
+            pool = self.pool_ref()
+            if pool is not None and not (<PoolCore>pool).is_closed:
+                sweep_snapshots(<PoolCore>pool)
+            pool = None
 
-    cdef void loop(self) noexcept nogil:
-        # Sweep SNAPSHOT_IDLE_NS after kept snapshots were first noticed, later if a writer's
-        # checkout swept meanwhile.
+    cdef bint wait_for_sweep(self) noexcept nogil:
+        # True once a sweep is due: SNAPSHOT_IDLE_NS after kept snapshots were first
+        # noticed, later if a writer's checkout swept meanwhile. False when the pool stops.
         cdef uint32_t bits, ago
         cdef int rc
         cdef int64_t sweep_at = -1, now = 0
@@ -134,23 +145,15 @@ cdef class SnapshotSweeper:
                 now = fp_monotonic_ns()
                 if now >= sweep_at:
                     ago = <uint32_t>(now // 1000000) - fp_flag_load(&self.last_sweep_ms)
-                    if ago < SNAPSHOT_IDLE_NS // 1000000:
-                        sweep_at = now + (SNAPSHOT_IDLE_NS // 1000000 - ago) * 1000000
-                    else:
-                        sweep_at = -1
-                        self.sweep()
+                    if ago >= SNAPSHOT_IDLE_NS // 1000000:
+                        return True
+                    sweep_at = now + (SNAPSHOT_IDLE_NS // 1000000 - ago) * 1000000
                     continue
             rc = fp_notify_wait(&self.events, sweep_at - now if sweep_at >= 0 else -1, &bits)
             if rc == FP_NOTIFY_TIMEOUT:
                 continue
             if rc != FP_NOTIFY_OK or bits & STOP:
-                return
-
-    cdef void sweep(self) noexcept nogil:
-        with gil:
-            pool = self.pool_ref()
-            if pool is not None and not (<PoolCore>pool).is_closed:
-                sweep_snapshots(<PoolCore>pool)
+                return False
 
     cdef void note_kept(self) noexcept:
         # A reader went back to the pool keeping a snapshot.

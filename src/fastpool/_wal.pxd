@@ -27,8 +27,7 @@ cdef class Checkpointer:
     cdef bytes litestream_wal       # the database's -wal file, whose header shows a rewind
     cdef object thread
 
-    cdef void loop(self) noexcept nogil
-    cdef bint wait_for_litestream(self, bint stopping) noexcept nogil
+    cdef uint32_t loop(self) noexcept nogil
     cdef void take_writer(self, object gate) noexcept
     cdef void enter_sqlite(self) noexcept nogil
     cdef void leave_sqlite(self) noexcept nogil

@@ -39,24 +39,32 @@ cdef class Checkpointer:
         self.thread.start()
 
     def _run(self):
-        with nogil:
-            self.loop()
+        # The GIL is taken back only here, by the thread's own saved state: at interpreter
+        # exit that is the path on which CPython ends (or parks) a daemon thread safely. A
+        # `with gil` block inside the loop would go through PyGILState_Ensure, which crashes
+        # once finalization has torn the interpreter's thread bookkeeping down.
+        cdef uint32_t bits
+        while True:
+            with nogil:
+                bits = self.loop()
+            if not bits & LITESTREAM_HANDOFF:
+                break
+            # Before anything else, STOP included: the writer slot must go back.
+            if litestream_wait(self, bits & STOP):
+                break
         self.conn.close()
 
-    cdef void loop(self) noexcept nogil:
+    cdef uint32_t loop(self) noexcept nogil:
+        # Runs checkpoints until the pool stops (STOP) or hands this thread the writer slot
+        # (LITESTREAM_HANDOFF, maybe with STOP): both are _run's to act on, holding the GIL.
         cdef uint32_t bits
         cdef int rc, log, done
         cdef sqlite3 *db = self.conn.db
         while True:
             if fp_notify_wait(&self.events, -1, &bits) != FP_NOTIFY_OK:
                 bits = STOP
-            if bits & LITESTREAM_HANDOFF:
-                # Before anything else, STOP included: the writer slot must go back.
-                if self.wait_for_litestream(bits & STOP):
-                    return
-                continue
-            if bits & STOP:
-                return
+            if bits & (LITESTREAM_HANDOFF | STOP):
+                return bits
             if bits & WAL_REWOUND:
                 # Whoever rewound it, a reader that made RESTARTs back off is gone.
                 fp_flag_store(&self.restart_at, <uint32_t>self.autocheckpoint)
@@ -135,9 +143,6 @@ cdef class Checkpointer:
             # threshold (measured: 36 MiB with the uncapped doubling, reads cut by timeouts).
             fp_flag_store(&self.restart_at, <uint32_t>(log + min(
                 self.autocheckpoint, max(self.autocheckpoint // 4, log - self.autocheckpoint))))
-
-    cdef bint wait_for_litestream(self, bint stopping) noexcept nogil:
-        return litestream_wait(self, stopping)
 
     cdef void take_writer(self, object gate) noexcept:
         # From the thread returning the writer, when restart_wal said so: this thread holds

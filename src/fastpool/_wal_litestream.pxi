@@ -86,24 +86,22 @@ cdef bint litestream_turn(Checkpointer ck, Connection conn) noexcept:
     return True
 
 
-cdef bint litestream_wait(Checkpointer ck, bint stopping) noexcept nogil:
+cdef bint litestream_wait(Checkpointer ck, bint stopping) noexcept:
     # On the checkpointer thread, holding the writer slot that litestream_turn's caller
     # handed over: wait for the rewind, then give the slot back. True if the pool stops.
-    cdef const char *wal
+    cdef const char *wal = ck.litestream_wal
     cdef bint rewound = False
-    with gil:
-        wal = ck.litestream_wal
     if not stopping:
-        rewound = wait_for_rewind(ck, wal, &stopping)
-    with gil:
-        if rewound:
-            ck.litestream_next = first_wait(ck)
-        elif not stopping:
-            if fp_counter_get(&ck.litestream_timeouts) == 0:
-                warn_litestream_slow(ck.litestream_pages)
-            fp_counter_add(&ck.litestream_timeouts, 1)
-        gate, ck.handoff_gate = ck.handoff_gate, None
-        (<WriterGate>gate).give_back(stopping, False)
+        with nogil:
+            rewound = wait_for_rewind(ck, wal, &stopping)
+    if rewound:
+        ck.litestream_next = first_wait(ck)
+    elif not stopping:
+        if fp_counter_get(&ck.litestream_timeouts) == 0:
+            warn_litestream_slow(ck.litestream_pages)
+        fp_counter_add(&ck.litestream_timeouts, 1)
+    gate, ck.handoff_gate = ck.handoff_gate, None
+    (<WriterGate>gate).give_back(stopping, False)
     return stopping
 
 
