@@ -82,7 +82,7 @@ WPY="$WORK/wheel-build-venv/bin/python"
 "$WPY" -m pip install --quiet --upgrade pip build
 # A pristine copy: the test run below must see an sdist tree with no build products in it.
 cp -a "$SRC" "$WORK/wheel-src"
-(cd "$WORK/wheel-src" && FASTPOOL_SQLITE_AMALGAMATION="$WORK/amalgamation" \
+(cd "$WORK/wheel-src" && FASTPOOL_SQLITE_AMALGAMATION="$WORK/amalgamation" FASTPOOL_SQLITE_PGO=1 \
     "$WPY" -m build --wheel --outdir "$WORK/dist" .)
 WHEEL=$(ls "$WORK"/dist/fastpool-*.whl)
 
