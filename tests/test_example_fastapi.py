@@ -45,6 +45,10 @@ class Server:
             [FASTPOOL_ROOT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
         )
         env["PYTHONWARNINGS"] = "default"  # let ResourceWarnings show up in stderr
+        # stderr goes to a file: a pipe read only at the end would block a server that says
+        # more than the pipe holds, and the load would time out for that reason alone.
+        self.stderr_path = db.with_name(db.name + ".server-stderr")
+        self.stderr = open(self.stderr_path, "w")  # noqa: SIM115 (stop() closes it)
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -58,8 +62,8 @@ class Server:
             ],
             pass_fds=(self.sock.fileno(),),
             env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=self.stderr,
             text=True,
         )
 
@@ -67,8 +71,9 @@ class Server:
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
-                _, err = self.proc.communicate()
-                raise AssertionError(f"the server exited with {self.proc.returncode}:\n{err}")
+                raise AssertionError(
+                    f"the server exited with {self.proc.returncode}:\n{self.read_stderr()}"
+                )
             try:
                 if httpx.get(self.url + "/health", timeout=2).status_code == 200:
                     return
@@ -78,18 +83,24 @@ class Server:
                 raise AssertionError("the server did not answer /health in time")
             time.sleep(0.1)
 
+    def read_stderr(self) -> str:
+        self.stderr.flush()
+        return self.stderr_path.read_text()
+
     def stop(self) -> tuple[int, str]:
         """Graceful shutdown, as Ctrl-C does it; return (exit code, stderr)."""
         self.sock.close()
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
         try:
-            _, err = self.proc.communicate(timeout=60)
+            self.proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            _, err = self.proc.communicate()
-            raise AssertionError(f"the server did not shut down:\n{err}") from None
-        return self.proc.returncode, err
+            self.proc.wait()
+            raise AssertionError(f"the server did not shut down:\n{self.read_stderr()}") from None
+        finally:
+            self.stderr.close()
+        return self.proc.returncode, self.stderr_path.read_text()
 
 
 async def drive(url: str, concurrency: int = 16):
@@ -158,8 +169,11 @@ def test_fastapi_app_under_uvicorn(tmp_path, example):
     try:
         server.wait_ready()
         items, added, new_items = asyncio.run(drive(server.url))
-    finally:
+    except BaseException as exc:
+        # A server that died mid-load says why on its stderr (and in its exit status).
         code, err = server.stop()
+        raise AssertionError(f"{exc!r} from the server, which exited with {code}:\n{err}") from exc
+    code, err = server.stop()
     assert code == 0, err
     assert "Traceback" not in err and "ResourceWarning" not in err, err
 
