@@ -86,6 +86,19 @@ static void bind_double(sqlite3_stmt *stmt, int i, double v) {
         fail("bind double");
 }
 
+/* Finalize a phase's statements; each ran to completion, so each returns SQLITE_OK. */
+static void finalize_all(sqlite3_stmt *const *stmts, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (sqlite3_finalize(stmts[i]) != SQLITE_OK)
+            fail("finalize");
+}
+
+#define FINALIZE(...)                                                                          \
+    do {                                                                                       \
+        sqlite3_stmt *const all_[] = {__VA_ARGS__};                                            \
+        finalize_all(all_, sizeof all_ / sizeof all_[0]);                                      \
+    } while (0)
+
 /* A fixed pseudo-random sequence: the same profile on every build. */
 static unsigned long long seed = 0x9E3779B97F4A7C15ull;
 static unsigned next_random(void) {
@@ -121,8 +134,7 @@ static void load(void) {
         }
         exec("COMMIT");
     }
-    sqlite3_finalize(user);
-    sqlite3_finalize(order);
+    FINALIZE(user, order);
 }
 
 static void reads(void) {
@@ -175,12 +187,7 @@ static void reads(void) {
         bind_text(like, 1, i % 2 ? "user 1%" : "%9");
         drain(like);
     }
-    sqlite3_finalize(by_id);
-    sqlite3_finalize(by_email);
-    sqlite3_finalize(join);
-    sqlite3_finalize(top);
-    sqlite3_finalize(page);
-    sqlite3_finalize(like);
+    FINALIZE(by_id, by_email, join, top, page, like);
 }
 
 static void writes(void) {
@@ -229,11 +236,7 @@ static void writes(void) {
         if (i % 1000 == 999)
             exec("PRAGMA wal_checkpoint(PASSIVE)");
     }
-    sqlite3_finalize(update);
-    sqlite3_finalize(insert);
-    sqlite3_finalize(upsert);
-    sqlite3_finalize(get);
-    sqlite3_finalize(remove);
+    FINALIZE(update, insert, upsert, get, remove);
     exec("PRAGMA wal_checkpoint(TRUNCATE)");
 }
 
