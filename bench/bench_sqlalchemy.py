@@ -9,6 +9,9 @@
 - async ORM reads: 100 tasks, ``async with AsyncSession(engine) as s: await s.get(Item, key)``,
   ``sqlite+fastpool_async`` (readers) against ``sqlite+aiosqlite://``.
 
+Both read benchmarks also run ``orm-ceiling`` (``_orm_ceiling.py``): the same ORM code on a
+driver that answers the get without running anything, the most any driver could reach here.
+
 Each contestant has its own copy of the database; every round runs each contestant once,
 order rotated (``interleaved``). Numbers: median ops/s over the rounds.
 """
@@ -25,6 +28,8 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from _orm_ceiling import ASYNC_URL as CEILING_ASYNC_URL
+from _orm_ceiling import URL as CEILING_URL
 from _suite import SIDE_BY_SIDE, interleaved, rounds_for, scale_factor, scaled
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
@@ -100,6 +105,7 @@ def test_orm_point_reads_4_threads(benchmark, record_result, tmp_path: Path):
     per_thread = scaled(READS_PER_THREAD, scale_factor(benchmark))
     fp = make_engine(f"sqlite+fastpool:///{tmp_path / 'fp.db'}")
     sq = make_engine(f"sqlite:///{tmp_path / 'sq.db'}")
+    ceiling = sa.create_engine(f"{CEILING_URL}:///{tmp_path / 'fp.db'}")
     reader = readonly(fp)
 
     def reads(engine: Any) -> Callable[[], float]:
@@ -114,11 +120,16 @@ def test_orm_point_reads_4_threads(benchmark, record_result, tmp_path: Path):
         durations = interleaved(
             benchmark,
             rounds_for(benchmark, ROUNDS),
-            {"sqlite+fastpool": reads(reader), "sqlite": reads(sq)},
+            {
+                "sqlite+fastpool": reads(reader),
+                "sqlite": reads(sq),
+                "orm-ceiling": reads(readonly(ceiling)),
+            },
         )
     finally:
         fp.dispose()
         sq.dispose()
+        ceiling.dispose()
     for name, result in medians(durations, 4 * per_thread).items():
         record_result(f"{SIDE_BY_SIDE}/orm_get_4_threads/{name}", result)
 
@@ -201,8 +212,13 @@ def test_async_orm_reads_100_tasks(benchmark, record_result, tmp_path: Path):
     async def rounds() -> dict[str, list[float]]:
         fp = create_async_engine(f"sqlite+fastpool_async:///{tmp_path / 'fp.db'}")
         aio = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'aio.db'}")
-        out: dict[str, list[float]] = {"sqlite+fastpool_async": [], "sqlite+aiosqlite": []}
-        contestants = {"sqlite+fastpool_async": readonly(fp), "sqlite+aiosqlite": aio}
+        ceiling = create_async_engine(f"{CEILING_ASYNC_URL}:///{tmp_path / 'fp.db'}")
+        contestants = {
+            "sqlite+fastpool_async": readonly(fp),
+            "sqlite+aiosqlite": aio,
+            "orm-ceiling": readonly(ceiling),
+        }
+        out: dict[str, list[float]] = {name: [] for name in contestants}
         order = list(contestants)
         try:
             for _ in range(rounds_for(benchmark, ROUNDS)):
@@ -212,6 +228,7 @@ def test_async_orm_reads_100_tasks(benchmark, record_result, tmp_path: Path):
         finally:
             await fp.dispose()
             await aio.dispose()
+            await ceiling.dispose()
         return out
 
     result: dict[str, list[float]] = {}

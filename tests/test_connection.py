@@ -315,6 +315,26 @@ def test_executescript_input_errors(conn):
         conn.executescript(b"SELECT 1")  # type: ignore[arg-type]
 
 
+def test_transaction_control_scripts_fail_and_recover_like_any_script(table):
+    # BEGIN, COMMIT and ROLLBACK run from statements prepared once: an error leaves each
+    # ready for its next use.
+    table.executescript("BEGIN")
+    with pytest.raises(errors.OperationalError, match="within a transaction"):
+        table.executescript("BEGIN")
+    assert table.in_transaction
+    table.execute("DELETE FROM t")
+    table.executescript("ROLLBACK")
+    assert not table.in_transaction
+    for sql in ("COMMIT", "ROLLBACK"):
+        with pytest.raises(errors.OperationalError, match="no transaction is active"):
+            table.executescript(sql)
+    table.executescript("BEGIN")
+    table.execute("DELETE FROM t WHERE id = 1")
+    table.executescript("COMMIT")
+    assert not table.in_transaction
+    assert table.fetchone("SELECT count(*) FROM t") == (2,)
+
+
 def test_reset_rolls_back_and_reports_an_open_transaction(table):
     assert table.reset() is False
     table.executescript("BEGIN")

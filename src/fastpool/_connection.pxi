@@ -8,6 +8,12 @@ cdef frozenset FATAL_PRIMARY_CODES = frozenset(
     [SQLITE_CORRUPT, SQLITE_NOTADB, SQLITE_IOERR, SQLITE_CANTOPEN, SQLITE_MISUSE])
 
 
+# Scripts that are one transaction-control statement (a reader lease's snapshot, the SQLAlchemy
+# dialects' transactions): run from the connection's control statements, prepared once, as a
+# prepare and finalize per call cost about as much as the point read they wrap.
+cdef frozenset CONTROL_SCRIPTS = frozenset(["BEGIN", "COMMIT", "ROLLBACK"])
+
+
 cdef object tx_lost_error():
     return error_for_code(
         SQLITE_ABORT_ROLLBACK,
@@ -376,6 +382,13 @@ cdef class Connection:
         cdef int rc
         if sql is None:
             raise TypeError("sql must be str, not None")
+        if sql in CONTROL_SCRIPTS:
+            self.enter()
+            try:
+                self.run_control(sql)
+            finally:
+                self.leave()
+            return
         try:
             text = PyUnicode_AsUTF8AndSize(sql, &size)
         except UnicodeEncodeError as exc:
