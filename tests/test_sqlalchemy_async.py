@@ -214,3 +214,87 @@ def test_cancelling_a_statement_running_off_the_loop_gives_its_connection_back(t
             await eng.dispose()
 
     asyncio.run(main())
+
+
+# Inside one of SQLAlchemy's greenlets only the first statement goes over its greenlet bridge;
+# the others run inline and await only what must be awaited. These tests run many statements
+# inside one greenlet (run_sync) and inside many (one AsyncConnection.execute each).
+
+
+def test_every_execute_of_a_transaction_awaits_as_sqlalchemy_requires(tmp_path):
+    # AsyncConnection.execute raises AwaitRequired when its greenlet awaited nothing.
+    async def main() -> None:
+        eng = await make_engine(tmp_path / "a.db")
+        try:
+            async with eng.begin() as c:
+                for n in range(1, 6):
+                    await c.execute(sa.text("UPDATE counter SET value = value + 1"))
+                    assert (await c.execute(sa.text("SELECT value FROM counter"))).scalar() == n
+            async with readonly(eng).connect() as c:
+                for _ in range(3):
+                    assert (await c.execute(sa.text("SELECT value FROM counter"))).scalar() == 5
+        finally:
+            await eng.dispose()
+
+    asyncio.run(main())
+
+
+def test_a_long_read_after_the_first_statement_of_a_greenlet_runs_on_a_worker(tmp_path):
+    # Over the inline budget: interrupted, then run again on a worker thread and awaited.
+    long_count = (
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300000) "
+        "SELECT count(*) FROM n"
+    )
+
+    def statements(conn: sa.Connection) -> list[int]:
+        first = conn.execute(sa.text("SELECT value FROM counter")).scalar()
+        return [first, conn.execute(sa.text(long_count)).scalar()]
+
+    async def main() -> None:
+        eng = await make_engine(tmp_path / "a.db")
+        try:
+            before = eng.sync_engine.pool.stats()["worker_calls"]
+            async with readonly(eng).connect() as c:
+                assert await c.run_sync(statements) == [0, 300000]
+            assert eng.sync_engine.pool.stats()["worker_calls"] > before
+        finally:
+            await eng.dispose()
+
+    asyncio.run(main())
+
+
+def test_other_tasks_run_while_one_greenlet_runs_many_inline_statements(tmp_path):
+    # Inline statements never suspend; the pauses the pool asks for (every 2 ms of inline
+    # work) still reach the loop, so a task ticking beside 3,000 statements run in one
+    # greenlet, after its first, runs meanwhile.
+    ticks = 0
+    seen: list[int] = []
+
+    def statements(conn: sa.Connection) -> int:
+        total = conn.execute(sa.text("SELECT value + 1 FROM counter")).scalar()
+        seen.append(ticks)
+        for _ in range(2999):
+            total += conn.execute(sa.text("SELECT value + 1 FROM counter")).scalar()
+        seen.append(ticks)
+        return total
+
+    async def ticker(stop: asyncio.Event) -> None:
+        nonlocal ticks
+        while not stop.is_set():
+            ticks += 1
+            await asyncio.sleep(0)
+
+    async def main() -> None:
+        eng = await make_engine(tmp_path / "a.db")
+        try:
+            stop = asyncio.Event()
+            tick_task = asyncio.create_task(ticker(stop))
+            async with readonly(eng).connect() as c:
+                assert await c.run_sync(statements) == 3000
+            stop.set()
+            await tick_task
+            assert seen[1] - seen[0] >= 3, seen
+        finally:
+            await eng.dispose()
+
+    asyncio.run(main())

@@ -336,15 +336,27 @@ class AsyncLease:
         return lease
 
     async def _call(self, op: int, sql: str, params: Any) -> Any:
-        r = self._engine.call(self._live(), op, sql, params)
+        r = self._call_now(op, sql, params)
         if r.__class__ is Job:
             return await _finish(r)
+        if self._yield_now():
+            await asyncio.sleep(0)
+        return r
+
+    def _call_now(self, op: int, sql: str, params: Any) -> Any:
+        # The statement's result if it ran inline, else the Job to await with _finish().
+        # (The parts of _call that need no await, for callers that await only when they must:
+        # SQLAlchemy's greenlet bridge, fastpool.sqlalchemy.)
+        return self._engine.call(self._live(), op, sql, params)
+
+    def _yield_now(self) -> bool:
+        # After an inline call: True when this task should let others run now (sleep(0)).
         # Never yield holding the writer: every task would queue behind it, and from then on
         # each transaction would need a hand-off (writer leases yield in __aexit__ instead).
         if self._engine.yield_due and not self._writer:
             self._engine.yielded()
-            await asyncio.sleep(0)
-        return r
+            return True
+        return False
 
     async def fetchone(self, sql: str, params: Any = ()) -> Any:
         """Run ``sql`` and return its first row, or None."""
@@ -380,13 +392,18 @@ class AsyncLease:
 
     async def close(self) -> None:
         """Give the connection back to the pool; uncommitted writes are rolled back. Idempotent."""
-        if self._savepoint is not None:
+        if not self._close_now():
             await self.__aexit__(None, None, None)
-            return
+
+    def _close_now(self) -> bool:
+        # close() without awaiting; False for a savepoint, which its __aexit__ must end.
+        if self._savepoint is not None:
+            return False
         lease, self._lease = self._lease, None
         if lease is not None:
             self._forget()
             lease.close()
+        return True
 
     @property
     def in_transaction(self) -> bool:

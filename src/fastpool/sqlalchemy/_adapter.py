@@ -7,7 +7,8 @@ pool's FIFO order) unless the statement that opens it asked for a reader
 (``fastpool_readonly``), so an ORM read-then-write never fails to upgrade a read lock and
 never loses an update. The same code serves ``Pool`` and ``AsyncPool``: the async flavour
 awaits each pool call through SQLAlchemy's greenlet bridge, which costs no thread hop when
-the pool completed the call inline.
+the pool completed the call inline, and only the first of a greenlet's calls goes over the
+bridge when the others complete inline (``AsyncAdaptedConnection._statement``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from fastpool import errors
+from fastpool._async_lease import _EXECUTE, _EXECUTEMANY, _SCRIPT, _finish
 from fastpool._core import Connection as CoreConnection
+from fastpool._core import Job
 from fastpool.pool import Pool
 from fastpool.pool_async import AsyncPool
 
@@ -193,6 +196,16 @@ class AdaptedConnection:
     def _exit(self, lease: Any, ok: bool) -> None:
         lease.__exit__(None if ok else _Rollback, None, None)
 
+    def _script(self, lease: Any, sql: str) -> None:
+        lease.executescript(sql)
+
+    def _execute(self, lease: Any, sql: str, params: Any, many: bool) -> Any:
+        # The statement's fastpool Cursor (core), whose rows fetchall() returns.
+        return lease.executemany(sql, params) if many else lease.execute(sql, params)
+
+    def _close_lease(self, lease: Any) -> None:
+        lease.close()
+
     @classmethod
     def close_pool(cls, pool: Any) -> None:
         """Close a pool this flavour opened."""
@@ -229,9 +242,9 @@ class AdaptedConnection:
             lease = self._wait(pool.reader())
             if not plain:
                 try:
-                    self._wait(lease.executescript("BEGIN"))
+                    self._script(lease, "BEGIN")
                 except BaseException:
-                    self._wait(lease.close())
+                    self._close_lease(lease)
                     raise
             self._reading = True
         else:
@@ -245,11 +258,10 @@ class AdaptedConnection:
         lease = self._lease
         if lease is None:
             lease = self._checkout(self.isolation_level is None)
-        wait = self._wait
         try:
-            c = wait(lease.executemany(sql, params) if many else lease.execute(sql, params))
+            c = self._execute(lease, sql, params, many)
             description = c.description
-            rows = wait(c.fetchall()) if description is not None else []
+            rows = c.fetchall() if description is not None else []
             cur._take(description, rows, c.rowcount, c.lastrowid)
         finally:
             # Autocommit: the lease goes back after each statement, unless the SQL began a
@@ -265,7 +277,7 @@ class AdaptedConnection:
         lease, self._lease = self._lease, None
         self.readonly_hint = False
         if lease is not None:
-            self._wait(lease.close())
+            self._close_lease(lease)
 
     def _end(self, ok: bool) -> None:
         lease = self._lease
@@ -278,7 +290,7 @@ class AdaptedConnection:
             # here as sqlite3's commit()/rollback() would, then the lease goes back.
             try:
                 if not lease.closed and lease.in_transaction:
-                    self._wait(lease.executescript("COMMIT" if ok else "ROLLBACK"))
+                    self._script(lease, "COMMIT" if ok else "ROLLBACK")
             finally:
                 self._release()
             return
@@ -337,14 +349,47 @@ class AsyncAdaptedConnection(AdaptedConnection):
     pool_class = AsyncPool
 
     def __init__(self, database: str, kwargs: dict[str, Any], await_: Callable[[Any], Any]) -> None:
+        from greenlet import getcurrent  # SQLAlchemy's asyncio support brings it
+
         super().__init__(database, kwargs)
         self._await = await_
+        self._greenlet = getcurrent
+        self._bridged: Any = None  # the greenlet whose last call went over the bridge
 
     def _wait(self, value: Any) -> Any:
-        return self._await(value)
+        current = self._greenlet()
+        result = self._await(value)  # raises outside SQLAlchemy's greenlets
+        self._bridged = current
+        return result
 
     def _exit(self, lease: Any, ok: bool) -> None:
-        self._await(lease.__aexit__(None if ok else _Rollback, None, None))
+        self._wait(lease.__aexit__(None if ok else _Rollback, None, None))
+
+    def _statement(self, lease: Any, op: int, sql: str, params: Any) -> Any:
+        # A statement on the AsyncLease, awaited only when it must be. Each await over
+        # SQLAlchemy's bridge costs two greenlet switches, a turn of its loop and coroutines,
+        # though nearly every call completes inline. But SQLAlchemy requires at least one await
+        # in some of its greenlets (AsyncConnection.execute: AwaitRequired otherwise), so a
+        # greenlet's first call takes the bridge; the later ones run here and await only a
+        # statement sent to a worker or the pause that lets other tasks run (_yield_now).
+        if self._greenlet() is not self._bridged:
+            return self._wait(lease._call(op, sql, params))
+        result = lease._call_now(op, sql, params)
+        if result.__class__ is Job:
+            return self._await(_finish(result))
+        if lease._yield_now():
+            self._await(asyncio.sleep(0))
+        return result
+
+    def _script(self, lease: Any, sql: str) -> None:
+        self._statement(lease, _SCRIPT, sql, ())
+
+    def _execute(self, lease: Any, sql: str, params: Any, many: bool) -> Any:
+        return self._statement(lease, _EXECUTEMANY if many else _EXECUTE, sql, params)
+
+    def _close_lease(self, lease: Any) -> None:
+        if not lease._close_now():  # a savepoint: its exit runs statements
+            self._wait(lease.close())
 
     @classmethod
     def close_pool(cls, pool: Any) -> None:
