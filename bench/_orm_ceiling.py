@@ -59,22 +59,23 @@ class _CeilingModule(DBAPIModule):
         return CeilingConnection(database, kwargs)
 
 
-class CeilingDialect(FastpoolDialect):
+class _CeilingDriver:
+    is_async: bool
+
+    @classmethod
+    def import_dbapi(cls) -> Any:
+        return _CeilingModule(is_async=cls.is_async)
+
+
+# SQLAlchemy reads supports_statement_cache from each dialect class's own attributes.
+class CeilingDialect(_CeilingDriver, FastpoolDialect):
     driver = "orm_ceiling"
     supports_statement_cache = True
 
-    @classmethod
-    def import_dbapi(cls) -> Any:
-        return _CeilingModule(is_async=False)
 
-
-class CeilingAsyncDialect(FastpoolAsyncDialect):
+class CeilingAsyncDialect(_CeilingDriver, FastpoolAsyncDialect):
     driver = "orm_ceiling_async"
     supports_statement_cache = True
-
-    @classmethod
-    def import_dbapi(cls) -> Any:
-        return _CeilingModule(is_async=True)
 
 
 registry.register("sqlite.orm_ceiling", __name__, "CeilingDialect")
