@@ -14,7 +14,7 @@ from cpython.ref cimport Py_INCREF, Py_DECREF, PyObject
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM, PyTuple_GET_ITEM
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
 from cpython.unicode cimport PyUnicode_DecodeUTF8
-from libc.string cimport memchr, memcmp, memcpy
+from libc.string cimport memchr, memcmp, memcpy, memset
 from libc.stdlib cimport malloc, free
 from cpython.mem cimport PyMem_RawMalloc, PyMem_RawFree
 from libc.limits cimport INT_MAX
@@ -91,6 +91,7 @@ include "_row.pxi"
 include "_connection.pxi"
 include "_functions.pxi"
 include "_extension.pxi"
+include "_wal_vfs.pxi"
 include "_cursor.pxi"
 include "_dbapi_values.pxi"
 include "_dbapi_turn.pxi"

@@ -85,7 +85,7 @@ cdef int open_database(Connection conn, str path, bint readonly, object pragmas,
     cdef sqlite3 *db = NULL
     cdef int rc
     with nogil:
-        rc = sqlite3_open_v2(c_path, &db, flags, NULL)
+        rc = sqlite3_open_v2(c_path, &db, flags, wal_vfs_name())
     if rc != SQLITE_OK:
         message = (sqlite3_errmsg(db).decode("utf-8", "replace") if db != NULL
                    else "out of memory")

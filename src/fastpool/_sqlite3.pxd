@@ -46,6 +46,7 @@ cdef extern from "sqlite3.h" nogil:
         SQLITE_OPEN_URI
         SQLITE_OPEN_NOMUTEX
         SQLITE_OPEN_PRIVATECACHE
+        SQLITE_OPEN_WAL
 
         SQLITE_PREPARE_PERSISTENT
 
@@ -204,12 +205,12 @@ cdef extern from "sqlite3.h" nogil:
     char *sqlite3_expanded_sql(sqlite3_stmt *stmt)
     void sqlite3_free(void *p)
     void *sqlite3_malloc64(sqlite3_uint64 n)
+    void *sqlite3_realloc64(void *p, sqlite3_uint64 n)
     int sqlite3_complete(const char *sql)
     int sqlite3_enable_load_extension(sqlite3 *db, int onoff)
     int sqlite3_load_extension(sqlite3 *db, const char *file, const char *proc, char **errmsg)
-    # fastpool.ReplicaPool: a VFS an extension registers (its own auto-extension cancelled).
-    ctypedef struct sqlite3_vfs
-    sqlite3_vfs *sqlite3_vfs_find(const char *zVfsName)
+    # fastpool.ReplicaPool: a VFS an extension registers (its own auto-extension cancelled;
+    # sqlite3_vfs_find is declared with the VFS below).
     void sqlite3_reset_auto_extension()
     ctypedef struct sqlite3_backup
     sqlite3_backup *sqlite3_backup_init(sqlite3 *dest, const char *destName, sqlite3 *source,
@@ -232,3 +233,60 @@ cdef extern from "sqlite3.h" nogil:
                             sqlite3_int64 szDb, sqlite3_int64 szBuf, unsigned int mFlags)
     int sqlite3_errcode(sqlite3 *db)
     void sqlite3_result_value(sqlite3_context *ctx, sqlite3_value *v)
+
+
+# The VFS and file objects, whole: fastpool's VFS (_wal_vfs.pxi) wraps the default one.
+cdef extern from *:
+    """
+    typedef void (*fp_sqlite3_dl_symbol)(void);  /* what sqlite3_vfs.xDlSym returns */
+    """
+    ctypedef void (*sqlite3_dl_symbol "fp_sqlite3_dl_symbol")() noexcept nogil
+
+cdef extern from "sqlite3.h" nogil:
+    ctypedef struct sqlite3_io_methods
+    ctypedef struct sqlite3_file:
+        const sqlite3_io_methods *pMethods
+    ctypedef struct sqlite3_io_methods:
+        int iVersion
+        int (*xClose)(sqlite3_file *) noexcept nogil
+        int (*xRead)(sqlite3_file *, void *, int, sqlite3_int64) noexcept nogil
+        int (*xWrite)(sqlite3_file *, const void *, int, sqlite3_int64) noexcept nogil
+        int (*xTruncate)(sqlite3_file *, sqlite3_int64) noexcept nogil
+        int (*xSync)(sqlite3_file *, int) noexcept nogil
+        int (*xFileSize)(sqlite3_file *, sqlite3_int64 *) noexcept nogil
+        int (*xLock)(sqlite3_file *, int) noexcept nogil
+        int (*xUnlock)(sqlite3_file *, int) noexcept nogil
+        int (*xCheckReservedLock)(sqlite3_file *, int *) noexcept nogil
+        int (*xFileControl)(sqlite3_file *, int, void *) noexcept nogil
+        int (*xSectorSize)(sqlite3_file *) noexcept nogil
+        int (*xDeviceCharacteristics)(sqlite3_file *) noexcept nogil
+        # Versions 2 and 3 (shared memory, memory mapping) are the database file's: a file
+        # fastpool's VFS wraps (a WAL) declares version 1 and never gets these.
+
+    ctypedef void (*sqlite3_syscall_ptr)() noexcept nogil
+    ctypedef struct sqlite3_vfs:
+        int iVersion
+        int szOsFile
+        int mxPathname
+        sqlite3_vfs *pNext
+        const char *zName
+        void *pAppData
+        int (*xOpen)(sqlite3_vfs *, const char *, sqlite3_file *, int, int *) noexcept nogil
+        int (*xDelete)(sqlite3_vfs *, const char *, int) noexcept nogil
+        int (*xAccess)(sqlite3_vfs *, const char *, int, int *) noexcept nogil
+        int (*xFullPathname)(sqlite3_vfs *, const char *, int, char *) noexcept nogil
+        void *(*xDlOpen)(sqlite3_vfs *, const char *) noexcept nogil
+        void (*xDlError)(sqlite3_vfs *, int, char *) noexcept nogil
+        sqlite3_dl_symbol (*xDlSym)(sqlite3_vfs *, void *, const char *) noexcept nogil
+        void (*xDlClose)(sqlite3_vfs *, void *) noexcept nogil
+        int (*xRandomness)(sqlite3_vfs *, int, char *) noexcept nogil
+        int (*xSleep)(sqlite3_vfs *, int) noexcept nogil
+        int (*xCurrentTime)(sqlite3_vfs *, double *) noexcept nogil
+        int (*xGetLastError)(sqlite3_vfs *, int, char *) noexcept nogil
+        int (*xCurrentTimeInt64)(sqlite3_vfs *, sqlite3_int64 *) noexcept nogil
+        int (*xSetSystemCall)(sqlite3_vfs *, const char *, sqlite3_syscall_ptr) noexcept nogil
+        sqlite3_syscall_ptr (*xGetSystemCall)(sqlite3_vfs *, const char *) noexcept nogil
+        const char *(*xNextSystemCall)(sqlite3_vfs *, const char *) noexcept nogil
+
+    sqlite3_vfs *sqlite3_vfs_find(const char *zVfsName)
+    int sqlite3_vfs_register(sqlite3_vfs *vfs, int makeDflt)
