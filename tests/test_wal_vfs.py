@@ -4,7 +4,8 @@ What must hold: connections open through it unless their URI names a VFS; every 
 every shape of commit (one page, many pages, a transaction that spilled and rewrote its
 frames' checksums, a synchronous=full commit) is in the file when COMMIT returns, so a
 process killed right after it loses nothing, even when SQLite must rebuild the WAL index
-from the frames' headers alone.
+from the frames' headers alone. A log synced at every commit is grown ahead of its frames with
+zeros, never over a frame, and the zeros are never read as one.
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ for round in range(40):
         for _ in range(3):
             w.execute("UPDATE spill SET v = v + 1")
 stats = _core.wal_vfs_counts()
-print(n, stats["frames_joined"], stats["writes_alone"], flush=True)
+print(n, stats["frames_joined"], stats["writes_alone"], stats["bytes_preallocated"], flush=True)
 os.kill(os.getpid(), signal.SIGKILL)           # no close, no checkpoint: all in the WAL
 """
 
@@ -110,9 +111,14 @@ def test_every_commit_is_whole_in_the_wal_after_a_kill(tmp_path, synchronous) ->
         timeout=300,
     )
     assert child.returncode == -signal.SIGKILL, child.stderr
-    rounds, joined, alone = map(int, child.stdout.split())
+    rounds, joined, alone, preallocated = map(int, child.stdout.split())
     assert rounds == 40 and joined > 0 and alone == 0
-    assert os.path.getsize(path + "-wal") > 0
+    wal_size = os.path.getsize(path + "-wal")
+    assert wal_size > 0
+    if synchronous == "full":  # synced at every commit: grown ahead, whole MiBs of it
+        assert preallocated > 0 and wal_size % (1 << 20) == 0
+    else:
+        assert preallocated == 0
     # Without the -shm file SQLite rebuilds the WAL index from the frames' headers and
     # checksums: a header that never reached the file would end the log there.
     os.remove(path + "-shm")
@@ -126,5 +132,36 @@ def test_every_commit_is_whole_in_the_wal_after_a_kill(tmp_path, synchronous) ->
             120,
             600,
         )
+    finally:
+        conn.close()
+
+
+def test_zeros_never_land_on_frames_another_connection_wrote(tmp_path) -> None:
+    # Two pools on one file, each with its own handle on the log: `late` learns the log's
+    # size, `early` then appends frames past it, and `late` writes again. Growing ahead from
+    # what `late` last saw would put zeros over `early`'s frames, which the readers below
+    # (and the checkpoint that copies them into the database) would find.
+    path = str(tmp_path / "db.sqlite")
+    pragmas = {"synchronous": "full", "wal_autocheckpoint": 0}
+    early = fastpool.Pool(path, readers=1, pragmas=pragmas)
+    late = fastpool.Pool(path, readers=1, pragmas=pragmas)
+    try:
+        early.execute("CREATE TABLE t(who TEXT, n INTEGER, pad BLOB)")
+        before = counts()["bytes_preallocated"]
+        for _ in range(3):
+            for pool, who, rows in ((late, "late", 5), (early, "early", 400)):
+                for n in range(rows):
+                    pool.execute("INSERT INTO t VALUES (?, ?, randomblob(600))", (who, n))
+        assert counts()["bytes_preallocated"] > before
+        expected = [("early", 3 * 400), ("late", 3 * 5)]
+        for pool in (early, late):
+            assert pool.fetchall("SELECT who, count(*) FROM t GROUP BY who") == expected
+    finally:
+        late.close()
+        early.close()
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert conn.execute("SELECT who, count(*) FROM t GROUP BY who").fetchall() == expected
     finally:
         conn.close()
