@@ -115,6 +115,7 @@ cdef int lead(PoolCore pool, WriteJob own, int64_t timeout_ns) except -1:
     cdef fp_batch_job *it
     cdef Connection conn = None
     cdef list jobs = None
+    cdef int rc
     try:
         pool.acquire(pool.gate.queue(), WRITER, timeout_ns)
         try:
@@ -147,8 +148,11 @@ cdef int lead(PoolCore pool, WriteJob own, int64_t timeout_ns) except -1:
                                    f"stopped ({type(exc).__name__}); nothing of it was "
                                    f"committed, run it again"))
     finally:
-        fp_batch_done(taken)
-        if fp_batch_step_down(queue) != FP_BATCH_OK:
+        # Without the GIL: the first woken caller can take it while the others are woken.
+        with nogil:
+            fp_batch_done(taken)
+            rc = fp_batch_step_down(queue)
+        if rc != FP_BATCH_OK:
             # Nobody can lead after this: later one-shot writes queue until PoolTimeout.
             log.error("the pool's group commit queue failed to hand on the lead; one-shot "
                       "writes of pool %r will time out (pass group_commit=False)", pool.opts.path)
