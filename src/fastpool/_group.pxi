@@ -148,9 +148,13 @@ cdef int lead(PoolCore pool, WriteJob own, int64_t timeout_ns) except -1:
                                    f"stopped ({type(exc).__name__}); nothing of it was "
                                    f"committed, run it again"))
     finally:
-        # Without the GIL: the first woken caller can take it while the others are woken.
-        with nogil:
-            fp_batch_done(taken)
+        if taken != NULL:
+            # Without the GIL: the first caller woken can take it while the others are being
+            # woken. (Alone, keep it: dropping it would hand it to another thread per write.)
+            with nogil:
+                fp_batch_done(taken)
+                rc = fp_batch_step_down(queue)
+        else:
             rc = fp_batch_step_down(queue)
         if rc != FP_BATCH_OK:
             # Nobody can lead after this: later one-shot writes queue until PoolTimeout.
