@@ -7,7 +7,12 @@
 - ``sqlite3``: the stdlib with a connection per thread, ``with conn: conn.execute(INSERT)``
   (the busy handler sorts out who writes);
 - ``fastpool-1-thread`` (synchronous=normal only): the same inserts from one thread, the most
-  a GIL-bound writer can do when its commits keep the GIL (the floor, see docs/transactions.md).
+  a GIL-bound writer can do when its commits keep the GIL (the floor, see docs/transactions.md);
+- ``fastpool-free-commits`` (synchronous=normal only, where /dev/shm is a tmpfs): grouped
+  inserts whose commits cost nothing, on a tmpfs (where fsync is free) with synchronous=full
+  (so each COMMIT drops the GIL and the others queue meanwhile: groups form). The most group
+  commit can do on this machine when each caller waits for another thread to commit its
+  write: every write still costs its caller a wake-up and a turn of the GIL.
 
 Once with ``synchronous=normal`` (WAL: no fsync per commit) and once with ``synchronous=full``
 (an fsync per commit). Every round checks that each contestant's table holds exactly the rows
@@ -16,8 +21,10 @@ it was acknowledged (none lost, none twice). Each contestant has a file of its o
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import statistics
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -29,6 +36,7 @@ from _suite import SIDE_BY_SIDE, interleaved, rounds_for, scale_factor, scaled
 import fastpool
 
 THREADS = 8
+TMPFS = "/dev/shm"
 PER_THREAD = {"normal": 2500, "full": 60}
 ROUNDS = 5
 INSERT = "INSERT INTO t(thread, k, name) VALUES (?, ?, 'someone@example.com')"
@@ -60,6 +68,10 @@ class Contestant:
     """One way of writing, on a database file of its own."""
 
     def __init__(self, directory: Path, name: str, synchronous: str, threads: int) -> None:
+        self.scratch: tempfile.TemporaryDirectory[str] | None = None
+        if name == "fastpool-free-commits":
+            self.scratch = tempfile.TemporaryDirectory(dir=TMPFS)
+            directory, synchronous = Path(self.scratch.name), "full"
         self.path = str(directory / f"{name}.db")
         self.name, self.synchronous, self.threads = name, synchronous, threads
         self.pool: fastpool.Pool | None = None
@@ -124,7 +136,19 @@ class Contestant:
             self.pool.close()
         for conn in self.opened:
             conn.close()
+        if self.scratch is not None:
+            self.scratch.cleanup()
         return stats
+
+
+def on_tmpfs(path: str) -> bool:
+    """Whether ``path`` is a writable tmpfs mount (Linux: /proc/mounts says so)."""
+    try:
+        with open("/proc/mounts", encoding="utf-8") as mounts:
+            found = any(f.split()[1:3] == [path, "tmpfs"] for f in mounts if len(f.split()) > 2)
+    except OSError:
+        return False
+    return found and os.access(path, os.W_OK)
 
 
 @pytest.mark.parametrize("synchronous", ["normal", "full"])
@@ -134,6 +158,10 @@ def test_one_shot_inserts_8_threads_side_by_side(benchmark, record_result, tmp_p
     contestants = {n: Contestant(tmp_path, n, synchronous, THREADS) for n in names}
     if synchronous == "normal":
         contestants["fastpool-1-thread"] = Contestant(tmp_path, "fastpool-1-thread", synchronous, 1)
+        if on_tmpfs(TMPFS):
+            contestants["fastpool-free-commits"] = Contestant(
+                tmp_path, "fastpool-free-commits", synchronous, THREADS
+            )
     counts = {n: per_thread * (THREADS if c.threads == 1 else 1) for n, c in contestants.items()}
     try:
         rates = interleaved(
