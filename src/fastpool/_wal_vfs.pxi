@@ -32,7 +32,7 @@ cdef enum:
     ZEROS_BYTES = 1 << 16       # the zeros written per call while growing it
     SYNCED_COMMITS_TO_GROW = 2  # commits in a row, each synced right after: the log's policy
 
-# Never written: the zeros a synced log is grown with.
+# The zeros a synced log is grown with (static storage: zero, and nothing writes to it).
 cdef unsigned char zeros[ZEROS_BYTES]
 
 
@@ -395,7 +395,7 @@ def wal_vfs_counts():
     """What fastpool's VFS did in this process (internal; tests and benchmarks).
 
     A dict: ``vfs`` (its name, or None when connections open on the default VFS),
-    ``frames_joined`` (WAL frames written with one system call, header and page together)
+    ``frames_joined`` (WAL frames written with one system call, header and page together),
     ``writes_alone`` (waiting header bytes written by themselves because the call that
     came next was not their page: 0 when SQLite writes as this VFS expects) and
     ``bytes_preallocated`` (zeros written ahead of the frames of logs synced at each commit).
