@@ -145,7 +145,7 @@ def on_tmpfs(path: str) -> bool:
     """Whether ``path`` is a writable tmpfs mount (Linux: /proc/mounts says so)."""
     try:
         with open("/proc/mounts", encoding="utf-8") as mounts:
-            found = any(f.split()[1:3] == [path, "tmpfs"] for f in mounts if len(f.split()) > 2)
+            found = any(fields[1:3] == [path, "tmpfs"] for fields in map(str.split, mounts))
     except OSError:
         return False
     return found and os.access(path, os.W_OK)
