@@ -10,14 +10,12 @@ what order. A free-threaded build has no GIL to hand over (and nothing to wait f
 from __future__ import annotations
 
 import os
-import sys
 import sysconfig
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
+from gil_switches import endless_switch_interval, start_waiting_thread
 from processes import fork_child, wait_child
 
 pytestmark = pytest.mark.skipif(
@@ -26,30 +24,6 @@ pytestmark = pytest.mark.skipif(
 )
 
 CAP = 3_000_000  # point reads: seconds of them here, far beyond a few milliseconds of turns
-
-
-@contextmanager
-def endless_switch_interval() -> Iterator[None]:
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1000.0)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(interval)
-
-
-def start_waiting_thread(target) -> tuple[threading.Thread, threading.Event]:
-    """A thread parked on an event: once set, it needs the GIL this thread keeps."""
-    go = threading.Event()
-
-    def run() -> None:
-        go.wait()
-        target()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    time.sleep(0.05)  # parked in go.wait(), not still starting up
-    return thread, go
 
 
 def test_a_thread_looping_on_short_calls_gives_another_thread_its_turn(make_pool):

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from conftest import wait_until
+from gil_switches import endless_switch_interval, needs_a_gil, start_waiting_thread
 
 import fastpool
 
@@ -251,14 +252,25 @@ def test_close_wakes_every_queued_write(tmp_path):
     assert all(isinstance(o, fastpool.PoolClosed) or o is None for o in outcomes)
 
 
-def test_writes_from_many_threads_are_each_committed_once(tmp_path):
-    # synchronous=full: commits fsync with the GIL dropped, so writers pile up and group.
-    with fastpool.Pool(str(tmp_path / "many.db"), pragmas={"synchronous": "full"}) as p:
+@pytest.mark.parametrize("synchronous", ["full", "normal"])
+def test_writes_from_many_threads_are_each_committed_once(tmp_path, synchronous):
+    # A one-shot COMMIT drops the GIL once writes come from several threads (with
+    # synchronous=normal too, where it does not fsync), so the other threads queue their
+    # writes meanwhile and the next leader takes them all. Each thread writes in rounds of 40
+    # until a group has formed (on a loaded machine a thread woken during a short COMMIT may
+    # come too late for it), at most CAP rounds.
+    path = str(tmp_path / "many.db")
+    rounds = [0] * 8
+    with fastpool.Pool(path, pragmas={"synchronous": synchronous}, group_commit=True) as p:
         p.execute("CREATE TABLE t(thread INTEGER, k INTEGER)")
+        start = threading.Barrier(8)
 
         def write(i: int) -> None:
-            for k in range(40):
-                p.execute("INSERT INTO t VALUES (?, ?)", (i, k))
+            start.wait()
+            while rounds[i] < 100 and (rounds[i] == 0 or not p.stats()["group_commits"]):
+                for k in range(rounds[i] * 40, (rounds[i] + 1) * 40):
+                    p.execute("INSERT INTO t VALUES (?, ?)", (i, k))
+                rounds[i] += 1
 
         threads = [threading.Thread(target=write, args=(i,)) for i in range(8)]
         for th in threads:
@@ -266,8 +278,26 @@ def test_writes_from_many_threads_are_each_committed_once(tmp_path):
         for th in threads:
             th.join(60)
         rows = p.fetchall("SELECT thread, k FROM t")
-        assert sorted(rows) == [(i, k) for i in range(8) for k in range(40)]
-        assert p.stats()["group_commits"] > 0
+        assert sorted(rows) == [(i, k) for i in range(8) for k in range(rounds[i] * 40)]
+        assert p.stats()["group_commits"] > 0, f"no group in {sum(rounds) * 40} writes"
+
+
+@needs_a_gil
+def test_a_lone_writing_thread_keeps_the_gil_through_its_commits(tmp_path):
+    # With synchronous=normal a COMMIT costs microseconds: handing the GIL to a thread that
+    # runs Python would make each write wait for it to come back (up to the switch interval).
+    with fastpool.Pool(str(tmp_path / "lone.db"), group_commit=True) as p:
+        p.execute("CREATE TABLE t(v)")
+        other_ran = threading.Event()
+        thread, go = start_waiting_thread(other_ran.set)
+        with endless_switch_interval():
+            go.set()
+            for k in range(200):
+                p.execute("INSERT INTO t VALUES (?)", (k,))
+            ran_meanwhile = other_ran.is_set()
+        thread.join()
+        assert not ran_meanwhile
+        assert p.fetchone("SELECT count(*) FROM t") == (200,)
 
 
 CHILD = r"""

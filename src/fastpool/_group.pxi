@@ -18,6 +18,12 @@
 
 cdef enum:
     MAX_BATCH = 256     # jobs a leader takes at once: bounds the wait of the last of them
+    # How long after one-shot writes last came from several threads their COMMITs still
+    # drop the GIL where they do not fsync (several_threads_write): a few switch intervals.
+    SHARED_WINDOW_NS = 20000000
+    # What a leader waits per caller of the last group where COMMITs do not fsync: about
+    # one GIL hand-off to a sleeping thread on this project's machines (7-13 us), with room.
+    HANDOFF_NS = 15000
 
 # Jobs whose caller gave up after the queue itself failed (a futex or mutex error: never seen)
 # while the job may still be queued: kept alive here, since a leader may still take them.
@@ -115,13 +121,19 @@ cdef int lead(PoolCore pool, WriteJob own, int64_t timeout_ns) except -1:
     cdef fp_batch_job *it
     cdef Connection conn = None
     cdef list jobs = None
-    cdef int rc
+    cdef int rc, commit_syncs = 0
     try:
         pool.acquire(pool.gate.queue(), WRITER, timeout_ns)
         try:
             conn = pool.writer_connection(True)
-            if conn.hooks.commit_syncs:
-                gather(pool.gate)
+            # Restored below, before the slot is given back: a lease's commits keep the GIL
+            # where they do not fsync (_writer.pxi).
+            commit_syncs = conn.hooks.commit_syncs
+            if commit_syncs:
+                gather(pool.gate, True)
+            elif several_threads_write(pool.gate):
+                conn.hooks.commit_syncs = 1
+                gather(pool.gate, False)
             taken = fp_batch_take(queue, MAX_BATCH)
             if taken == NULL and not own.many:
                 pool.gate.last_group = 1
@@ -133,12 +145,15 @@ cdef int lead(PoolCore pool, WriteJob own, int64_t timeout_ns) except -1:
                     jobs.append(<WriteJob>it.data)
                     it = it.next
                 pool.gate.last_group = len(jobs)
+                if len(jobs) > 1:
+                    pool.gate.shared_ns = fp_monotonic_ns()
                 run_together(pool.gate, conn, jobs)
                 if len(jobs) > 1:
                     fp_counter_add(&pool.n_group_commits, 1)
                     fp_counter_add(&pool.n_grouped, len(jobs))
         finally:
             if conn is not None:     # (gate.connection gave the slot back if it failed)
+                conn.hooks.commit_syncs = commit_syncs
                 pool.end_lease(pool.lease(WRITER, 0, conn))
     except BaseException as exc:
         for job in jobs if jobs is not None else [own]:
@@ -163,14 +178,32 @@ cdef int lead(PoolCore pool, WriteJob own, int64_t timeout_ns) except -1:
     return 0
 
 
-cdef void gather(WriterGate gate) noexcept:
-    # With commits that fsync, the callers of the last group commit are on their way back as
-    # it ends (each with its next write, in a busy service), but need the GIL in turn to get
-    # here: a leader that would run alone waits for them, at most as long as that COMMIT took,
-    # so that they share this fsync instead of the next one (measured: bench_group_commit.py).
+cdef bint several_threads_write(WriterGate gate) noexcept:
+    # Do one-shot writes come from several threads (a different leader than the last, or a
+    # group, within SHARED_WINDOW_NS)? Then their COMMITs drop the GIL even where they do not
+    # fsync: the others queue their writes meanwhile and the next leader takes them together.
+    # Keeping it, groups would never form (the others get the GIL only between writes), and a
+    # lone writing thread keeps it: dropping it there would wait, at each commit, for threads
+    # running Python to give it back (up to the switch interval, 5 ms).
+    cdef unsigned long me = PyThread_get_thread_ident()
+    cdef int64_t now = fp_monotonic_ns()
+    if me != gate.last_leader:
+        if gate.last_leader != 0:
+            gate.shared_ns = now
+        gate.last_leader = me
+    return gate.shared_ns != 0 and now - gate.shared_ns < SHARED_WINDOW_NS
+
+
+cdef void gather(WriterGate gate, bint synced) noexcept:
+    # The callers of the last group commit are on their way back as it ends (each with its
+    # next write, in a busy service), but need the GIL in turn to get here: a leader that
+    # would run alone waits for them (without the GIL, so that they can come), so that they
+    # share this COMMIT instead of the next one (measured: bench_group_commit.py). At most as
+    # long as the last COMMIT took where it fsyncs; else a GIL hand-off per caller. Nobody
+    # came last time: no wait (a lone write pays nothing).
     cdef fp_batch *queue = gate.batch
     cdef uint32_t want = gate.last_group - 1 if gate.last_group > 1 else 0
-    cdef int64_t timeout = gate.commit_ns
+    cdef int64_t timeout = gate.commit_ns if synced else want * HANDOFF_NS
     if want and fp_batch_queued(queue) < want:
         with nogil:
             fp_batch_gather(queue, want, timeout)   # best effort: a failure only means no wait

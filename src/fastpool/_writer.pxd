@@ -15,6 +15,8 @@ cdef class WriterGate:
     cdef bint grouping               # group commit is on (the option, or: commits fsync)
     cdef uint32_t last_group         # ... how many the last group commit ran ...
     cdef int64_t commit_ns           # ... and how long its COMMIT took
+    cdef unsigned long last_leader   # the thread that led the last one-shot write ...
+    cdef int64_t shared_ns           # ... and when one-shots last came from several threads
     cdef Connection conn             # the writer connection (closed: reopened on next use)
     cdef Checkpointer checkpointer   # the WAL unit's, attached to each connection opened
     cdef double expires              # monotonic time after which the connection is replaced
