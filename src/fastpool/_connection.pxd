@@ -10,7 +10,7 @@ cdef enum:
     WAL_FULL = 1        # the writer's log passed wal_autocheckpoint pages
     WAL_REWOUND = 2     # ... and has been rewound since
     STOP = 4            # the pool is closing (or gone)
-    LITESTREAM_HANDOFF = 8  # the writer slot, handed over to wait for Litestream's rewind
+    WRITER_HANDOFF = 8  # the writer slot, handed over to wait for readers or Litestream
     SNAPSHOTS_KEPT = 16     # to a SnapshotSweeper: idle readers may keep snapshots
 
 

@@ -352,7 +352,7 @@ cdef class PoolCore:
         if self.is_closed and self.collected:
             self.gate.current().close()
         elif not broken and restart_wal(self, conn):
-            self.gate.hand_to_checkpointer()    # it waits for Litestream, this thread goes on
+            self.gate.hand_to_checkpointer()    # it waits for readers or Litestream; we go on
             return
         self.gate.give_back(self.is_closed, self.collected)
 

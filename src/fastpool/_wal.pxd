@@ -2,9 +2,10 @@
 
 # Threads: `conn` is the checkpointer thread's alone; what it shares with the pool's threads
 # is C atomics (the flags and counters) and fp_notify (events); `thread` and `autocheckpoint`
-# are set before the thread starts. The Litestream fields are used by whoever holds the writer
-# slot: a returning writer, or this thread once handed the slot (handoff_gate, set before
-# the LITESTREAM_HANDOFF post that orders the hand-over, cleared as it gives the slot back).
+# are set before the thread starts. The Litestream fields and handoff_restart are used by
+# whoever holds the writer slot: a returning writer, or this thread once handed the slot
+# (handoff_gate, set before the WRITER_HANDOFF post that orders the hand-over, cleared as it
+# gives the slot back).
 cdef class Checkpointer:
     cdef Connection conn            # its own: used only by its thread
     cdef fp_notify events           # WAL_FULL from the writer's WAL hook, STOP from the pool
@@ -24,6 +25,7 @@ cdef class Checkpointer:
     cdef int litestream_pages       # log size (frames) at which the writers wait for it
     cdef int litestream_next        # the next such size (grows after a wait timed out)
     cdef object handoff_gate        # the WriterGate whose slot this thread holds meanwhile
+    cdef Connection handoff_restart # the writer, when handed over for a RESTART (else None)
     cdef bytes litestream_wal       # the database's -wal file, whose header shows a rewind
     cdef object thread
 

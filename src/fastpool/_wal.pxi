@@ -47,23 +47,26 @@ cdef class Checkpointer:
         while True:
             with nogil:
                 bits = self.loop()
-            if not bits & LITESTREAM_HANDOFF:
+            if not bits & WRITER_HANDOFF:
                 break
             # Before anything else, STOP included: the writer slot must go back.
-            if litestream_wait(self, bits & STOP):
+            if self.handoff_restart is not None:
+                if restart_handed_over(self, bits & STOP):
+                    break
+            elif litestream_wait(self, bits & STOP):
                 break
         self.conn.close()
 
     cdef uint32_t loop(self) noexcept nogil:
         # Runs checkpoints until the pool stops (STOP) or hands this thread the writer slot
-        # (LITESTREAM_HANDOFF, maybe with STOP): both are _run's to act on, holding the GIL.
+        # (WRITER_HANDOFF, maybe with STOP): both are _run's to act on, holding the GIL.
         cdef uint32_t bits
         cdef int rc, log, done
         cdef sqlite3 *db = self.conn.db
         while True:
             if fp_notify_wait(&self.events, -1, &bits) != FP_NOTIFY_OK:
                 bits = STOP
-            if bits & (LITESTREAM_HANDOFF | STOP):
+            if bits & (WRITER_HANDOFF | STOP):
                 return bits
             if bits & WAL_REWOUND:
                 # Whoever rewound it, a reader that made RESTARTs back off is gone.
@@ -146,9 +149,10 @@ cdef class Checkpointer:
 
     cdef void take_writer(self, object gate) noexcept:
         # From the thread returning the writer, when restart_wal said so: this thread holds
-        # the writer slot from now on and gives it back (the post orders the hand-over).
+        # the writer slot from now on, to wait for readers to leave the log or for Litestream,
+        # and gives it back (the post orders the hand-over).
         self.handoff_gate = gate
-        fp_notify_post(&self.events, LITESTREAM_HANDOFF)
+        fp_notify_post(&self.events, WRITER_HANDOFF)
 
     cdef void stop(self) noexcept:
         fp_notify_post(&self.events, STOP)
@@ -198,22 +202,23 @@ cdef Checkpointer start_checkpointer(object opts, Connection writer):
 cdef bint restart_wal(PoolCore pool, Connection conn) noexcept:
     # Called holding the writer slot, between two writers, when the checkpointer found
     # the log past its threshold. True: the slot goes to the checkpointer thread, which
-    # waits for Litestream's rewind with it (_wal_litestream.pxi) and then gives it back.
+    # waits for readers to leave the log (restart_handed_over) or for Litestream's rewind
+    # (_wal_litestream.pxi) with it, and then gives it back.
     # RESTART copies what is left of the log (little: the checkpointer's PASSIVE runs did
     # the bulk) and, once no reader is left in the log, makes the next commit rewind it to
     # its start. Idle readers' kept snapshots are ended here first, and readers coming back
     # while the writer is out end theirs (_snapshot.pxi).
     #
-    # First try holding the GIL, not waiting for readers: point reads run with the GIL
+    # Tried here holding the GIL, not waiting for readers: point reads run with the GIL
     # held, so while this thread holds it, usually no reader is inside the log, and
-    # nobody else can queue for the writer meanwhile. Dropping the GIL here would let the
-    # other threads run and queue behind this slot; the slot then goes from one parked
-    # thread to the next, each needing a GIL time slice (ms) to wake up: a convoy that
-    # outlives the restart by far. Only when a reader really holds a snapshot (a reader
-    # transaction, a long query) is it worth dropping the GIL and waiting for it briefly.
+    # nobody else can queue for the writer meanwhile. When a reader really holds a snapshot
+    # (a reader transaction, a long query), the wait for it is the checkpointer thread's:
+    # this thread may be an event loop's, whose own tasks hold those readers and cannot end
+    # their reads while it waits (measured: the async soak's RESTARTs failed with 1-4 of
+    # its leases in use, and its log grew past journal_size_limit), and a thread that
+    # returns the writer should not wait for other threads' reads anyway.
     cdef Checkpointer ck = pool.checkpointer
     cdef sqlite3 *db = conn.db
-    cdef Hooks *hooks = &conn.hooks
     cdef int rc, log = -1, done = -1
     if ck is None or db == NULL:
         return False
@@ -224,14 +229,36 @@ cdef bint restart_wal(PoolCore pool, Connection conn) noexcept:
     sweep_snapshots(pool)
     sqlite3_busy_handler(db, NULL, NULL)
     rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_RESTART, &log, &done)
+    sqlite3_busy_handler(db, on_busy, &conn.hooks)
     if rc & 0xFF == SQLITE_BUSY and log >= 0:
+        ck.handoff_restart = conn
+        return True
+    ck.restarted(rc, log)
+    return False
+
+
+cdef bint restart_handed_over(Checkpointer ck, bint stopping) noexcept:
+    # On the checkpointer thread, holding the writer slot that restart_wal handed over (the
+    # writer connection is the slot holder's, so this thread's now): RESTART again, waiting
+    # up to RESTART_WAIT_US for the readers to leave the log, then give the slot back, or
+    # wait for Litestream with it if a reader that never leaves is Litestream's. True if the
+    # pool stops.
+    cdef Connection conn = ck.handoff_restart
+    cdef sqlite3 *db = conn.db
+    cdef int rc, log = -1, done = -1
+    ck.handoff_restart = None
+    if not stopping and db != NULL:
         conn.in_call = True     # a fork() meanwhile must not reuse this copy in the child
         with nogil:
             sqlite3_busy_handler(db, on_busy_brief, NULL)
             rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_RESTART, &log, &done)
+            sqlite3_busy_handler(db, on_busy, &conn.hooks)
         conn.in_call = False
-    sqlite3_busy_handler(db, on_busy, hooks)
-    if rc & 0xFF == SQLITE_BUSY and log >= 0 and detect_litestream(ck, conn):
-        return litestream_turn(ck, conn)    # a reader that never leaves: Litestream's
-    ck.restarted(rc, log)
-    return False
+        if rc & 0xFF == SQLITE_BUSY and log >= 0 and detect_litestream(ck, conn):
+            if litestream_turn(ck, conn):
+                return litestream_wait(ck, stopping)    # it gives the slot back
+        else:
+            ck.restarted(rc, log)
+    gate, ck.handoff_gate = ck.handoff_gate, None
+    (<WriterGate>gate).give_back(stopping, False)
+    return stopping

@@ -198,7 +198,8 @@ cdef class WriterGate:
 
     cdef void hand_to_checkpointer(self) noexcept:
         # Instead of give_back: the checkpointer thread holds the slot (and the cross-process
-        # lock, if held) while it waits for Litestream, then gives it back.
+        # lock, if held) while it waits for readers to leave the log or for Litestream, then
+        # gives it back (restart_wal).
         self.owner = 0
         self.checkpointer.take_writer(self)
 
