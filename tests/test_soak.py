@@ -28,7 +28,6 @@ WARMUP = max(5.0, SECONDS * 0.15)
 ROWS = 2000
 RSS_GROWTH_LIMIT = 5 * 1024 * 1024
 WAL_BOUND = 16 * 1024 * 1024  # see tests/test_pool_wal.py for where it comes from
-ASYNC_WAL_BOUND = 64 * 1024 * 1024  # the default journal_size_limit (see the async soak)
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="reads /proc/self for memory and descriptors"
@@ -248,12 +247,12 @@ def test_async_soak_memory_descriptors_wal_and_leases_stay_bounded(tmp_path):
     assert stats["readers_in_use"] == 0 and not stats["writer_busy"], stats
     assert stats["waiting_readers"] == 0 and stats["waiting_writers"] == 0
     assert stats["discarded"] == 0, stats
-    # The reads cut by timeouts run on the engine's low-priority worker threads; on a loaded
-    # machine one can keep its snapshot in the log for a while after the interrupt, and the
-    # RESTARTs wait for it (the sync soak above has no such reader and keeps to 16 MiB).
-    # The bound here is the pool's configured journal_size_limit: a log that grew forever
-    # passes it within seconds at these write rates.
-    assert largest_wal[0] < ASYNC_WAL_BOUND, f"the WAL reached {largest_wal[0] / 2**20:.1f} MiB"
+    # The RESTART that rewinds the log waits for readers in it on the checkpointer thread, not
+    # on the loop, whose own tasks hold those readers between awaits (waiting on the loop, the
+    # RESTARTs failed and this log reached 42-99 MiB in 30 s on a free-threaded build, 27-37
+    # MiB with the GIL; since, 6-9 MiB on both, under two CPU hogs too). Free-threaded
+    # builds included: the bound holds there.
+    assert largest_wal[0] < WAL_BOUND, f"the WAL reached {largest_wal[0] / 2**20:.1f} MiB"
     growth = marks["rss_end"] - marks["rss_warm"]
     print(
         f"\nasync soak: {SECONDS:.0f} s, {sum(ops)} loop iterations, {timed_out[0]} reads cut by "

@@ -25,7 +25,7 @@ cdef class Checkpointer:
     cdef int litestream_pages       # log size (frames) at which the writers wait for it
     cdef int litestream_next        # the next such size (grows after a wait timed out)
     cdef object handoff_gate        # the WriterGate whose slot this thread holds meanwhile
-    cdef Connection handoff_restart # the writer, when handed over for a RESTART (else None)
+    cdef Connection handoff_restart  # the writer, when handed over for a RESTART (else None)
     cdef bytes litestream_wal       # the database's -wal file, whose header shows a rewind
     cdef object thread
 
