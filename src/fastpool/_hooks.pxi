@@ -49,13 +49,15 @@ cdef int[12] BUSY_DELAYS_MS = [1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100]
 # A turn that found nobody in line naps so that a waiter the release woke can take the GIL (a
 # release the same thread takes back at once is no turn, and re-arms every waiter's 5 ms
 # timer); if nobody took it either, the interval doubles, up to GIL_TURN_IDLE_NS, so a lone
-# thread pays next to nothing.
+# thread pays next to nothing, and so does the nap, up to a 128th of the interval: a waiter
+# that a machine wakes slowly (an idle virtual CPU) gets in on a later turn instead of
+# missing every one (seen in CI: a thread woken by a turn never ran in 3 million calls).
 cdef enum:
     GIL_TURN_NS = 2000000           # the longest interval while turns find waiters
     GIL_TURN_MIN_NS = 100000        # ... and the shortest, however long the line
     GIL_ROUND_NS = 24000000         # a round of the line takes about this long
     GIL_TURN_IDLE_NS = 64000000     # the interval at most, while turns find nobody
-    GIL_TURN_NAP_NS = 50000         # how long the GIL stays free for a woken waiter
+    GIL_TURN_NAP_NS = 50000         # how long the GIL stays free for a woken waiter, at least
     GIL_TURN_TAKEN_NS = 100000      # retaking it took longer: another thread had it
 
 cdef extern from *:
@@ -71,6 +73,7 @@ cdef extern from *:
 # Read and written holding the GIL (FP_GIL_TURNS builds only).
 cdef int64_t next_gil_turn_ns = 0
 cdef int64_t gil_turn_every_ns = GIL_TURN_NS
+cdef int64_t gil_turn_nap_ns = GIL_TURN_NAP_NS
 cdef uint64_t gil_turns_given = 0      # turns begun
 cdef uint64_t gil_turns_back = 0       # gil_turns_given when a turning thread got it back
 # NULL only if it could not be allocated: turns then nap, as when the line is empty.
@@ -101,7 +104,7 @@ cdef inline bint gil_turn_due() noexcept:
 
 cdef void gil_turn() noexcept:
     # Holding the GIL and no pool connection: give the GIL to a thread waiting for it.
-    global next_gil_turn_ns, gil_turn_every_ns, gil_turns_given, gil_turns_back
+    global next_gil_turn_ns, gil_turn_every_ns, gil_turn_nap_ns, gil_turns_given, gil_turns_back
     cdef fp_slots *line = GIL_LINE
     cdef fp_waiter place
     cdef PyThreadState *saved
@@ -122,7 +125,7 @@ cdef void gil_turn() noexcept:
             queued = True   # a thread ahead is taking the GIL: ours comes after it
             rc = fp_slots_wait(line, &place, -1)
     if not queued:
-        fp_sleep_ns(GIL_TURN_NAP_NS)
+        fp_sleep_ns(gil_turn_nap_ns)
     napped = fp_monotonic_ns()
     PyEval_RestoreThread(saved)
     back = fp_monotonic_ns()
@@ -134,8 +137,11 @@ cdef void gil_turn() noexcept:
     if queued or back - napped > GIL_TURN_TAKEN_NS:
         every = GIL_ROUND_NS // ((fp_slots_waiting(line) if line != NULL else 0) + 1)
         gil_turn_every_ns = max(GIL_TURN_MIN_NS, min(GIL_TURN_NS, every))
-    elif gil_turn_every_ns < GIL_TURN_IDLE_NS:
-        gil_turn_every_ns *= 2
+        gil_turn_nap_ns = GIL_TURN_NAP_NS
+    else:
+        if gil_turn_every_ns < GIL_TURN_IDLE_NS:
+            gil_turn_every_ns *= 2
+        gil_turn_nap_ns = max(GIL_TURN_NAP_NS, min(gil_turn_nap_ns * 2, gil_turn_every_ns // 128))
     next_gil_turn_ns = back + gil_turn_every_ns
 
 
