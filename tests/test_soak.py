@@ -14,6 +14,8 @@ import os
 import random
 import sys
 import threading
+import warnings
+from collections.abc import Iterator
 from typing import NamedTuple
 
 import pytest
@@ -55,6 +57,16 @@ def next_write(rnd: random.Random) -> WriteStep:
         )
     update = ("UPDATE t SET v = ? WHERE k = ?", ("z" * 64, rnd.randrange(97)))
     return WriteStep([update], True, rnd.random() < 0.1)
+
+
+@contextlib.contextmanager
+def no_lease_left_out() -> Iterator[None]:
+    """Fails if the pool closed inside finds a lease still out. Not stats()["writer_busy"]:
+    right after a commit the writer may be the checkpointer's for up to 25 ms, a RESTART
+    waiting there for readers to leave the log (_wal.pxi), and close() waits for that."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResourceWarning)
+        yield
 
 
 def rss_bytes() -> int:
@@ -135,7 +147,7 @@ def test_soak_memory_descriptors_wal_and_leases_stay_bounded(tmp_path):
     assert min(ops[:6]) > 0, f"a thread made no progress: {ops}"
     assert pool.fetchone("SELECT count(*) FROM t") == (ROWS,)
     stats = pool.stats()
-    assert stats["readers_in_use"] == 0 and not stats["writer_busy"], stats
+    assert stats["readers_in_use"] == 0, stats
     assert stats["waiting_readers"] == 0 and stats["waiting_writers"] == 0
     assert stats["timeouts"] == 0 and stats["discarded"] == 0
     growth = rss_end - rss_warm
@@ -145,7 +157,8 @@ def test_soak_memory_descriptors_wal_and_leases_stay_bounded(tmp_path):
         f"{stats['checkpoints']} checkpoints, {stats['wal_restarts']} restarts"
     )
     assert growth < RSS_GROWTH_LIMIT, f"resident memory grew by {growth / 2**20:.1f} MiB"
-    pool.close()
+    with no_lease_left_out():
+        pool.close()
     assert open_fds() - fds_before == set(), "the closed pool left file descriptors open"
     check_wal_bound(largest_wal[0], WAL_BOUND, f"the WAL reached {largest_wal[0] / 2**20:.1f} MiB")
 
@@ -239,12 +252,13 @@ def test_async_soak_memory_descriptors_wal_and_leases_stay_bounded(tmp_path):
             t.result()
         assert (await apool.fetchone("SELECT count(*) FROM t")) == (ROWS,)
         stats = apool.stats()
-        await apool.close()
+        with no_lease_left_out():
+            await apool.close()
         return stats
 
     stats = asyncio.run(main())
     assert min(ops) > 0, f"a task made no progress: {ops}"
-    assert stats["readers_in_use"] == 0 and not stats["writer_busy"], stats
+    assert stats["readers_in_use"] == 0, stats
     assert stats["waiting_readers"] == 0 and stats["waiting_writers"] == 0
     assert stats["discarded"] == 0, stats
     # The RESTART that rewinds the log waits for readers in it on the checkpointer thread, not
