@@ -43,9 +43,12 @@ cdef int[12] BUSY_DELAYS_MS = [1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100]
 # the stdlib's worst 45 ms). While threads wait in line the interval shrinks so that a round
 # of the line takes about GIL_ROUND_NS; while turns go to threads outside it (threads just
 # woken, all at once) it is the shortest, until they have joined. Each turn is a slow call for
-# the thread that gives it, so holds are as long as the round allows: in the 16-thread mix,
-# holds of 1.5 ms keep those calls under 1 % of reads (a p99 of microseconds), 1 ms did not.
-# The round bounds the worst wait (about 29 ms at 64 threads, the stdlib's 49-55 ms).
+# the thread that gives it, so holds are as long as the round allows (calls that turn, as a
+# share of all, times the round is the thread count over the call rate, whatever the round).
+# The round bounds the worst wait: about 15 ms at 64 threads, under the stdlib's 20-22 ms on
+# the machine measured last (a 24 ms round made it 28-30 ms, past the stdlib's there). At 64
+# threads about 1 % of calls then turn, so the p99 is a round, as the stdlib's is (10-12 ms);
+# at 16 threads (holds of 0.8 ms) the reads' p99 stays at microseconds.
 # A turn that found nobody in line naps so that a waiter the release woke can take the GIL (a
 # release the same thread takes back at once is no turn, and re-arms every waiter's 5 ms
 # timer); if nobody took it either, the interval doubles, up to GIL_TURN_IDLE_NS, so a lone
@@ -55,7 +58,7 @@ cdef int[12] BUSY_DELAYS_MS = [1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100]
 cdef enum:
     GIL_TURN_NS = 2000000           # the longest interval while turns find waiters
     GIL_TURN_MIN_NS = 100000        # ... and the shortest, however long the line
-    GIL_ROUND_NS = 24000000         # a round of the line takes about this long
+    GIL_ROUND_NS = 12000000         # a round of the line takes about this long
     GIL_TURN_IDLE_NS = 64000000     # the interval at most, while turns find nobody
     GIL_TURN_NAP_NS = 50000         # how long the GIL stays free for a woken waiter, at least
     GIL_TURN_TAKEN_NS = 100000      # retaking it took longer: another thread had it
