@@ -48,7 +48,7 @@ cdef int[12] BUSY_DELAYS_MS = [1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100]
 # The round bounds the worst wait: about 15 ms at 64 threads, under the stdlib's 20-22 ms on
 # the machine measured last (a 24 ms round made it 28-30 ms, past the stdlib's there). At 64
 # threads about 1 % of calls then turn, so the p99 is a round, as the stdlib's is (10-12 ms);
-# at 16 threads (holds of 0.8 ms) the reads' p99 stays at microseconds.
+# at 16 threads (holds of 0.75 ms) the reads' p99 stays at microseconds.
 # A turn that found nobody in line naps so that a waiter the release woke can take the GIL (a
 # release the same thread takes back at once is no turn, and re-arms every waiter's 5 ms
 # timer); if nobody took it either, the interval doubles, up to GIL_TURN_IDLE_NS, so a lone
