@@ -6,13 +6,16 @@
 - ``fastpool-alone``: the same with ``group_commit=False``, each write its own transaction;
 - ``sqlite3``: the stdlib with a connection per thread, ``with conn: conn.execute(INSERT)``
   (the busy handler sorts out who writes);
-- ``fastpool-1-thread`` (synchronous=normal only): the same inserts from one thread, the most
-  a GIL-bound writer can do when its commits keep the GIL (the floor, see docs/transactions.md);
-- ``fastpool-free-commits`` (synchronous=normal only, where /dev/shm is a tmpfs): grouped
+- ``fastpool-1-thread``: the same inserts from one thread: with synchronous=normal the most a
+  GIL-bound writer can do when its commits keep the GIL (the floor, see docs/transactions.md),
+  with synchronous=full the time of one commit and its fsync;
+- ``fastpool-free-commits`` (where /dev/shm is a tmpfs; the same in both runs): grouped
   inserts whose commits cost nothing, on a tmpfs (where fsync is free) with synchronous=full
   (so each COMMIT drops the GIL and the others queue meanwhile: groups form). The most group
   commit can do on this machine when each caller waits for another thread to commit its
-  write: every write still costs its caller a wake-up and a turn of the GIL.
+  write: every write still costs its caller a wake-up and a turn of the GIL. With
+  synchronous=full the summary puts the two together: a group of eight costs about one
+  commit alone plus eight writes at this rate.
 
 Once with ``synchronous=normal`` (WAL: no fsync per commit) and once with ``synchronous=full``
 (an fsync per commit). Every round checks that each contestant's table holds exactly the rows
@@ -161,12 +164,11 @@ def test_one_shot_inserts_8_threads_side_by_side(benchmark, record_result, tmp_p
     per_thread = scaled(PER_THREAD[synchronous], scale_factor(benchmark))
     names = ["fastpool", "fastpool-alone", "sqlite3"]
     contestants = {n: Contestant(tmp_path, n, synchronous, THREADS) for n in names}
-    if synchronous == "normal":
-        contestants["fastpool-1-thread"] = Contestant(tmp_path, "fastpool-1-thread", synchronous, 1)
-        if on_tmpfs(TMPFS):
-            contestants["fastpool-free-commits"] = Contestant(
-                tmp_path, "fastpool-free-commits", synchronous, THREADS
-            )
+    contestants["fastpool-1-thread"] = Contestant(tmp_path, "fastpool-1-thread", synchronous, 1)
+    if on_tmpfs(TMPFS):
+        contestants["fastpool-free-commits"] = Contestant(
+            tmp_path, "fastpool-free-commits", synchronous, THREADS
+        )
     counts = {n: per_thread * (THREADS if c.threads == 1 else 1) for n, c in contestants.items()}
     try:
         rates = interleaved(
