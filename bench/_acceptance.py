@@ -160,13 +160,14 @@ def acceptance_report(results: dict[str, dict[str, Any]]) -> list[str]:
                     f"; grouped with free commits {free:,.0f} = {free / sq_c:.2f}x (the "
                     f"floor of callers who wait for another thread's commit)"
                 )
-            if sync == "full" and floor and free:
-                # Eight threads make groups of at most eight: a group's cycle is about one
-                # commit's time alone (its fsync) and then eight callers' turns, one by one.
-                cycle = 8 / (1 / floor + 8 / free)
+            threads = get(f"{key}/fastpool-free-commits", "threads")
+            if sync == "full" and floor and free and threads:
+                # N threads make groups of at most N: a group's cycle is about one commit's
+                # time alone (its fsync) and then N callers' turns, one by one.
+                cycle = threads / (1 / floor + threads / free)
                 extra += (
-                    f"; that cycle, one commit alone and then eight writes at the free-commits "
-                    f"rate: {cycle:,.0f} = {cycle / sq_c:.2f}x"
+                    f"; that cycle, one commit alone and then {threads:.0f} writes at the "
+                    f"free-commits rate: {cycle:,.0f} = {cycle / sq_c:.2f}x"
                 )
             line(
                 fp_c / sq_c >= target,
